@@ -1,0 +1,121 @@
+//! Errors with a stable code. Every failure a client can see is one of these:
+//! the code goes on the wire (`{"type":"error","code":...}`) and into HTTP
+//! bodies, and `switchboard_errors_total{code}` counts it.
+
+use serde::Serialize;
+
+/// A stable, machine-readable error code. Never rename a variant: clients match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    UnknownType,
+    InvalidFrame,
+    FrameTooLarge,
+    BodyTooLarge,
+    BinaryNotSupported,
+    RateLimited,
+    HelloRequired,
+    AlreadyHello,
+    UnsupportedVersion,
+    Unauthorized,
+    Forbidden,
+    BadSignature,
+    NotFound,
+    ConversationClosed,
+    InvalidTransition,
+    Conflict,
+    SlowConsumer,
+    NotOwner,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidFrame => "invalid_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::HelloRequired => "hello_required",
+            ErrorCode::AlreadyHello => "already_hello",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::ConversationClosed => "conversation_closed",
+            ErrorCode::InvalidTransition => "invalid_transition",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::NotOwner => "not_owner",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status the REST API answers with for this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized | ErrorCode::BadSignature => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::ConversationClosed | ErrorCode::InvalidTransition | ErrorCode::Conflict => 409,
+            ErrorCode::BodyTooLarge | ErrorCode::FrameTooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable | ErrorCode::NotOwner => 503,
+            ErrorCode::Internal => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// An error a caller can act on: a code and a human-readable message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidFrame, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::new(ErrorCode::Unavailable, "storage is unavailable, try again")
+            }
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::new(ErrorCode::Unavailable, format!("actor unavailable: {e}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,28 @@
+//! Switchboard: a live-chat node (and, with `cluster/`, a cluster of them).
+//!
+//! Map of the crate, read top to bottom the way a message travels:
+//! - [`config`]: flags, environment and TOML into one [`config::Config`].
+//! - [`gateway`]: HTTP API (`/api/v1`), static pages and the WebSocket endpoints.
+//! - [`actors`]: one actor per connection, conversation, visitor, agent, and one router per site.
+//! - [`cluster`]: the registry that maps an entity id to its shard, and a shard to its node.
+//! - [`protocol`]: the wire frames (protocol v1) and their decoder.
+//! - [`domain`]: ids, conversations, messages, sites, agents, visitors.
+//! - [`store`]: the `Store` trait and its SQLite and ScyllaDB backends.
+//! - [`auth`]: passwords, bearer and visitor tokens, identity signatures.
+//! - [`automation`]: business hours and the replies that depend on them.
+//! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
+//! - [`server`]: wires it all together and starts a node.
+
+pub mod actors;
+pub mod auth;
+pub mod automation;
+pub mod clock;
+pub mod cluster;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod store;
