@@ -89,7 +89,10 @@ impl ConversationStatus {
     /// The lifecycle: `open -> snoozed -> open`, `open|snoozed -> closed`; closed is final.
     pub fn can_become(self, next: ConversationStatus) -> bool {
         use ConversationStatus::*;
-        matches!((self, next), (Open, Snoozed) | (Snoozed, Open) | (Open, Closed) | (Snoozed, Closed))
+        matches!(
+            (self, next),
+            (Open, Snoozed) | (Snoozed, Open) | (Open, Closed) | (Snoozed, Closed)
+        )
     }
 }
 
@@ -128,8 +131,13 @@ pub enum Presence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Author {
-    Visitor { id: VisitorId },
-    Agent { id: AgentId, name: String },
+    Visitor {
+        id: VisitorId,
+    },
+    Agent {
+        id: AgentId,
+        name: String,
+    },
     /// Automation: welcome message, business-hours replies, leave-a-message prompts.
     Bot,
 }

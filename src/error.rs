@@ -2,10 +2,10 @@
 //! the code goes on the wire (`{"type":"error","code":...}`) and into HTTP
 //! bodies, and `switchboard_errors_total{code}` counts it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A stable, machine-readable error code. Never rename a variant: clients match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidJson,
@@ -64,7 +64,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized | ErrorCode::BadSignature => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::ConversationClosed | ErrorCode::InvalidTransition | ErrorCode::Conflict => 409,
+            ErrorCode::ConversationClosed | ErrorCode::InvalidTransition | ErrorCode::Conflict => {
+                409
+            }
             ErrorCode::BodyTooLarge | ErrorCode::FrameTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable | ErrorCode::NotOwner => 503,
@@ -84,7 +86,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))

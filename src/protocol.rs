@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::domain::{
-    AgentId, Conversation, ConversationId, ConversationStatus, Message, Presence, Seq, SiteSettings,
-    VisitorId,
+    AgentId, Conversation, ConversationId, ConversationStatus, Message, Presence, Seq,
+    SiteSettings, VisitorId,
 };
 use crate::error::{ApiError, ErrorCode};
 
@@ -65,13 +65,35 @@ pub enum ClientFrame {
         token: Option<String>,
     },
     /// Visitor: open a new conversation, or get the current one if it is still open or snoozed.
-    Start { id: String },
+    Start {
+        id: String,
+    },
     /// Receive a conversation's events: first every message after `after_seq`, in order, then live.
-    Subscribe { id: String, conversation_id: ConversationId, after_seq: Seq },
-    Unsubscribe { id: String, conversation_id: ConversationId },
-    Send { id: String, conversation_id: ConversationId, client_msg_id: String, body: String },
-    Typing { id: String, conversation_id: ConversationId, typing: bool },
-    Read { id: String, conversation_id: ConversationId, seq: Seq },
+    Subscribe {
+        id: String,
+        conversation_id: ConversationId,
+        after_seq: Seq,
+    },
+    Unsubscribe {
+        id: String,
+        conversation_id: ConversationId,
+    },
+    Send {
+        id: String,
+        conversation_id: ConversationId,
+        client_msg_id: String,
+        body: String,
+    },
+    Typing {
+        id: String,
+        conversation_id: ConversationId,
+        typing: bool,
+    },
+    Read {
+        id: String,
+        conversation_id: ConversationId,
+        seq: Seq,
+    },
     /// Older messages: the newest `limit` below `before_seq` (or the newest overall).
     History {
         id: String,
@@ -82,7 +104,12 @@ pub enum ClientFrame {
         limit: Option<u32>,
     },
     /// Visitor: a page view, shown to agents.
-    PageView { id: String, url: String, #[serde(default)] title: String },
+    PageView {
+        id: String,
+        url: String,
+        #[serde(default)]
+        title: String,
+    },
     /// Visitor: leave an email (and name) when nobody is online.
     LeaveEmail {
         id: String,
@@ -91,21 +118,58 @@ pub enum ClientFrame {
         name: Option<String>,
     },
     /// Agent: set presence.
-    Presence { id: String, status: Presence },
+    Presence {
+        id: String,
+        status: Presence,
+    },
     /// Agent: take a conversation (from the queue or from a colleague).
-    Take { id: String, conversation_id: ConversationId },
-    Transfer { id: String, conversation_id: ConversationId, agent_id: AgentId },
-    Snooze { id: String, conversation_id: ConversationId, until: Millis },
+    Take {
+        id: String,
+        conversation_id: ConversationId,
+    },
+    Transfer {
+        id: String,
+        conversation_id: ConversationId,
+        agent_id: AgentId,
+    },
+    Snooze {
+        id: String,
+        conversation_id: ConversationId,
+        until: Millis,
+    },
     /// Agent: reopen a snoozed conversation now.
-    Wake { id: String, conversation_id: ConversationId },
-    Close { id: String, conversation_id: ConversationId },
-    Ping { id: String },
+    Wake {
+        id: String,
+        conversation_id: ConversationId,
+    },
+    Close {
+        id: String,
+        conversation_id: ConversationId,
+    },
+    Ping {
+        id: String,
+    },
 }
 
 /// Every `type` a client may send, for telling `unknown_type` from a malformed known frame.
 pub const CLIENT_FRAME_TYPES: &[&str] = &[
-    "hello", "start", "subscribe", "unsubscribe", "send", "typing", "read", "history", "page_view",
-    "leave_email", "presence", "take", "transfer", "snooze", "wake", "close", "ping",
+    "hello",
+    "start",
+    "subscribe",
+    "unsubscribe",
+    "send",
+    "typing",
+    "read",
+    "history",
+    "page_view",
+    "leave_email",
+    "presence",
+    "take",
+    "transfer",
+    "snooze",
+    "wake",
+    "close",
+    "ping",
 ];
 
 impl ClientFrame {
@@ -113,10 +177,22 @@ impl ClientFrame {
     pub fn id(&self) -> &str {
         use ClientFrame::*;
         match self {
-            Hello { id, .. } | Start { id } | Subscribe { id, .. } | Unsubscribe { id, .. }
-            | Send { id, .. } | Typing { id, .. } | Read { id, .. } | History { id, .. }
-            | PageView { id, .. } | LeaveEmail { id, .. } | Presence { id, .. } | Take { id, .. }
-            | Transfer { id, .. } | Snooze { id, .. } | Wake { id, .. } | Close { id, .. }
+            Hello { id, .. }
+            | Start { id }
+            | Subscribe { id, .. }
+            | Unsubscribe { id, .. }
+            | Send { id, .. }
+            | Typing { id, .. }
+            | Read { id, .. }
+            | History { id, .. }
+            | PageView { id, .. }
+            | LeaveEmail { id, .. }
+            | Presence { id, .. }
+            | Take { id, .. }
+            | Transfer { id, .. }
+            | Snooze { id, .. }
+            | Wake { id, .. }
+            | Close { id, .. }
             | Ping { id } => id,
         }
     }
@@ -150,7 +226,11 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
         });
     }
     match &frame {
-        ClientFrame::Send { body, client_msg_id, .. } => {
+        ClientFrame::Send {
+            body,
+            client_msg_id,
+            ..
+        } => {
             if body.len() > MAX_BODY_BYTES {
                 return Err(fail(ErrorCode::BodyTooLarge, "message body is over 8 KiB"));
             }
@@ -158,14 +238,20 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
                 return Err(fail(ErrorCode::InvalidFrame, "message body is empty"));
             }
             if client_msg_id.is_empty() || client_msg_id.len() > MAX_COMMAND_ID_BYTES {
-                return Err(fail(ErrorCode::InvalidFrame, "`client_msg_id` must be 1 to 64 bytes"));
+                return Err(fail(
+                    ErrorCode::InvalidFrame,
+                    "`client_msg_id` must be 1 to 64 bytes",
+                ));
             }
         }
         ClientFrame::PageView { url, title, .. } if url.len() > 2048 || title.len() > 512 => {
             return Err(fail(ErrorCode::InvalidFrame, "url or title too long"));
         }
         ClientFrame::LeaveEmail { email, .. } if !looks_like_email(email) => {
-            return Err(fail(ErrorCode::InvalidFrame, "that is not an email address"));
+            return Err(fail(
+                ErrorCode::InvalidFrame,
+                "that is not an email address",
+            ));
         }
         _ => {}
     }
@@ -174,7 +260,9 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
 
 /// A cheap plausibility check; the address is confirmed by whoever writes to it.
 pub fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     s.len() <= 254 && !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace)
 }
 
@@ -182,7 +270,10 @@ fn classify(text: &str, serde_error: serde_json::Error) -> DecodeError {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            return DecodeError { id: None, error: ApiError::new(ErrorCode::InvalidJson, e.to_string()) }
+            return DecodeError {
+                id: None,
+                error: ApiError::new(ErrorCode::InvalidJson, e.to_string()),
+            }
         }
     };
     let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
@@ -238,25 +329,49 @@ pub enum ServerFrame {
         message: String,
     },
     Message(Message),
-    Typing { conversation_id: ConversationId, who: Party, typing: bool },
-    Read { conversation_id: ConversationId, who: Party, seq: Seq },
+    Typing {
+        conversation_id: ConversationId,
+        who: Party,
+        typing: bool,
+    },
+    Read {
+        conversation_id: ConversationId,
+        who: Party,
+        seq: Seq,
+    },
     /// A conversation changed: status, assignee, snooze time.
-    Conversation { conversation: Conversation },
+    Conversation {
+        conversation: Conversation,
+    },
     /// Agent inbox: a conversation of the site needs attention or changed (live updates).
-    Inbox { conversation: Conversation, unread: u64 },
+    Inbox {
+        conversation: Conversation,
+        unread: u64,
+    },
     Assigned {
         conversation_id: ConversationId,
         agent_id: AgentId,
         agent_name: String,
     },
     /// Visitor: place in the waiting line (1 = next).
-    Queue { conversation_id: ConversationId, position: u32 },
+    Queue {
+        conversation_id: ConversationId,
+        position: u32,
+    },
     /// Visitor: whether any agent is online; when false the widget offers leave-a-message.
-    Availability { agents_online: bool },
+    Availability {
+        agents_online: bool,
+    },
     /// Agent: a colleague's presence changed.
-    Presence { agent_id: AgentId, status: Presence },
+    Presence {
+        agent_id: AgentId,
+        status: Presence,
+    },
     /// Sent just before the server closes the socket on purpose.
-    Goodbye { code: ErrorCode, message: String },
+    Goodbye {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Which side of a conversation did something.
@@ -275,7 +390,11 @@ impl ServerFrame {
     }
 
     pub fn error(id: Option<String>, e: &ApiError) -> Self {
-        ServerFrame::Error { id, code: e.code, message: e.message.clone() }
+        ServerFrame::Error {
+            id,
+            code: e.code,
+            message: e.message.clone(),
+        }
     }
 
     pub fn ack(id: String, result: serde_json::Value) -> Self {
@@ -294,8 +413,14 @@ mod tests {
 
     #[test]
     fn classifies_bad_frames() {
-        assert_eq!(decode("{nope").unwrap_err().error.code, ErrorCode::InvalidJson);
-        assert_eq!(decode("[1,2]").unwrap_err().error.code, ErrorCode::InvalidFrame);
+        assert_eq!(
+            decode("{nope").unwrap_err().error.code,
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            decode("[1,2]").unwrap_err().error.code,
+            ErrorCode::InvalidFrame
+        );
         let e = decode(r#"{"type":"dance","id":"7"}"#).unwrap_err();
         assert_eq!(e.error.code, ErrorCode::UnknownType);
         assert_eq!(e.id.as_deref(), Some("7"));
@@ -323,6 +448,9 @@ mod tests {
         let text = format!(
             r#"{{"type":"send","id":"1","conversation_id":"{c}","client_msg_id":"m1","body":"{body}"}}"#
         );
-        assert_eq!(decode(&text).unwrap_err().error.code, ErrorCode::BodyTooLarge);
+        assert_eq!(
+            decode(&text).unwrap_err().error.code,
+            ErrorCode::BodyTooLarge
+        );
     }
 }

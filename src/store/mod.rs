@@ -57,16 +57,25 @@ pub trait Store: Send + Sync + 'static {
     async fn put_visitor(&self, visitor: &Visitor) -> StoreResult<()>;
     async fn get_visitor(&self, id: VisitorId) -> StoreResult<Option<Visitor>>;
     /// The verified visitor with this site user id.
-    async fn visitor_by_user_id(&self, site: SiteId, user_id: &str) -> StoreResult<Option<Visitor>>;
+    async fn visitor_by_user_id(&self, site: SiteId, user_id: &str)
+        -> StoreResult<Option<Visitor>>;
     async fn append_visitor_event(&self, event: &VisitorEvent) -> StoreResult<()>;
     /// The newest `limit` events, newest first.
-    async fn visitor_events(&self, visitor: VisitorId, limit: usize) -> StoreResult<Vec<VisitorEvent>>;
+    async fn visitor_events(
+        &self,
+        visitor: VisitorId,
+        limit: usize,
+    ) -> StoreResult<Vec<VisitorEvent>>;
 
     // --- conversations ---
     async fn create_conversation(&self, conversation: &Conversation) -> StoreResult<()>;
     /// Replace a conversation's row. `before` is the row as the caller last stored it, so
     /// backends with per-status indexes can move the entry without reading first.
-    async fn update_conversation(&self, before: &Conversation, after: &Conversation) -> StoreResult<()>;
+    async fn update_conversation(
+        &self,
+        before: &Conversation,
+        after: &Conversation,
+    ) -> StoreResult<()>;
     async fn get_conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
     /// A site's conversations in one status, most recent activity first.
     async fn conversations_by_status(
@@ -76,16 +85,30 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<Conversation>>;
     /// A visitor's conversations, newest first.
-    async fn visitor_conversations(&self, visitor: VisitorId, limit: usize) -> StoreResult<Vec<Conversation>>;
+    async fn visitor_conversations(
+        &self,
+        visitor: VisitorId,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>>;
 
     // --- messages ---
     /// Durably store one message. Resolves only once it is committed (fsync'd WAL on SQLite).
     /// Writing the same `(conversation_id, seq)` twice with the same content is a no-op.
     async fn append_message(&self, message: &Message) -> StoreResult<()>;
     /// Messages with `seq > after`, ascending, at most `limit`.
-    async fn messages_after(&self, conversation: ConversationId, after: Seq, limit: usize) -> StoreResult<Vec<Message>>;
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
     /// The newest `limit` messages with `seq < before`, ascending.
-    async fn messages_before(&self, conversation: ConversationId, before: Seq, limit: usize) -> StoreResult<Vec<Message>>;
+    async fn messages_before(
+        &self,
+        conversation: ConversationId,
+        before: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
 }
 
 pub type SharedStore = Arc<dyn Store>;
