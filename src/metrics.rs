@@ -1,1 +1,265 @@
-//! (in progress)
+//! Prometheus metrics, named `switchboard_<name>_<unit>[_total]`.
+//!
+//! One process-wide registry (`/metrics` renders it). Hot paths touch pre-resolved handles
+//! (`LazyLock`s below), never a label lookup by string per message where it can be avoided.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    // Registering a metric twice is a programming error caught by the first test run.
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn latency_buckets() -> Vec<f64> {
+    // 50 us .. ~26 s
+    exponential_buckets(0.00005, 2.0, 20).expect("valid buckets")
+}
+
+pub static CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "switchboard_connections",
+                "Open WebSocket connections by role",
+            ),
+            &["role"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static ACTORS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new("switchboard_actors", "Live actors by kind"),
+            &["kind"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static ACTOR_RESTARTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_actor_restarts_total",
+                "Actors restarted by the registry after they died",
+            ),
+            &["kind"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static MESSAGES_RECEIVED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_messages_received_total",
+            "Chat messages received from clients",
+        )
+        .unwrap(),
+    )
+});
+
+pub static MESSAGES_PERSISTED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_messages_persisted_total",
+            "Chat messages durably stored",
+        )
+        .unwrap(),
+    )
+});
+
+pub static MESSAGES_DELIVERED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_messages_delivered_total",
+            "Message frames written to recipients' sockets",
+        )
+        .unwrap(),
+    )
+});
+
+pub static DELIVERY_LATENCY: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_delivery_latency_seconds",
+                "From a message frame received to its frame written to a recipient's socket",
+            )
+            .buckets(latency_buckets()),
+        )
+        .unwrap(),
+    )
+});
+
+pub static ACK_LATENCY: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_ack_latency_seconds",
+                "From a message frame received to its ack written",
+            )
+            .buckets(latency_buckets()),
+        )
+        .unwrap(),
+    )
+});
+
+pub static STORE_OPERATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "switchboard_store_operation_duration_seconds",
+                "Store operation latency by operation",
+            )
+            .buckets(latency_buckets()),
+            &["op"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static COMMIT_BATCH: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_store_commit_batch_size",
+                "Writes committed together in one transaction",
+            )
+            .buckets(exponential_buckets(1.0, 2.0, 12).unwrap()),
+        )
+        .unwrap(),
+    )
+});
+
+pub static MAILBOX_BACKLOG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "switchboard_mailbox_backlog",
+                "Items queued but not yet handled, by queue",
+            ),
+            &["queue"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static QUEUE_LENGTH: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "switchboard_queue_length",
+            "Conversations waiting for an agent",
+        )
+        .unwrap(),
+    )
+});
+
+pub static QUEUE_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_queue_wait_seconds",
+                "Time a conversation waited for an assignment",
+            )
+            .buckets(exponential_buckets(0.01, 2.0, 20).unwrap()),
+        )
+        .unwrap(),
+    )
+});
+
+pub static ASSIGNMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_assignments_total",
+                "Assignments made, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_errors_total",
+                "Errors returned to clients, by code",
+            ),
+            &["code"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static SLOW_CONSUMER_DISCONNECTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_slow_consumer_disconnects_total",
+            "Connections closed because they could not keep up with their send queue",
+        )
+        .unwrap(),
+    )
+});
+
+/// Record one store operation's latency.
+pub fn observe_store_op(op: &'static str, seconds: f64) {
+    STORE_OPERATION.with_label_values(&[op]).observe(seconds);
+}
+
+/// Record how many writes one group commit carried.
+pub fn observe_commit_batch(writes: usize) {
+    COMMIT_BATCH.observe(writes as f64);
+}
+
+pub fn count_error(code: crate::error::ErrorCode) {
+    ERRORS.with_label_values(&[code.as_str()]).inc();
+}
+
+/// Touch every metric so `/metrics` lists them all from the first scrape.
+pub fn init() {
+    for role in ["visitor", "agent"] {
+        CONNECTIONS.with_label_values(&[role]);
+    }
+    for kind in ["connection", "conversation", "visitor", "agent", "router"] {
+        ACTORS.with_label_values(&[kind]);
+        ACTOR_RESTARTS.with_label_values(&[kind]);
+    }
+    for queue in ["connection_outbound", "conversation_pending"] {
+        MAILBOX_BACKLOG.with_label_values(&[queue]);
+    }
+    LazyLock::force(&MESSAGES_RECEIVED);
+    LazyLock::force(&MESSAGES_PERSISTED);
+    LazyLock::force(&MESSAGES_DELIVERED);
+    LazyLock::force(&DELIVERY_LATENCY);
+    LazyLock::force(&ACK_LATENCY);
+    LazyLock::force(&STORE_OPERATION);
+    LazyLock::force(&COMMIT_BATCH);
+    LazyLock::force(&QUEUE_LENGTH);
+    LazyLock::force(&QUEUE_WAIT);
+    LazyLock::force(&ASSIGNMENTS);
+    LazyLock::force(&ERRORS);
+    LazyLock::force(&SLOW_CONSUMER_DISCONNECTS);
+}
+
+/// The text exposition format for `/metrics`.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    // Encoding into a Vec cannot fail for the text format.
+    let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
