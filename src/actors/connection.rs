@@ -626,7 +626,7 @@ async fn visitor_hello(
             site: site.id,
         })),
         agent_id: None,
-        widget: Some(widget),
+        widget: Some(Box::new(widget)),
         conversations,
     };
     Ok((

@@ -336,6 +336,11 @@ impl ConversationActor {
         rx
     }
 
+    /// Automation's messages: nobody waits for their ack.
+    fn post_bot(&mut self, body: String, ctx: &mut Context<Self>) {
+        drop(self.append(Author::Bot, None, body, None, ctx));
+    }
+
     fn appended(&mut self, seq: Seq, result: ApiResult<()>, ctx: &mut Context<Self>) {
         let Some(index) = self.pending.iter().position(|p| p.message.seq == seq) else {
             return;
@@ -438,7 +443,7 @@ impl ConversationActor {
                     }
                 };
                 if !reply.text().is_empty() {
-                    let _ = act.append(Author::Bot, None, reply.text().to_owned(), None, ctx);
+                    act.post_bot(reply.text().to_owned(), ctx);
                 }
                 if matches!(reply, FirstReply::NobodyOnline(_)) {
                     act.broadcast(
@@ -982,13 +987,7 @@ impl Handler<Init> for ConversationActor {
                 .map(move |site, act, ctx| {
                     if let Ok(site) = site {
                         if !site.settings.welcome_message.is_empty() && conv.last_seq == 0 {
-                            let _ = act.append(
-                                Author::Bot,
-                                None,
-                                site.settings.welcome_message.clone(),
-                                None,
-                                ctx,
-                            );
+                            act.post_bot(site.settings.welcome_message.clone(), ctx);
                         }
                     }
                     if let Some(router) = act.router() {

@@ -38,7 +38,7 @@ impl JanitorActor {
                 let now = hub.now();
                 let sites = hub.store.list_sites().await?;
                 for site in sites {
-                    if !hub.registry.local_shard(site.id.0).is_ok() {
+                    if hub.registry.local_shard(site.id.0).is_err() {
                         continue;
                     }
                     for conv in hub
