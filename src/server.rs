@@ -128,6 +128,7 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
             .workers(workers)
             .max_connections(config.max_connections)
             .backlog(config.backlog)
+            .shutdown_timeout(5)
             .bind(config.listen)?;
     let addr = server
         .addrs()
@@ -195,12 +196,17 @@ impl NodeHandle {
 
     fn shutdown(&mut self) {
         if let Some(server) = self.server.take() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = runtime {
-                rt.block_on(server.stop(false));
-            }
+            // Callers are often inside a tokio runtime (async tests), where blocking on a
+            // runtime is not allowed: stop the server from a plain thread.
+            let stopper = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(server.stop(false));
+                }
+            });
+            let _ = stopper.join();
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
