@@ -14,6 +14,7 @@ use switchboard::domain::{
     Agent, AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, Role, Seq,
     Site, SiteId, SiteSettings, Visitor, VisitorEvent, VisitorId,
 };
+use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{SharedStore, Store, StoreError};
 
@@ -570,9 +571,22 @@ async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
     (dir, Arc::new(store))
 }
 
-#[allow(dead_code)]
-fn _run_all_used(s: SharedStore) {
-    drop(run_all(s));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_contract() {
+    let Ok(uri) = std::env::var("SCYLLA_URI") else {
+        println!("SCYLLA_URI is not set: skipping the ScyllaDB contract run");
+        return;
+    };
+    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
+    let store = ScyllaStore::connect(ScyllaOptions {
+        uri,
+        keyspace: keyspace.clone(),
+        replication_factor: 1,
+    })
+    .await
+    .expect("connect to scylla");
+    println!("scylla contract in keyspace {keyspace}");
+    run_all(Arc::new(store)).await;
 }
 
 // --- SQLite-only guarantees ---
