@@ -333,17 +333,12 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let n = batch.len();
-        if commit_batch(&mut conn, &mut batch) {
-            stats.transactions.fetch_add(1, Ordering::Relaxed);
-            stats.writes.fetch_add(n as u64, Ordering::Relaxed);
-            crate::metrics::observe_commit_batch(n);
-        }
+        commit_batch(&mut conn, &mut batch, stats);
     }
 }
 
-/// Run `batch` in one transaction and answer every job. Returns whether it committed.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
+/// Run `batch` in one transaction and answer every job.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>, stats: &Stats) {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -351,7 +346,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
             for job in batch.drain(..) {
                 let _ = job.done.send(Err(clone_err(&err)));
             }
-            return false;
+            return;
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
@@ -369,11 +364,16 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
     }
     match tx.commit() {
         Ok(()) => {
+            // Counted before anyone is answered, so a caller that sees its write done also
+            // sees it counted.
+            let n = answers.len();
+            stats.transactions.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(n as u64, Ordering::Relaxed);
+            crate::metrics::observe_commit_batch(n);
             for (done, result) in answers {
                 // The caller may have gone away (a dropped future); the write stands anyway.
                 let _ = done.send(result);
             }
-            true
         }
         Err(e) => {
             // Nothing of this batch is stored: every job fails, the ones that had succeeded too.
@@ -381,7 +381,6 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
             for (done, result) in answers {
                 let _ = done.send(result.and(Err(clone_err(&err))));
             }
-            false
         }
     }
 }
