@@ -18,8 +18,6 @@
 //! - `create_conversation` of an existing id overwrites it;
 //! - two visitors given the same site `user_id`: the last one written wins the lookup.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use scylla::client::session::Session;
@@ -60,7 +58,7 @@ pub struct ScyllaOptions {
 
 /// ScyllaDB implementation of [`Store`].
 pub struct ScyllaStore {
-    session: Arc<Session>,
+    session: Session,
     st: Statements,
 }
 
@@ -73,12 +71,14 @@ struct Statements {
     site_put: PreparedStatement,
     site_list: PreparedStatement,
     site_key_get: PreparedStatement,
+    site_key_owner: PreparedStatement,
     site_key_claim: PreparedStatement,
     site_key_release: PreparedStatement,
 
     agent_get: PreparedStatement,
     agent_put: PreparedStatement,
     agent_email_get: PreparedStatement,
+    agent_email_owner: PreparedStatement,
     agent_email_claim: PreparedStatement,
     agent_email_release: PreparedStatement,
     agent_by_site_put: PreparedStatement,
@@ -195,10 +195,7 @@ impl ScyllaStore {
             .map_err(backend("use keyspace"))?;
 
         let st = Statements::prepare(&session).await?;
-        Ok(ScyllaStore {
-            session: Arc::new(session),
-            st,
-        })
+        Ok(ScyllaStore { session, st })
     }
 
     /// Run a write or single-row statement.
@@ -267,16 +264,29 @@ impl ScyllaStore {
         }
     }
 
-    async fn site_owning_key(&self, public_key: &str) -> StoreResult<Option<Uuid>> {
+    /// Who holds a public key. `serial` reads through Paxos (after a lost claim: it sees the
+    /// winner even mid-round); lookups on the widget path use a plain quorum read.
+    async fn site_owning_key(&self, public_key: &str, serial: bool) -> StoreResult<Option<Uuid>> {
+        let st = if serial {
+            &self.st.site_key_owner
+        } else {
+            &self.st.site_key_get
+        };
         Ok(self
-            .maybe_row::<(Uuid,)>(&self.st.site_key_get, (public_key,))
+            .maybe_row::<(Uuid,)>(st, (public_key,))
             .await?
             .map(|(id,)| id))
     }
 
-    async fn agent_owning_email(&self, email: &str) -> StoreResult<Option<Uuid>> {
+    /// Who holds a login email; `serial` as for [`Self::site_owning_key`].
+    async fn agent_owning_email(&self, email: &str, serial: bool) -> StoreResult<Option<Uuid>> {
+        let st = if serial {
+            &self.st.agent_email_owner
+        } else {
+            &self.st.agent_email_get
+        };
         Ok(self
-            .maybe_row::<(Uuid,)>(&self.st.agent_email_get, (email,))
+            .maybe_row::<(Uuid,)>(st, (email,))
             .await?
             .map(|(id,)| id))
     }
@@ -329,7 +339,8 @@ impl Statements {
             ))
             .await?,
             site_list: read(format!("SELECT {SITE_COLS} FROM sites")).await?,
-            site_key_get: serial_read(s("SELECT site_id FROM sites_by_key WHERE public_key = ?"))
+            site_key_get: read(s("SELECT site_id FROM sites_by_key WHERE public_key = ?")).await?,
+            site_key_owner: serial_read(s("SELECT site_id FROM sites_by_key WHERE public_key = ?"))
                 .await?,
             site_key_claim: lwt(s(
                 "INSERT INTO sites_by_key (public_key, site_id) VALUES (?, ?) IF NOT EXISTS",
@@ -345,8 +356,12 @@ impl Statements {
                 "INSERT INTO agents ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
             ))
             .await?,
-            agent_email_get: serial_read(s("SELECT agent_id FROM agents_by_email WHERE email = ?"))
+            agent_email_get: read(s("SELECT agent_id FROM agents_by_email WHERE email = ?"))
                 .await?,
+            agent_email_owner: serial_read(s(
+                "SELECT agent_id FROM agents_by_email WHERE email = ?",
+            ))
+            .await?,
             agent_email_claim: lwt(s(
                 "INSERT INTO agents_by_email (email, agent_id) VALUES (?, ?) IF NOT EXISTS",
             ))
@@ -471,6 +486,15 @@ fn schema_statements(keyspace: &str, replication_factor: u32) -> Vec<String> {
                 .replace("${replication_factor}", &replication_factor.to_string())
         })
         .collect()
+}
+
+/// A logged batch: its writes land together or not at all (across partitions, via the batch
+/// log). Idempotent, since it only overwrites cells and deletes fixed keys: the driver may
+/// retry it after a timeout.
+fn logged_batch() -> Batch {
+    let mut batch = Batch::new(BatchType::Logged);
+    batch.set_is_idempotent(true);
+    batch
 }
 
 // --- errors ---
@@ -625,7 +649,7 @@ impl Store for ScyllaStore {
                 .lwt(&self.st.site_key_claim, (&site.public_key, site.id.0))
                 .await?
             {
-                let owner = self.site_owning_key(&site.public_key).await?;
+                let owner = self.site_owning_key(&site.public_key, true).await?;
                 if owner != Some(site.id.0) {
                     return Err(StoreError::Conflict(format!(
                         "public key {:?} is used by another site",
@@ -661,7 +685,7 @@ impl Store for ScyllaStore {
 
     async fn site_by_public_key(&self, public_key: &str) -> StoreResult<Option<Site>> {
         timed("site_by_public_key", async {
-            let Some(id) = self.site_owning_key(public_key).await? else {
+            let Some(id) = self.site_owning_key(public_key, false).await? else {
                 return Ok(None);
             };
             // A claim whose site row was never written (a crash in put_site) or has moved on
@@ -695,7 +719,7 @@ impl Store for ScyllaStore {
                 .lwt(&self.st.agent_email_claim, (&agent.email, agent.id.0))
                 .await?
             {
-                let owner = self.agent_owning_email(&agent.email).await?;
+                let owner = self.agent_owning_email(&agent.email, true).await?;
                 if owner != Some(agent.id.0) {
                     return Err(StoreError::Conflict(format!(
                         "email {:?} is used by another agent",
@@ -705,7 +729,7 @@ impl Store for ScyllaStore {
             }
             // The agent row and its copy in the site's team, together.
             let values = agent_values(&agent);
-            let mut batch = Batch::new(BatchType::Logged);
+            let mut batch = logged_batch();
             batch.append_statement(self.st.agent_put.clone());
             batch.append_statement(self.st.agent_by_site_put.clone());
             match previous.as_ref().filter(|p| p.site_id != agent.site_id) {
@@ -739,7 +763,7 @@ impl Store for ScyllaStore {
     async fn agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>> {
         timed("agent_by_email", async {
             let email = email.to_lowercase();
-            let Some(id) = self.agent_owning_email(&email).await? else {
+            let Some(id) = self.agent_owning_email(&email, false).await? else {
                 return Ok(None);
             };
             Ok(self
@@ -855,7 +879,7 @@ impl Store for ScyllaStore {
     async fn create_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
         timed("create_conversation", async {
             let row = conversation_values(conversation)?;
-            let mut batch = Batch::new(BatchType::Logged);
+            let mut batch = logged_batch();
             batch.append_statement(self.st.conversation_put.clone());
             batch.append_statement(self.st.by_status_put.clone());
             batch.append_statement(self.st.by_visitor_put.clone());
@@ -900,7 +924,7 @@ impl Store for ScyllaStore {
             );
             let visitor_key = (before.visitor_id.0, before.created_at, before.id.0);
 
-            let mut batch = Batch::new(BatchType::Logged);
+            let mut batch = logged_batch();
             batch.append_statement(self.st.conversation_put.clone());
             batch.append_statement(self.st.by_status_put.clone());
             batch.append_statement(self.st.by_visitor_put.clone());
