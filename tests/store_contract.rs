@@ -673,3 +673,20 @@ async fn sqlite_reopen_keeps_data() {
         vec![message(conv, 1)]
     );
 }
+
+/// `Synchronous::Normal` and a tiny batch limit open and write like the defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_normal_sync_and_small_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SqliteOptions::new(dir.path().join("switchboard.db"));
+    opts.synchronous = switchboard::store::sqlite::Synchronous::Normal;
+    opts.max_batch = 2;
+    opts.readers = 1;
+    let store: SharedStore = Arc::new(SqliteStore::open(opts).await.unwrap());
+    let conv = ConversationId::new();
+    append_range(&store, conv, 50).await;
+    assert_eq!(
+        seqs(&store.messages_before(conv, Seq::MAX, 100).await.unwrap()),
+        (1..=50).collect::<Vec<_>>()
+    );
+}

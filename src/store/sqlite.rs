@@ -246,15 +246,16 @@ impl Readers {
 }
 
 fn open_connection(path: &std::path::Path) -> StoreResult<Connection> {
+    // NO_MUTEX: a connection is only ever used by one thread at a time (the writer thread, or a
+    // reader under its pool mutex), so SQLite's own per-connection mutex would be pure cost.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-    // Switching a new file to WAL takes an exclusive lock that the busy handler does not always
-    // wait for, so several processes creating the file together retry here. WAL is persistent:
-    // on an existing file this is a no-op that returns "wal" at once.
+    // Switching a new file to WAL needs the file to itself and can report SQLITE_BUSY while
+    // another process is creating it too, so retry here. WAL is persistent: on an existing
+    // file this is a no-op that returns "wal" at once.
     let mut attempts = 0;
     loop {
         match conn
