@@ -241,7 +241,9 @@ pub fn init() {
     static PROCESS: std::sync::Once = std::sync::Once::new();
     PROCESS.call_once(|| {
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...
-        let _ = REGISTRY.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        let _ = REGISTRY.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
     });
     for role in ["visitor", "agent"] {
         CONNECTIONS.with_label_values(&[role]);

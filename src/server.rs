@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::cluster::{NodeId, Registry, ShardMap};
 use crate::config::{Config, SqliteSync, StoreKind};
 use crate::domain::{Agent, AgentId, Role, Site, SiteId, SiteSettings};
+use crate::store::scylla::{ScyllaOptions, ScyllaStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use crate::store::{SharedStore, StoreError};
 use crate::{gateway, metrics};
@@ -47,7 +48,14 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
             };
             Ok(Arc::new(SqliteStore::open(opts).await?))
         }
-        StoreKind::Scylla => Err(StoreError::Backend("SCYLLA_WIRING_PENDING".into())),
+        StoreKind::Scylla => {
+            let opts = ScyllaOptions {
+                uri: config.scylla_uri.clone(),
+                keyspace: config.scylla_keyspace.clone(),
+                replication_factor: config.scylla_replication_factor,
+            };
+            Ok(Arc::new(ScyllaStore::connect(opts).await?))
+        }
     }
 }
 
