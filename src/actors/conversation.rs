@@ -324,14 +324,11 @@ impl ConversationActor {
         });
         metrics::PENDING_APPENDS.inc();
         ctx.spawn(
-            async move {
-                let started = Instant::now();
-                let result = store.append_message(&stored).await;
-                metrics::observe_store_op("append_message", started.elapsed().as_secs_f64());
-                result
-            }
-            .into_actor(self)
-            .map(move |result, act, ctx| act.appended(seq, result.map_err(ApiError::from), ctx)),
+            async move { store.append_message(&stored).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    act.appended(seq, result.map_err(ApiError::from), ctx)
+                }),
         );
         rx
     }
@@ -369,6 +366,7 @@ impl ConversationActor {
             metrics::PENDING_APPENDS.dec();
             metrics::MESSAGES_PERSISTED.inc();
             let message = done.message;
+            let visitor_wrote = matches!(message.author, Author::Visitor { .. });
             let first_visitor_message =
                 matches!(message.author, Author::Visitor { .. }) && !self.visitor_has_written;
             let assignee_wrote = matches!(&message.author, Author::Agent { id, .. }
@@ -400,13 +398,16 @@ impl ConversationActor {
                     });
                 }
             }
-            if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
-                let unread = conv.unread_for_agent();
-                router.do_send(router::InboxChanged {
-                    conversation: conv,
-                    unread,
-                    assignee_only: true,
-                });
+            // The assignee's unread badge moves only when the visitor writes.
+            if visitor_wrote {
+                if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
+                    let unread = conv.unread_for_agent();
+                    router.do_send(router::InboxChanged {
+                        conversation: conv,
+                        unread,
+                        assignee_only: true,
+                    });
+                }
             }
         }
     }
@@ -474,10 +475,7 @@ impl ConversationActor {
         self.dirty = false;
         ctx.wait(
             async move {
-                let started = Instant::now();
-                let result = store.update_conversation(&before, &after).await;
-                metrics::observe_store_op("update_conversation", started.elapsed().as_secs_f64());
-                result.map(|_| after)
+                store.update_conversation(&before, &after).await.map(|_| after)
             }
             .into_actor(self)
             .map(move |result, act, ctx| match result {
