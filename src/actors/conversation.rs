@@ -204,6 +204,8 @@ pub struct ConversationActor {
     visitor_has_written: bool,
     /// The assignee has answered since being assigned (for the router's answer timeout).
     answered: bool,
+    /// A visitor message arrived since the assignee's inbox was last told.
+    inbox_dirty: bool,
     last_used: Instant,
 }
 
@@ -223,6 +225,7 @@ impl ConversationActor {
             subscribers: HashMap::new(),
             visitor_has_written: false,
             answered: false,
+            inbox_dirty: false,
             last_used: Instant::now(),
         }
     }
@@ -398,17 +401,9 @@ impl ConversationActor {
                     });
                 }
             }
-            // The assignee's unread badge moves only when the visitor writes.
-            if visitor_wrote {
-                if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
-                    let unread = conv.unread_for_agent();
-                    router.do_send(router::InboxChanged {
-                        conversation: conv,
-                        unread,
-                        assignee_only: true,
-                    });
-                }
-            }
+            // The assignee's unread badge moves only when the visitor writes; the update is
+            // coalesced to one per tick so a busy conversation costs the router nothing per message.
+            self.inbox_dirty |= visitor_wrote;
         }
     }
 
@@ -538,6 +533,16 @@ impl ConversationActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if std::mem::take(&mut self.inbox_dirty) {
+            if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
+                let unread = conv.unread_for_agent();
+                router.do_send(router::InboxChanged {
+                    conversation: conv,
+                    unread,
+                    assignee_only: true,
+                });
+            }
+        }
         if self.dirty && self.pending.is_empty() {
             self.flush_then(ctx, |_, _, _| {});
             return;
