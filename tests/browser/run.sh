@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Browser tests: real Chromium (Debian's package) driven by playwright-core against the real
+# switchboard binary. Installs what a fresh machine lacks, then runs every *.test.mjs here.
+# Env: SWITCHBOARD_BIN (default target/debug/switchboard, built if missing), CHROMIUM,
+#      UPDATE_DOCS_IMG=1 to refresh the README screenshots in docs/img/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
+  sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_ apt-get update
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then
+  (cd "$repo" && cargo build --quiet --bin switchboard)
+fi
+
+cd "$here"
+if [ ! -d node_modules/playwright-core ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+fi
+# Two cores: one test file at a time keeps timings calm; each file starts its own node.
+exec node --test --test-concurrency=1 "$@" ./*.test.mjs
