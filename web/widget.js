@@ -140,9 +140,9 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
   const netBar = h('div', { className: 'bar', role: 'status', hidden: true, textContent: t('reconnecting') });
   const queueBar = h('div', { className: 'bar', role: 'status', hidden: true });
   const refusedBar = h('div', { className: 'bar err', role: 'alert', hidden: true, textContent: t('refused') });
-  const sections = h('div');
-  const intro = h('div');
-  const pendingBox = h('div');
+  const sections = h('div', { className: 'convs' });
+  const intro = h('div', { className: 'intro' });
+  const pendingBox = h('div', { className: 'outbox' });
   const log = h('div', { className: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': t('messages') }, sections, intro, pendingBox);
   const typingLine = h('div', { className: 'typing', 'aria-live': 'polite', hidden: true });
   const emailIn = h('input', { id: 'email', type: 'email', autocomplete: 'email', required: true });

@@ -139,8 +139,10 @@ export class Inbox {
     if (this.details.has(id)) return;
     this.details.set(id, null); // in flight; render shows "…"
     try {
-      const r = await api('GET', `/conversations/${id}?limit=1`);
-      const last = r.messages[r.messages.length - 1];
+      // The preview is what the visitor said last, not the automatic reply that follows it.
+      const r = await api('GET', `/conversations/${id}?limit=10`);
+      const fromVisitor = r.messages.filter((m) => m.author.kind === 'visitor');
+      const last = fromVisitor[fromVisitor.length - 1] || r.messages[r.messages.length - 1];
       this.details.set(id, { visitor: r.visitor, preview: last ? last.body : '' });
     } catch {
       this.details.set(id, { visitor: null, preview: '' });

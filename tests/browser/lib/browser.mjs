@@ -23,9 +23,10 @@ export async function newPage(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
+  // Uncaught exceptions only: failed reconnects and a missing favicon are logged as console
+  // errors by the browser itself and are expected.
   page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e));
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(new Error(m.text())); });
+  page.on('pageerror', (e) => page.errors.push(String(e)));
   return page;
 }
 
@@ -80,7 +81,8 @@ export async function visitorSend(page, text) {
   await page.locator('#switchboard-widget textarea').press('Enter');
 }
 
-export const widgetMessages = (page) => page.locator('#switchboard-widget .log .msg p').allTextContents();
+/** Conversation messages (stored ones, then those still being sent), not the intro. */
+export const widgetMessages = (page) => page.locator('#switchboard-widget .log .convs .msg p, #switchboard-widget .log .outbox .msg p').allTextContents();
 export const widgetText = (page) => page.locator('#switchboard-widget .panel').innerText();
 
 /** With UPDATE_DOCS_IMG=1 a screenshot also replaces the README's copy in docs/img/. */
