@@ -182,7 +182,8 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     const color = st.widget_color && CSS.supports('color', st.widget_color) ? st.widget_color : '#2563eb';
     frame.style.setProperty('--c', color);
     title.textContent = S.cfg.site_name || t('title');
-    subtitle.textContent = S.cfg.agents_online && S.cfg.inside_hours ? t('online') : t('offline');
+    const online = S.cfg.agents_online && S.cfg.inside_hours;
+    subtitle.textContent = S.agentName && S.conv && !S.ended ? S.agentName : online ? t('online') : t('offline');
     show(hostEl, !S.blocked);
     show(netBar, S.everReady && !S.ready && !S.refused);
     show(refusedBar, S.refused);
@@ -231,7 +232,8 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     return el;
   }
 
-  function setMeta(el, state, at) {
+  function setMeta(el, state, at = el.at) {
+    el.at = at;
     el.meta.textContent = (at ? time(at) + ' · ' : '') + t(state === 'pending' ? 'sending' : state);
   }
 
@@ -391,11 +393,15 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
       case 'queue':
         queueBar.textContent = t('queue', f.position);
         return show(queueBar, f.position > 0);
-      case 'assigned':
+      case 'assigned': {
+        // Said in the thread once it has started; an agent assigned at once just shows in the header.
         S.agentName = f.agent_name;
         show(queueBar, false);
-        section({ id: f.conversation_id }).append(h('p', { className: 'note', textContent: t('joined', f.agent_name) }));
+        const sec = section({ id: f.conversation_id });
+        if (sec.querySelector('.msg')) sec.append(h('p', { className: 'note', textContent: t('joined', f.agent_name) }));
+        render();
         return scrollDown();
+      }
       case 'availability':
         S.cfg.agents_online = f.agents_online;
         return render();
@@ -513,6 +519,7 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
   function newConversation() {
     S.ended = false;
     S.conv = null;
+    S.agentName = '';
     renderIntro();
     render();
     input.focus();
@@ -592,6 +599,7 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     S.last = {};
     S.agentRead = S.readSent = S.unread = 0;
     S.emailLeft = false;
+    S.agentName = '';
     sections.replaceChildren();
     show(queueBar, false);
     lost(true);

@@ -7,10 +7,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
-  sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-  sudo_ apt-get update
-  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+# Debian's Chromium, and an emoji font so screenshots show the emoji agents send.
+if { [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; } || [ ! -d /usr/share/fonts/truetype/noto ]; then
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-color-emoji
 fi
 
 if [ -z "${SWITCHBOARD_BIN:-}" ]; then
