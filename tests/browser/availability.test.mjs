@@ -4,7 +4,7 @@
 import { test, beforeEach, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode, updateSettings } from './lib/node.mjs';
-import { launch, newPage, until, agentLogin, agentOpen, consoleMessages, visitorOpen, visitorSend, widgetText, screenshot } from './lib/browser.mjs';
+import { launch, newPage, until, agentLogin, agentClose, agentOpen, consoleMessages, visitorOpen, visitorSend, widgetText, screenshot } from './lib/browser.mjs';
 
 let node, browser;
 before(async () => { browser = await launch(); });
@@ -40,7 +40,7 @@ test('nobody online: leave-a-message form, and the message reaches the inbox', a
   await agent.locator('#visitor-info dd', { hasText: 'ada@example.com' }).waitFor();
   assert.deepEqual(visitor.errors, []);
   await visitor.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });
 
 test('outside business hours the widget shows the outside-hours reply', async () => {
@@ -58,5 +58,5 @@ test('outside business hours the widget shows the outside-hours reply', async ()
   await visitorSend(visitor, 'Are you there?');
   await until('outside-hours reply', async () => (await widgetText(visitor)).includes('We are closed now; back at 9:00.'));
   await visitor.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from './lib/node.mjs';
 import {
-  launch, newPage, screenshot, until, agentLogin, agentOpen, consoleMessages,
+  launch, newPage, screenshot, until, agentLogin, agentClose, agentOpen, consoleMessages,
   visitorOpen, visitorSend, widgetMessages, widgetText, keepForDocs,
 } from './lib/browser.mjs';
 
@@ -80,7 +80,7 @@ test('visitor and agent chat both ways with typing and read state', async () => 
   assert.deepEqual(visitor.errors, [], 'no errors in the widget page');
   assert.deepEqual(agent.errors, [], 'no errors in the console');
   await visitor.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });
 
 test('after the agent closes, the visitor starts a new conversation', async () => {
@@ -108,7 +108,7 @@ test('after the agent closes, the visitor starts a new conversation', async () =
   await agent.click('[role=tab][data-status=closed]');
   await agent.locator(`#conv-list li[data-conversation-id="${first}"]`).waitFor();
   await visitor.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });
 
 test('the widget works on a phone-sized screen', async () => {
@@ -127,5 +127,5 @@ test('the widget works on a phone-sized screen', async () => {
   await until('reply on the phone', async () => (await widgetMessages(phone)).includes('Hello! How can I help?'));
   keepForDocs(await screenshot(phone, 'widget-phone'), 'widget-phone.png');
   await phone.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from './lib/node.mjs';
-import { launch, newPage, until, agentLogin, agentOpen, consoleMessages, visitorOpen, visitorSend, widgetMessages } from './lib/browser.mjs';
+import { launch, newPage, until, agentLogin, agentClose, agentOpen, consoleMessages, visitorOpen, visitorSend, widgetMessages } from './lib/browser.mjs';
 
 let node, browser;
 before(async () => { node = await startNode(); browser = await launch(); });
@@ -66,5 +66,5 @@ test('offline on both sides: queued messages are delivered once, in order', asyn
   assert.deepEqual(order(w, 'v'), ['v1 before the drop', 'v2 typed offline', 'v3 typed offline', 'v4 both offline', 'v5 both offline']);
   assert.deepEqual(order(c, 'a'), ['a1 before the drop', 'a2 while the visitor is offline', 'a3 both offline', 'a4 both offline']);
   await visitor.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });

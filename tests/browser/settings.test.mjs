@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { startNode, updateSettings, apiAs, DEMO, REPO } from './lib/node.mjs';
-import { launch, newPage, until, agentLogin, agentOpen, visitorOpen, visitorSend, widgetText, screenshot } from './lib/browser.mjs';
+import { launch, newPage, until, agentLogin, agentClose, agentOpen, visitorOpen, visitorSend, widgetText, screenshot } from './lib/browser.mjs';
 
 let node, browser;
 before(async () => { node = await startNode(); browser = await launch(); });
@@ -33,7 +33,7 @@ test('an admin changes the welcome message and a fresh widget shows it', async (
   // The privacy link shows before the first message.
   const link = visitor.locator('#switchboard-widget a', { hasText: 'Privacy policy' });
   assert.equal(await link.getAttribute('href'), 'https://example.com/privacy');
-  await admin.context().close();
+  await agentClose(admin);
   await visitor.context().close();
 });
 
@@ -57,7 +57,7 @@ test('an identified visitor with a bad signature is refused; a good one is verif
   await agent.locator('#visitor-info dd', { hasText: 'verified (u-42)' }).waitFor();
   await agent.locator('#thread-title', { hasText: 'Ada' }).waitFor();
   await good.context().close();
-  await agent.context().close();
+  await agentClose(agent);
 });
 
 test('a proactive trigger opens the widget only while an agent is online', async (t) => {
@@ -81,7 +81,7 @@ test('a proactive trigger opens the widget only while an agent is online', async
   const visitor = await newPage(browser);
   await visitor.goto(node.url + '/demo');
   await visitor.locator('#switchboard-widget #panel', { hasText: 'Need help choosing a roast?' }).waitFor();
-  await agent.context().close();
+  await agentClose(agent);
   await visitor.context().close();
 });
 

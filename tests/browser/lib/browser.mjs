@@ -58,6 +58,19 @@ export async function agentLogin(page, url, email = DEMO.agent) {
   await page.locator('#conn[data-state=online]').waitFor();
 }
 
+/** Sign out (presence offline, so routing stops counting this agent at once) and close. A
+ *  socket that just drops stays online for the server's grace period and would take chats. */
+export async function agentClose(page) {
+  const url = new URL(page.url());
+  if (url.pathname !== '/console') {
+    await page.goto(url.origin + '/console');
+    await page.locator('#conn[data-state=online]').waitFor();
+  }
+  await page.click('#logout');
+  await page.locator('#login:not([hidden])').waitFor();
+  await page.context().close();
+}
+
 /** Open the first conversation in the inbox (queue or tab) whose preview or label has `text`. */
 export async function agentOpen(page, text) {
   const row = page.locator('#inbox li[data-conversation-id]', { hasText: text }).first();
