@@ -536,10 +536,12 @@ impl ConversationActor {
         if std::mem::take(&mut self.inbox_dirty) {
             if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
                 let unread = conv.unread_for_agent();
+                // A waiting conversation is everyone's business; an assigned one its agent's.
+                let assignee_only = conv.assignee.is_some();
                 router.do_send(router::InboxChanged {
                     conversation: conv,
                     unread,
-                    assignee_only: true,
+                    assignee_only,
                 });
             }
         }
