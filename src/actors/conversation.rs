@@ -1010,3 +1010,112 @@ impl Handler<Init> for ConversationActor {
         );
     }
 }
+
+/// Test-only: make the actor panic inside a handler, as a bug would.
+#[cfg(test)]
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+#[cfg(test)]
+impl Handler<Crash> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("injected crash in conversation {}", self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::actors::Hub;
+    use crate::auth::Tokens;
+    use crate::clock::SystemClock;
+    use crate::cluster::{NodeId, Registry, ShardMap};
+    use crate::config::Config;
+    use crate::domain::{SiteId, VisitorId};
+    use crate::store::sqlite::{SqliteOptions, SqliteStore};
+
+    /// A handler that panics kills the actor; the registry's next lookup starts a new one that
+    /// reloads its state from the store, and the restart is counted.
+    #[actix::test]
+    async fn a_crashed_conversation_restarts_with_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: crate::store::SharedStore = Arc::new(
+            SqliteStore::open(SqliteOptions::new(dir.path().join("t.db")))
+                .await
+                .unwrap(),
+        );
+        let arbiter = actix::Arbiter::new();
+        let registry = Registry::new(
+            ShardMap::single(NodeId("t".into()), 4),
+            vec![arbiter.handle()],
+        );
+        let hub = Hub::new(
+            Arc::new(Config::default()),
+            store.clone(),
+            Arc::new(SystemClock),
+            Tokens::new(vec![1]),
+            registry,
+        );
+        let visitor = VisitorId::new();
+        let conv = Conversation::new(SiteId::new(), visitor, hub.now());
+        store.create_conversation(&conv).await.unwrap();
+
+        let post = |n: u32| Post {
+            caller: Caller::Visitor(visitor),
+            client_msg_id: format!("m{n}"),
+            body: format!("message {n}"),
+            received_at: Instant::now(),
+        };
+        let first = hub.conversation(conv.id).unwrap();
+        for n in 1..=3 {
+            assert_eq!(first.send(post(n)).await.unwrap().unwrap().seq, n as u64);
+        }
+        let restarts = metrics::ACTOR_RESTARTS
+            .with_label_values(&["conversation"])
+            .get();
+        assert!(
+            first.send(Crash).await.is_err(),
+            "the crashing handler never answers"
+        );
+        // The task is dropped just after the failed reply; give it a moment.
+        for _ in 0..100 {
+            if !first.connected() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(!first.connected(), "the panic ended the actor");
+        // The arbiter itself survived: another actor on it still answers.
+        let other = hub.conversation(ConversationId::new()).unwrap();
+        assert!(other.send(Snapshot { caller: None }).await.is_ok());
+
+        let second = hub.conversation(conv.id).unwrap();
+        assert!(second.connected());
+        assert_eq!(
+            metrics::ACTOR_RESTARTS
+                .with_label_values(&["conversation"])
+                .get(),
+            restarts + 1
+        );
+        // Reloaded: the sequence continues and a retried client id is still known.
+        assert_eq!(
+            second.send(post(4)).await.unwrap().unwrap(),
+            PostResult {
+                seq: 4,
+                duplicate: false
+            }
+        );
+        assert_eq!(
+            second.send(post(2)).await.unwrap().unwrap(),
+            PostResult {
+                seq: 2,
+                duplicate: true
+            }
+        );
+        arbiter.stop();
+    }
+}
