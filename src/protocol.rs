@@ -173,6 +173,30 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
 ];
 
 impl ClientFrame {
+    /// The frame's `type`, for logs and spans.
+    pub fn kind(&self) -> &'static str {
+        use ClientFrame::*;
+        match self {
+            Hello { .. } => "hello",
+            Start { .. } => "start",
+            Subscribe { .. } => "subscribe",
+            Unsubscribe { .. } => "unsubscribe",
+            Send { .. } => "send",
+            Typing { .. } => "typing",
+            Read { .. } => "read",
+            History { .. } => "history",
+            PageView { .. } => "page_view",
+            LeaveEmail { .. } => "leave_email",
+            Presence { .. } => "presence",
+            Take { .. } => "take",
+            Transfer { .. } => "transfer",
+            Snooze { .. } => "snooze",
+            Wake { .. } => "wake",
+            Close { .. } => "close",
+            Ping { .. } => "ping",
+        }
+    }
+
     /// The command id the reply must carry.
     pub fn id(&self) -> &str {
         use ClientFrame::*;

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use bytestring::ByteString;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::conversation::{self, Caller, StatusChange};
 use super::outbound::{ConnHandle, Outbound, SlowConsumer};
@@ -240,27 +241,35 @@ impl Connection {
             Err(bad) => return self.send_error(bad.id, &bad.error, ctx),
         };
         let id = frame.id().to_owned();
+        // Debug level: free at the default `info`, and with `switchboard=debug` every log line
+        // of the command (down to the store) carries the socket, command id and type.
+        let span = tracing::debug_span!("command", connection = self.id, command_id = %id, kind = frame.kind());
         if self.in_flight >= MAX_IN_FLIGHT {
             let e = ApiError::new(ErrorCode::RateLimited, "too many commands in flight");
             return self.send_error(Some(id), &e, ctx);
         }
-        let reply = match self.dispatch(frame, ctx) {
+        let reply = match span.in_scope(|| self.dispatch(frame, ctx)) {
             Ok(reply) => reply,
             Err(e) => return self.send_error(Some(id), &e, ctx),
         };
         self.in_flight += 1;
         let started = Instant::now();
-        ctx.spawn(reply.into_actor(self).map(move |result, act, ctx| {
-            act.in_flight -= 1;
-            match result {
-                Ok(Some(result)) => {
-                    act.send_frame(&ServerFrame::ack(id, result), ctx);
-                    metrics::ACK_LATENCY.observe(started.elapsed().as_secs_f64());
-                }
-                Ok(None) => {}
-                Err(e) => act.send_error(Some(id), &e, ctx),
-            }
-        }));
+        ctx.spawn(
+            reply
+                .instrument(span)
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    act.in_flight -= 1;
+                    match result {
+                        Ok(Some(result)) => {
+                            act.send_frame(&ServerFrame::ack(id, result), ctx);
+                            metrics::ACK_LATENCY.observe(started.elapsed().as_secs_f64());
+                        }
+                        Ok(None) => {}
+                        Err(e) => act.send_error(Some(id), &e, ctx),
+                    }
+                }),
+        );
     }
 
     /// Turn a command into the future that answers it. Synchronous refusals return `Err`.

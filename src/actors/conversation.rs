@@ -317,6 +317,7 @@ impl ConversationActor {
         if let Some(cid) = &message.client_msg_id {
             self.dedup.insert(cid.clone(), seq);
         }
+        tracing::debug!(conversation = %self.id, seq, client_msg_id = ?message.client_msg_id, "appending");
         let store = self.hub.store.clone();
         let stored = message.clone();
         self.pending.push_back(Pending {
@@ -370,6 +371,7 @@ impl ConversationActor {
             metrics::MESSAGES_PERSISTED.inc();
             let message = done.message;
             let visitor_wrote = matches!(message.author, Author::Visitor { .. });
+            tracing::debug!(conversation = %self.id, seq = message.seq, subscribers = self.subscribers.len(), "stored; delivering");
             let first_visitor_message =
                 matches!(message.author, Author::Visitor { .. }) && !self.visitor_has_written;
             let assignee_wrote = matches!(&message.author, Author::Agent { id, .. }
