@@ -255,17 +255,11 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
             client_msg_id,
             ..
         } => {
-            if body.len() > MAX_BODY_BYTES {
-                return Err(fail(ErrorCode::BodyTooLarge, "message body is over 8 KiB"));
-            }
-            if body.trim().is_empty() {
-                return Err(fail(ErrorCode::InvalidFrame, "message body is empty"));
-            }
-            if client_msg_id.is_empty() || client_msg_id.len() > MAX_COMMAND_ID_BYTES {
-                return Err(fail(
-                    ErrorCode::InvalidFrame,
-                    "`client_msg_id` must be 1 to 64 bytes",
-                ));
+            if let Err(error) = check_message(client_msg_id, body) {
+                return Err(DecodeError {
+                    id: Some(frame.id().to_owned()),
+                    error,
+                });
             }
         }
         ClientFrame::PageView { url, title, .. } if url.len() > 2048 || title.len() > 512 => {
@@ -280,6 +274,23 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
         _ => {}
     }
     Ok(frame)
+}
+
+/// The rules for a chat message, the same over WebSocket and HTTP.
+pub fn check_message(client_msg_id: &str, body: &str) -> Result<(), ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
+            "message body is over 8 KiB",
+        ));
+    }
+    if body.trim().is_empty() {
+        return Err(ApiError::invalid("message body is empty"));
+    }
+    if client_msg_id.is_empty() || client_msg_id.len() > MAX_COMMAND_ID_BYTES {
+        return Err(ApiError::invalid("`client_msg_id` must be 1 to 64 bytes"));
+    }
+    Ok(())
 }
 
 /// A cheap plausibility check; the address is confirmed by whoever writes to it.

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
-use crate::protocol::{looks_like_email, WidgetConfig, MAX_BODY_BYTES as MAX_MESSAGE_BYTES};
+use crate::protocol::{check_message, looks_like_email, WidgetConfig};
 
 type Hub = web::Data<HubRef>;
 type Json = ApiResult<HttpResponse>;
@@ -221,17 +221,7 @@ async fn reply(
         client_msg_id,
         body,
     } = body.into_inner();
-    if body.len() > MAX_MESSAGE_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::BodyTooLarge,
-            "message body is over 8 KiB",
-        ));
-    }
-    if body.trim().is_empty() || client_msg_id.is_empty() || client_msg_id.len() > 64 {
-        return Err(ApiError::invalid(
-            "body must not be empty and client_msg_id must be 1 to 64 bytes",
-        ));
-    }
+    check_message(&client_msg_id, &body)?;
     let id = id.into_inner();
     let post = conversation::Post {
         caller: auth.caller(),
