@@ -683,6 +683,15 @@ impl Client {
         self.no_event_where(ty, within, |f| f["type"] == ty).await
     }
 
+    /// The next frame of any kind (buffered first), or `None` if none arrives within `within`
+    /// or the socket is closed.
+    pub async fn next_frame(&mut self, within: Duration) -> Option<Value> {
+        if let Some(f) = self.buffer.pop_front() {
+            return Some(f);
+        }
+        self.read_frame(Instant::now() + within).await
+    }
+
     /// Every frame buffered so far plus whatever arrives within `within`, emptying the buffer.
     pub async fn drain(&mut self, within: Duration) -> Vec<Value> {
         let deadline = Instant::now() + within;
