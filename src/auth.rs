@@ -32,7 +32,11 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -50,7 +54,9 @@ pub fn sign_identity(identity_secret: &str, user_id: &str) -> String {
 
 /// Constant-time check of an identity signature.
 pub fn verify_identity(identity_secret: &str, user_id: &str, signature: &str) -> bool {
-    let Ok(given) = hex::decode(signature) else { return false };
+    let Ok(given) = hex::decode(signature) else {
+        return false;
+    };
     let mut m = mac(identity_secret.as_bytes());
     m.update(user_id.as_bytes());
     m.verify_slice(&given).is_ok()
@@ -90,7 +96,9 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new(key: Vec<u8>) -> Self {
-        Tokens { key: std::sync::Arc::new(key) }
+        Tokens {
+            key: std::sync::Arc::new(key),
+        }
     }
 
     fn sign<T: Serialize>(&self, prefix: &str, claims: &T) -> String {
@@ -121,7 +129,10 @@ impl Tokens {
     pub fn verify_agent(&self, token: &str, now: Millis) -> Result<AgentClaims, ApiError> {
         match self.open::<AgentClaims>(AGENT_PREFIX, token) {
             Some(c) if c.exp > now => Ok(c),
-            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "token expired; log in again")),
+            Some(_) => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "token expired; log in again",
+            )),
             None => Err(ApiError::new(ErrorCode::Unauthorized, "invalid token")),
         }
     }
@@ -132,7 +143,9 @@ impl Tokens {
 
     /// The visitor a token names, if it is genuine and belongs to `site`.
     pub fn verify_visitor(&self, token: &str, site: SiteId) -> Option<VisitorId> {
-        self.open::<VisitorClaims>(VISITOR_PREFIX, token).filter(|c| c.site == site).map(|c| c.sub)
+        self.open::<VisitorClaims>(VISITOR_PREFIX, token)
+            .filter(|c| c.site == site)
+            .map(|c| c.sub)
     }
 }
 
@@ -152,15 +165,29 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_tampering() {
         let t = Tokens::new(b"key".to_vec());
-        let claims = AgentClaims { sub: AgentId::new(), site: SiteId::new(), role: Role::Agent, name: "A".into(), exp: 10 };
+        let claims = AgentClaims {
+            sub: AgentId::new(),
+            site: SiteId::new(),
+            role: Role::Agent,
+            name: "A".into(),
+            exp: 10,
+        };
         let token = t.issue_agent(&claims);
         assert_eq!(t.verify_agent(&token, 5).unwrap(), claims);
-        assert_eq!(t.verify_agent(&token, 11).unwrap_err().code, ErrorCode::Unauthorized);
+        assert_eq!(
+            t.verify_agent(&token, 11).unwrap_err().code,
+            ErrorCode::Unauthorized
+        );
         let forged = token.replace("at1.", "at1.x");
         assert!(t.verify_agent(&forged, 5).is_err());
-        assert!(Tokens::new(b"other".to_vec()).verify_agent(&token, 5).is_err());
+        assert!(Tokens::new(b"other".to_vec())
+            .verify_agent(&token, 5)
+            .is_err());
         let site = SiteId::new();
-        let v = t.issue_visitor(&VisitorClaims { sub: VisitorId::new(), site });
+        let v = t.issue_visitor(&VisitorClaims {
+            sub: VisitorId::new(),
+            site,
+        });
         assert!(t.verify_visitor(&v, site).is_some());
         assert!(t.verify_visitor(&v, SiteId::new()).is_none());
         assert!(t.verify_agent(&v, 0).is_err());

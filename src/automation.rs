@@ -12,8 +12,12 @@ use crate::domain::{BusinessHours, SiteSettings};
 /// than promising an agent.
 pub fn inside_hours(hours: Option<&BusinessHours>, now: Millis) -> bool {
     let Some(hours) = hours else { return true };
-    let Ok(tz) = hours.timezone.parse::<Tz>() else { return false };
-    let Some(utc) = chrono::Utc.timestamp_millis_opt(now).single() else { return false };
+    let Ok(tz) = hours.timezone.parse::<Tz>() else {
+        return false;
+    };
+    let Some(utc) = chrono::Utc.timestamp_millis_opt(now).single() else {
+        return false;
+    };
     let local = utc.with_timezone(&tz);
     let weekday = local.weekday().num_days_from_monday() as u8;
     let minute = local.hour() * 60 + local.minute();
@@ -29,7 +33,9 @@ fn parse_hhmm(s: &str) -> Option<u32> {
     if s == "24:00" {
         return Some(24 * 60);
     }
-    NaiveTime::parse_from_str(s, "%H:%M").ok().map(|t| t.hour() * 60 + t.minute())
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .ok()
+        .map(|t| t.hour() * 60 + t.minute())
 }
 
 /// The reply to a conversation's first visitor message.
@@ -53,7 +59,9 @@ impl FirstReply {
 
     pub fn text(&self) -> &str {
         match self {
-            FirstReply::OutsideHours(t) | FirstReply::NobodyOnline(t) | FirstReply::InsideHours(t) => t,
+            FirstReply::OutsideHours(t)
+            | FirstReply::NobodyOnline(t)
+            | FirstReply::InsideHours(t) => t,
         }
     }
 }
@@ -66,21 +74,39 @@ mod tests {
     fn weekdays_nine_to_five(tz: &str) -> BusinessHours {
         BusinessHours {
             timezone: tz.into(),
-            weekly: (0..5).map(|day| OpeningHours { day, open: "09:00".into(), close: "17:00".into() }).collect(),
+            weekly: (0..5)
+                .map(|day| OpeningHours {
+                    day,
+                    open: "09:00".into(),
+                    close: "17:00".into(),
+                })
+                .collect(),
         }
     }
 
     #[test]
     fn respects_timezone_and_weekday() {
         // 2026-11-23 is a Monday. 09:30 in Madrid (UTC+1 in November) is 08:30 UTC.
-        let monday_0830_utc = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 8, 30, 0).unwrap().timestamp_millis();
+        let monday_0830_utc = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 8, 30, 0)
+            .unwrap()
+            .timestamp_millis();
         let hours = weekdays_nine_to_five("Europe/Madrid");
         assert!(inside_hours(Some(&hours), monday_0830_utc));
-        assert!(!inside_hours(Some(&weekdays_nine_to_five("UTC")), monday_0830_utc));
-        let sunday = chrono::Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap().timestamp_millis();
+        assert!(!inside_hours(
+            Some(&weekdays_nine_to_five("UTC")),
+            monday_0830_utc
+        ));
+        let sunday = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .unwrap()
+            .timestamp_millis();
         assert!(!inside_hours(Some(&hours), sunday));
         assert!(inside_hours(None, sunday));
-        let bad_tz = BusinessHours { timezone: "Mars/Base".into(), ..hours };
+        let bad_tz = BusinessHours {
+            timezone: "Mars/Base".into(),
+            ..hours
+        };
         assert!(!inside_hours(Some(&bad_tz), monday_0830_utc));
     }
 }

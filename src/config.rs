@@ -173,9 +173,15 @@ pub struct Cli {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bad config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("invalid option: {0}")]
     Invalid(String),
 }
@@ -201,20 +207,47 @@ impl Config {
             config.log_json = true;
         }
         overlay!(
-            config, cli, listen, data_dir, web_dir, workers, store, sqlite_synchronous, scylla_uri,
-            scylla_keyspace, scylla_replication_factor, log_level, heartbeat_ms, idle_timeout_ms,
-            hello_timeout_ms, agent_grace_ms, assign_timeout_ms, janitor_interval_ms,
-            passivate_after_ms, rate_per_sec, rate_burst, send_queue_frames, max_frame_bytes,
-            max_connections, backlog, shards, token_ttl_secs,
+            config,
+            cli,
+            listen,
+            data_dir,
+            web_dir,
+            workers,
+            store,
+            sqlite_synchronous,
+            scylla_uri,
+            scylla_keyspace,
+            scylla_replication_factor,
+            log_level,
+            heartbeat_ms,
+            idle_timeout_ms,
+            hello_timeout_ms,
+            agent_grace_ms,
+            assign_timeout_ms,
+            janitor_interval_ms,
+            passivate_after_ms,
+            rate_per_sec,
+            rate_burst,
+            send_queue_frames,
+            max_frame_bytes,
+            max_connections,
+            backlog,
+            shards,
+            token_ttl_secs,
         );
         config.validate()?;
         Ok(config)
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -230,11 +263,15 @@ impl Config {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be greater than 0"
+                )));
             }
         }
         if self.max_frame_bytes < 1024 {
-            return Err(ConfigError::Invalid("max_frame_bytes must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "max_frame_bytes must be at least 1024".into(),
+            ));
         }
         Ok(())
     }

@@ -65,7 +65,15 @@ pub struct AgentActor {
 
 impl AgentActor {
     pub fn new(hub: HubRef, id: AgentId, shard: u32) -> Self {
-        AgentActor { hub, id, shard, agent: None, connections: HashMap::new(), presence: Presence::Offline, grace: None }
+        AgentActor {
+            hub,
+            id,
+            shard,
+            agent: None,
+            connections: HashMap::new(),
+            presence: Presence::Offline,
+            grace: None,
+        }
     }
 
     fn report(&self) {
@@ -83,16 +91,20 @@ impl AgentActor {
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.hub.store.clone();
         let id = self.id;
-        ctx.wait(async move { store.get_agent(id).await }.into_actor(self).map(|result, act, ctx| match result {
-            Ok(agent) => {
-                act.agent = agent;
-                act.report();
-            }
-            Err(e) => {
-                tracing::error!(agent = %act.id, error = %e, "cannot load agent");
-                ctx.stop();
-            }
-        }));
+        ctx.wait(
+            async move { store.get_agent(id).await }
+                .into_actor(self)
+                .map(|result, act, ctx| match result {
+                    Ok(agent) => {
+                        act.agent = agent;
+                        act.report();
+                    }
+                    Err(e) => {
+                        tracing::error!(agent = %act.id, error = %e, "cannot load agent");
+                        ctx.stop();
+                    }
+                }),
+        );
     }
 
     fn maybe_passivate(&mut self, ctx: &mut Context<Self>) {
@@ -117,7 +129,10 @@ impl Actor for AgentActor {
 impl Handler<Attach> for AgentActor {
     type Result = ApiResult<Agent>;
     fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) -> ApiResult<Agent> {
-        let agent = self.agent.clone().ok_or_else(|| ApiError::not_found("agent"))?;
+        let agent = self
+            .agent
+            .clone()
+            .ok_or_else(|| ApiError::not_found("agent"))?;
         if let Some(timer) = self.grace.take() {
             ctx.cancel_future(timer);
         }
@@ -164,7 +179,8 @@ impl Handler<SetPresence> for AgentActor {
 impl Handler<Push> for AgentActor {
     type Result = ();
     fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
-        self.connections.retain(|_, conn| conn.push(msg.frame.clone(), None));
+        self.connections
+            .retain(|_, conn| conn.push(msg.frame.clone(), None));
     }
 }
 

@@ -22,10 +22,14 @@ use super::outbound::{ConnHandle, Outbound, SlowConsumer};
 use super::{agent, ask, router, visitor, HubRef};
 use crate::auth::{verify_identity, AgentClaims, VisitorClaims};
 use crate::automation::inside_hours;
-use crate::domain::{AgentId, ConversationId, ConversationStatus, Site, Visibility, Visitor, VisitorId};
+use crate::domain::{
+    AgentId, ConversationId, ConversationStatus, Site, Visibility, Visitor, VisitorId,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
-use crate::protocol::{self, ClientFrame, ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION};
+use crate::protocol::{
+    self, ClientFrame, ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION,
+};
 use crate::store::StoreError;
 
 /// A write that cannot complete in this time means the client stopped reading.
@@ -61,12 +65,20 @@ struct RateLimit {
 impl RateLimit {
     fn new(per_sec: u32, burst: u32) -> Self {
         let now = Instant::now();
-        RateLimit { tokens: burst as f64, per_sec: per_sec as f64, burst: burst as f64, last: now, rejected: 0, window_start: now }
+        RateLimit {
+            tokens: burst as f64,
+            per_sec: per_sec as f64,
+            burst: burst as f64,
+            last: now,
+            rejected: 0,
+            window_start: now,
+        }
     }
 
     fn allow(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.burst);
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec)
+            .min(self.burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -124,14 +136,25 @@ impl Connection {
         match &self.who {
             Identity_::Pending => Err(ApiError::new(ErrorCode::HelloRequired, "send hello first")),
             Identity_::Visitor { id, .. } => Ok(Caller::Visitor(*id)),
-            Identity_::Agent { claims, name } => Ok(Caller::Agent { id: claims.sub, site: claims.site, name: name.clone() }),
+            Identity_::Agent { claims, name } => Ok(Caller::Agent {
+                id: claims.sub,
+                site: claims.site,
+                name: name.clone(),
+            }),
         }
     }
 
     // ---- writing ----
 
-    fn write(&mut self, wire: Wire, ctx: &mut Context<Self>, after: impl FnOnce(&mut Self) + 'static) {
-        let Some(session) = self.session.clone() else { return after(self) };
+    fn write(
+        &mut self,
+        wire: Wire,
+        ctx: &mut Context<Self>,
+        after: impl FnOnce(&mut Self) + 'static,
+    ) {
+        let Some(session) = self.session.clone() else {
+            return after(self);
+        };
         let mut session = session;
         ctx.wait(
             async move {
@@ -141,7 +164,10 @@ impl Connection {
                         Wire::Ping => session.ping(b"").await,
                     }
                 };
-                matches!(tokio::time::timeout(WRITE_DEADLINE, write).await, Ok(Ok(())))
+                matches!(
+                    tokio::time::timeout(WRITE_DEADLINE, write).await,
+                    Ok(Ok(()))
+                )
             }
             .into_actor(self)
             .map(move |ok, act, ctx| {
@@ -166,13 +192,30 @@ impl Connection {
     }
 
     /// Say why, then close the socket.
-    fn goodbye(&mut self, code: ErrorCode, message: &str, close: CloseCode, ctx: &mut Context<Self>) {
+    fn goodbye(
+        &mut self,
+        code: ErrorCode,
+        message: &str,
+        close: CloseCode,
+        ctx: &mut Context<Self>,
+    ) {
         metrics::count_error(code);
-        let frame = ServerFrame::Goodbye { code, message: message.to_owned() };
+        let frame = ServerFrame::Goodbye {
+            code,
+            message: message.to_owned(),
+        };
         self.write(Wire::Text(frame.encode()), ctx, |_| {});
-        let reason = CloseReason { code: close, description: Some(code.as_str().to_owned()) };
+        let reason = CloseReason {
+            code: close,
+            description: Some(code.as_str().to_owned()),
+        };
         if let Some(session) = self.session.take() {
-            ctx.wait(async move { let _ = session.close(Some(reason)).await; }.into_actor(self));
+            ctx.wait(
+                async move {
+                    let _ = session.close(Some(reason)).await;
+                }
+                .into_actor(self),
+            );
         }
         ctx.stop();
     }
@@ -182,7 +225,12 @@ impl Connection {
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
         if !self.rate.allow() {
             if self.rate.flooding() {
-                return self.goodbye(ErrorCode::RateLimited, "too many frames", CloseCode::Policy, ctx);
+                return self.goodbye(
+                    ErrorCode::RateLimited,
+                    "too many frames",
+                    CloseCode::Policy,
+                    ctx,
+                );
             }
             let e = ApiError::new(ErrorCode::RateLimited, "too many frames; slow down");
             return self.send_error(None, &e, ctx);
@@ -217,7 +265,16 @@ impl Connection {
 
     /// Turn a command into the future that answers it. Synchronous refusals return `Err`.
     fn dispatch(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) -> ApiResult<Reply> {
-        if let ClientFrame::Hello { id, v, role, site, visitor_token, identity, token } = frame {
+        if let ClientFrame::Hello {
+            id,
+            v,
+            role,
+            site,
+            visitor_token,
+            identity,
+            token,
+        } = frame
+        {
             return self.hello(id, v, role, site, visitor_token, identity, token, ctx);
         }
         let caller = self.caller()?;
@@ -241,43 +298,92 @@ impl Connection {
                     Ok(Some(json!({ "conversation": conv, "created": created })))
                 })
             }
-            ClientFrame::Subscribe { id, conversation_id, after_seq } => {
+            ClientFrame::Subscribe {
+                id,
+                conversation_id,
+                after_seq,
+            } => {
                 self.subscriptions.insert(conversation_id);
-                let msg = conversation::Subscribe { caller, conn: self.conn_handle(), command_id: id, after_seq };
+                let msg = conversation::Subscribe {
+                    caller,
+                    conn: self.conn_handle(),
+                    command_id: id,
+                    after_seq,
+                };
                 Box::pin(async move {
                     ask(|| hub.conversation(conversation_id), msg).await??;
                     Ok(None)
                 })
             }
-            ClientFrame::Unsubscribe { conversation_id, .. } => {
+            ClientFrame::Unsubscribe {
+                conversation_id, ..
+            } => {
                 self.subscriptions.remove(&conversation_id);
                 if let Ok(c) = hub.conversation(conversation_id) {
                     c.do_send(conversation::Unsubscribe { conn_id: self.id });
                 }
                 Box::pin(async { Ok(Some(json!({}))) })
             }
-            ClientFrame::Send { conversation_id, client_msg_id, body, .. } => {
-                let msg = conversation::Post { caller, client_msg_id, body, received_at };
+            ClientFrame::Send {
+                conversation_id,
+                client_msg_id,
+                body,
+                ..
+            } => {
+                let msg = conversation::Post {
+                    caller,
+                    client_msg_id,
+                    body,
+                    received_at,
+                };
                 Box::pin(async move {
                     let posted = ask(|| hub.conversation(conversation_id), msg).await??;
-                    Ok(Some(json!({ "seq": posted.seq, "duplicate": posted.duplicate })))
+                    Ok(Some(
+                        json!({ "seq": posted.seq, "duplicate": posted.duplicate }),
+                    ))
                 })
             }
-            ClientFrame::Typing { conversation_id, typing, .. } => {
-                let msg = conversation::Typing { caller, conn_id: self.id, typing };
+            ClientFrame::Typing {
+                conversation_id,
+                typing,
+                ..
+            } => {
+                let msg = conversation::Typing {
+                    caller,
+                    conn_id: self.id,
+                    typing,
+                };
                 Box::pin(async move {
                     ask(|| hub.conversation(conversation_id), msg).await??;
                     Ok(Some(json!({})))
                 })
             }
-            ClientFrame::Read { conversation_id, seq, .. } => Box::pin(async move {
-                let seq = ask(|| hub.conversation(conversation_id), conversation::MarkRead { caller, seq }).await??;
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+                ..
+            } => Box::pin(async move {
+                let seq = ask(
+                    || hub.conversation(conversation_id),
+                    conversation::MarkRead { caller, seq },
+                )
+                .await??;
                 Ok(Some(json!({ "seq": seq })))
             }),
-            ClientFrame::History { conversation_id, before_seq, limit, .. } => {
-                let msg = conversation::History { caller, before: before_seq, limit: limit.unwrap_or(50) as usize };
+            ClientFrame::History {
+                conversation_id,
+                before_seq,
+                limit,
+                ..
+            } => {
+                let msg = conversation::History {
+                    caller,
+                    before: before_seq,
+                    limit: limit.unwrap_or(50) as usize,
+                };
                 Box::pin(async move {
-                    let (messages, has_more) = ask(|| hub.conversation(conversation_id), msg).await??;
+                    let (messages, has_more) =
+                        ask(|| hub.conversation(conversation_id), msg).await??;
                     Ok(Some(json!({ "messages": messages, "has_more": has_more })))
                 })
             }
@@ -291,36 +397,53 @@ impl Connection {
             ClientFrame::LeaveEmail { email, name, .. } => {
                 let (vid, site) = visitor_only(&self.who)?;
                 Box::pin(async move {
-                    ask(|| hub.visitor(vid, site), visitor::LeaveEmail { email, name }).await??;
+                    ask(
+                        || hub.visitor(vid, site),
+                        visitor::LeaveEmail { email, name },
+                    )
+                    .await??;
                     Ok(Some(json!({})))
                 })
             }
             ClientFrame::Presence { status, .. } => {
                 let (agent_id, _, _) = agent_only(&caller)?;
                 Box::pin(async move {
-                    let status = ask(|| hub.agent(agent_id), agent::SetPresence { status }).await??;
+                    let status =
+                        ask(|| hub.agent(agent_id), agent::SetPresence { status }).await??;
                     Ok(Some(json!({ "status": status })))
                 })
             }
-            ClientFrame::Take { conversation_id, .. } => {
+            ClientFrame::Take {
+                conversation_id, ..
+            } => {
                 let (agent_id, _, name) = agent_only(&caller)?;
                 Box::pin(async move {
                     let conv = take(&hub, caller, conversation_id, agent_id, name, false).await?;
                     Ok(Some(json!({ "conversation": conv })))
                 })
             }
-            ClientFrame::Transfer { conversation_id, agent_id, .. } => {
+            ClientFrame::Transfer {
+                conversation_id,
+                agent_id,
+                ..
+            } => {
                 agent_only(&caller)?;
                 Box::pin(async move {
                     let conv = transfer(&hub, caller, conversation_id, agent_id).await?;
                     Ok(Some(json!({ "conversation": conv })))
                 })
             }
-            ClientFrame::Snooze { conversation_id, until, .. } => {
-                status_command(hub, caller, conversation_id, StatusChange::Snooze { until })?
-            }
-            ClientFrame::Wake { conversation_id, .. } => status_command(hub, caller, conversation_id, StatusChange::Wake)?,
-            ClientFrame::Close { conversation_id, .. } => status_command(hub, caller, conversation_id, StatusChange::Close)?,
+            ClientFrame::Snooze {
+                conversation_id,
+                until,
+                ..
+            } => status_command(hub, caller, conversation_id, StatusChange::Snooze { until })?,
+            ClientFrame::Wake {
+                conversation_id, ..
+            } => status_command(hub, caller, conversation_id, StatusChange::Wake)?,
+            ClientFrame::Close {
+                conversation_id, ..
+            } => status_command(hub, caller, conversation_id, StatusChange::Close)?,
         };
         let _ = ctx;
         Ok(reply)
@@ -339,10 +462,16 @@ impl Connection {
         ctx: &mut Context<Self>,
     ) -> ApiResult<Reply> {
         if !matches!(self.who, Identity_::Pending) || self.hello_in_flight {
-            return Err(ApiError::new(ErrorCode::AlreadyHello, "this socket already said hello"));
+            return Err(ApiError::new(
+                ErrorCode::AlreadyHello,
+                "this socket already said hello",
+            ));
         }
         if v != PROTOCOL_VERSION {
-            return Err(ApiError::new(ErrorCode::UnsupportedVersion, format!("this server speaks protocol v{PROTOCOL_VERSION}")));
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol v{PROTOCOL_VERSION}"),
+            ));
         }
         self.hello_in_flight = true;
         let hub = self.hub.clone();
@@ -357,7 +486,10 @@ impl Connection {
                 }
                 ClientRole::Agent => {
                     let Some(token) = token else {
-                        return Err((id, ApiError::new(ErrorCode::Unauthorized, "agent hello needs `token`")));
+                        return Err((
+                            id,
+                            ApiError::new(ErrorCode::Unauthorized, "agent hello needs `token`"),
+                        ));
                     };
                     agent_hello(&hub, id, &token, conn).await
                 }
@@ -367,7 +499,11 @@ impl Connection {
             act.hello_in_flight = false;
             match result {
                 Ok((who, welcome)) => {
-                    let role = if matches!(who, Identity_::Agent { .. }) { "agent" } else { "visitor" };
+                    let role = if matches!(who, Identity_::Agent { .. }) {
+                        "agent"
+                    } else {
+                        "visitor"
+                    };
                     metrics::CONNECTIONS.with_label_values(&[role]).inc();
                     act.who = who;
                     act.send_frame(&welcome, ctx);
@@ -380,12 +516,20 @@ impl Connection {
     }
 }
 
-fn status_command(hub: HubRef, caller: Caller, conversation_id: ConversationId, change: StatusChange) -> ApiResult<Reply> {
+fn status_command(
+    hub: HubRef,
+    caller: Caller,
+    conversation_id: ConversationId,
+    change: StatusChange,
+) -> ApiResult<Reply> {
     if matches!(caller, Caller::Visitor(_)) {
         return Err(ApiError::forbidden("agents only"));
     }
     Ok(Box::pin(async move {
-        let msg = conversation::ChangeStatus { caller: Some(caller), change };
+        let msg = conversation::ChangeStatus {
+            caller: Some(caller),
+            change,
+        };
         let conv = ask(|| hub.conversation(conversation_id), msg).await??;
         Ok(Some(json!({ "conversation": conv })))
     }))
@@ -400,29 +544,72 @@ pub async fn take(
     agent_name: String,
     needs_answer: bool,
 ) -> ApiResult<crate::domain::Conversation> {
-    let conv = ask(|| hub.conversation(conversation_id), conversation::Snapshot { caller: Some(caller) }).await??;
+    let conv = ask(
+        || hub.conversation(conversation_id),
+        conversation::Snapshot {
+            caller: Some(caller),
+        },
+    )
+    .await??;
     if conv.status == ConversationStatus::Closed {
-        return Err(ApiError::new(ErrorCode::ConversationClosed, "conversation is closed"));
+        return Err(ApiError::new(
+            ErrorCode::ConversationClosed,
+            "conversation is closed",
+        ));
     }
-    let msg = router::Take { conversation_id, agent: agent_id, agent_name, needs_answer };
+    let msg = router::Take {
+        conversation_id,
+        agent: agent_id,
+        agent_name,
+        needs_answer,
+    };
     ask(|| hub.router(conv.site_id), msg).await?
 }
 
 /// Hand a conversation to another agent of the same site.
-pub async fn transfer(hub: &HubRef, caller: Caller, conversation_id: ConversationId, to: AgentId) -> ApiResult<crate::domain::Conversation> {
-    let Caller::Agent { site, .. } = &caller else { return Err(ApiError::forbidden("agents only")) };
-    let target = hub.store.get_agent(to).await?.filter(|a| a.site_id == *site).ok_or_else(|| ApiError::not_found("agent"))?;
+pub async fn transfer(
+    hub: &HubRef,
+    caller: Caller,
+    conversation_id: ConversationId,
+    to: AgentId,
+) -> ApiResult<crate::domain::Conversation> {
+    let Caller::Agent { site, .. } = &caller else {
+        return Err(ApiError::forbidden("agents only"));
+    };
+    let target = hub
+        .store
+        .get_agent(to)
+        .await?
+        .filter(|a| a.site_id == *site)
+        .ok_or_else(|| ApiError::not_found("agent"))?;
     take(hub, caller, conversation_id, target.id, target.name, true).await
 }
 
 type HelloResult = Result<(Identity_, ServerFrame), (String, ApiError)>;
 
-async fn visitor_hello(hub: &HubRef, id: String, key: &str, token: Option<String>, identity: Option<Identity>) -> HelloResult {
+async fn visitor_hello(
+    hub: &HubRef,
+    id: String,
+    key: &str,
+    token: Option<String>,
+    identity: Option<Identity>,
+) -> HelloResult {
     let fail = |e: ApiError| (id.clone(), e);
-    let site = hub.site_by_key(key).await.map_err(fail)?.ok_or_else(|| fail(ApiError::not_found("site")))?;
-    let visitor_id = resolve_visitor(hub, &site, token, identity).await.map_err(fail)?;
-    let (_visitor, conversations) = ask(|| hub.visitor(visitor_id, site.id), visitor::Attach).await.map_err(fail)?.map_err(fail)?;
-    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline).await.map_err(fail)?;
+    let site = hub
+        .site_by_key(key)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| fail(ApiError::not_found("site")))?;
+    let visitor_id = resolve_visitor(hub, &site, token, identity)
+        .await
+        .map_err(fail)?;
+    let (_visitor, conversations) = ask(|| hub.visitor(visitor_id, site.id), visitor::Attach)
+        .await
+        .map_err(fail)?
+        .map_err(fail)?;
+    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline)
+        .await
+        .map_err(fail)?;
     let widget = WidgetConfig {
         site_name: site.name.clone(),
         settings: site.settings.clone(),
@@ -434,25 +621,52 @@ async fn visitor_hello(hub: &HubRef, id: String, key: &str, token: Option<String
         v: PROTOCOL_VERSION,
         role: ClientRole::Visitor,
         visitor_id: Some(visitor_id),
-        visitor_token: Some(hub.tokens.issue_visitor(&VisitorClaims { sub: visitor_id, site: site.id })),
+        visitor_token: Some(hub.tokens.issue_visitor(&VisitorClaims {
+            sub: visitor_id,
+            site: site.id,
+        })),
         agent_id: None,
-        widget: Some(widget),
+        widget: Some(Box::new(widget)),
         conversations,
     };
-    Ok((Identity_::Visitor { id: visitor_id, site }, welcome))
+    Ok((
+        Identity_::Visitor {
+            id: visitor_id,
+            site,
+        },
+        welcome,
+    ))
 }
 
 /// Which visitor this hello is: the verified one for a signed identity (never merged with an
 /// anonymous token's visitor), the token's anonymous visitor, or a new anonymous visitor.
-async fn resolve_visitor(hub: &HubRef, site: &Site, token: Option<String>, identity: Option<Identity>) -> ApiResult<VisitorId> {
+async fn resolve_visitor(
+    hub: &HubRef,
+    site: &Site,
+    token: Option<String>,
+    identity: Option<Identity>,
+) -> ApiResult<VisitorId> {
     let now = hub.now();
     if let Some(identity) = identity {
-        if !verify_identity(&site.identity_secret, &identity.user_id, &identity.signature) {
-            return Err(ApiError::new(ErrorCode::BadSignature, "identity signature does not match"));
+        if !verify_identity(
+            &site.identity_secret,
+            &identity.user_id,
+            &identity.signature,
+        ) {
+            return Err(ApiError::new(
+                ErrorCode::BadSignature,
+                "identity signature does not match",
+            ));
         }
         for _ in 0..2 {
-            if let Some(mut v) = hub.store.visitor_by_user_id(site.id, &identity.user_id).await? {
-                if (identity.name.is_some() && identity.name != v.name) || (identity.email.is_some() && identity.email != v.email) {
+            if let Some(mut v) = hub
+                .store
+                .visitor_by_user_id(site.id, &identity.user_id)
+                .await?
+            {
+                if (identity.name.is_some() && identity.name != v.name)
+                    || (identity.email.is_some() && identity.email != v.email)
+                {
                     v.name = identity.name.clone().or(v.name);
                     v.email = identity.email.clone().or(v.email);
                     hub.store.put_visitor(&v).await?;
@@ -475,18 +689,36 @@ async fn resolve_visitor(hub: &HubRef, site: &Site, token: Option<String>, ident
                 Err(e) => return Err(e.into()),
             }
         }
-        return Err(ApiError::new(ErrorCode::Conflict, "could not create visitor; retry"));
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "could not create visitor; retry",
+        ));
     }
     if site.settings.visibility == Visibility::IdentifiedOnly {
-        return Err(ApiError::forbidden("this site's chat is for signed-in users"));
+        return Err(ApiError::forbidden(
+            "this site's chat is for signed-in users",
+        ));
     }
     if let Some(vid) = token.and_then(|t| hub.tokens.verify_visitor(&t, site.id)) {
         // A verified visitor is only ever resumed with its signature.
-        if hub.store.get_visitor(vid).await?.is_some_and(|v| !v.is_verified()) {
+        if hub
+            .store
+            .get_visitor(vid)
+            .await?
+            .is_some_and(|v| !v.is_verified())
+        {
             return Ok(vid);
         }
     }
-    let v = Visitor { id: VisitorId::new(), site_id: site.id, user_id: None, name: None, email: None, created_at: now, last_seen_at: now };
+    let v = Visitor {
+        id: VisitorId::new(),
+        site_id: site.id,
+        user_id: None,
+        name: None,
+        email: None,
+        created_at: now,
+        last_seen_at: now,
+    };
     hub.store.put_visitor(&v).await?;
     Ok(v.id)
 }
@@ -494,9 +726,19 @@ async fn resolve_visitor(hub: &HubRef, site: &Site, token: Option<String>, ident
 async fn agent_hello(hub: &HubRef, id: String, token: &str, conn: ConnHandle) -> HelloResult {
     let fail = |e: ApiError| (id.clone(), e);
     let claims = hub.tokens.verify_agent(token, hub.now()).map_err(fail)?;
-    let agent = ask(|| hub.agent(claims.sub), agent::Attach { conn }).await.map_err(fail)?.map_err(fail)?;
-    let open = hub.store.conversations_by_status(claims.site, ConversationStatus::Open, 1000).await.map_err(|e| fail(e.into()))?;
-    let mine = open.into_iter().filter(|c| c.assignee == Some(agent.id)).collect();
+    let agent = ask(|| hub.agent(claims.sub), agent::Attach { conn })
+        .await
+        .map_err(fail)?
+        .map_err(fail)?;
+    let open = hub
+        .store
+        .conversations_by_status(claims.site, ConversationStatus::Open, 1000)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let mine = open
+        .into_iter()
+        .filter(|c| c.assignee == Some(agent.id))
+        .collect();
     let welcome = ServerFrame::Welcome {
         id,
         v: PROTOCOL_VERSION,
@@ -507,7 +749,13 @@ async fn agent_hello(hub: &HubRef, id: String, token: &str, conn: ConnHandle) ->
         widget: None,
         conversations: mine,
     };
-    Ok((Identity_::Agent { claims, name: agent.name }, welcome))
+    Ok((
+        Identity_::Agent {
+            claims,
+            name: agent.name,
+        },
+        welcome,
+    ))
 }
 
 impl Actor for Connection {
@@ -515,11 +763,20 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["connection"]).inc();
-        self.handle = Some(ConnHandle::new(self.id, ctx.address(), self.hub.config.send_queue_frames));
+        self.handle = Some(ConnHandle::new(
+            self.id,
+            ctx.address(),
+            self.hub.config.send_queue_frames,
+        ));
         let hello_timeout = Duration::from_millis(self.hub.config.hello_timeout_ms);
         ctx.run_later(hello_timeout, |act, ctx| {
             if matches!(act.who, Identity_::Pending) {
-                act.goodbye(ErrorCode::HelloRequired, "no hello in time", CloseCode::Policy, ctx);
+                act.goodbye(
+                    ErrorCode::HelloRequired,
+                    "no hello in time",
+                    CloseCode::Policy,
+                    ctx,
+                );
             }
         });
         let heartbeat = Duration::from_millis(self.hub.config.heartbeat_ms);
@@ -575,18 +832,33 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
             }
             Ok(AggregatedMessage::Ping(bytes)) => {
                 if let Some(mut session) = self.session.clone() {
-                    ctx.wait(async move { let _ = session.pong(&bytes).await; }.into_actor(self));
+                    ctx.wait(
+                        async move {
+                            let _ = session.pong(&bytes).await;
+                        }
+                        .into_actor(self),
+                    );
                 }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => {
                 if let Some(session) = self.session.take() {
-                    ctx.wait(async move { let _ = session.close(None).await; }.into_actor(self));
+                    ctx.wait(
+                        async move {
+                            let _ = session.close(None).await;
+                        }
+                        .into_actor(self),
+                    );
                 }
                 ctx.stop();
             }
             Err(ProtocolError::Overflow) => {
-                self.goodbye(ErrorCode::FrameTooLarge, "frame over the size limit", CloseCode::Size, ctx);
+                self.goodbye(
+                    ErrorCode::FrameTooLarge,
+                    "frame over the size limit",
+                    CloseCode::Size,
+                    ctx,
+                );
             }
             Err(e) => {
                 tracing::debug!(connection = self.id, error = %e, "protocol error");
@@ -619,6 +891,11 @@ impl Handler<Outbound> for Connection {
 impl Handler<SlowConsumer> for Connection {
     type Result = ();
     fn handle(&mut self, _: SlowConsumer, ctx: &mut Context<Self>) {
-        self.goodbye(ErrorCode::SlowConsumer, "send queue full", CloseCode::Policy, ctx);
+        self.goodbye(
+            ErrorCode::SlowConsumer,
+            "send queue full",
+            CloseCode::Policy,
+            ctx,
+        );
     }
 }

@@ -21,7 +21,10 @@ use super::outbound::ConnHandle;
 use super::router::{self, RouterActor};
 use super::{ask, visitor, HubRef};
 use crate::automation::FirstReply;
-use crate::domain::{AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, Seq, SiteId, VisitorId};
+use crate::domain::{
+    AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, Seq, SiteId,
+    VisitorId,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, ServerFrame};
@@ -38,7 +41,11 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub enum Caller {
     Visitor(VisitorId),
-    Agent { id: AgentId, site: SiteId, name: String },
+    Agent {
+        id: AgentId,
+        site: SiteId,
+        name: String,
+    },
 }
 
 impl Caller {
@@ -51,7 +58,10 @@ impl Caller {
     fn author(&self) -> Author {
         match self {
             Caller::Visitor(id) => Author::Visitor { id: *id },
-            Caller::Agent { id, name, .. } => Author::Agent { id: *id, name: name.clone() },
+            Caller::Agent { id, name, .. } => Author::Agent {
+                id: *id,
+                name: name.clone(),
+            },
         }
     }
 }
@@ -121,11 +131,15 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusChange {
-    Snooze { until: i64 },
+    Snooze {
+        until: i64,
+    },
     Wake,
     Close,
     /// Janitor: close only if still open and idle for this long.
-    AutoClose { idle_ms: i64 },
+    AutoClose {
+        idle_ms: i64,
+    },
     /// Janitor: wake only if snoozed and due.
     WakeIfDue,
 }
@@ -215,7 +229,10 @@ impl ConversationActor {
 
     /// The loaded conversation, access-checked for `caller`.
     fn checked(&self, caller: Option<&Caller>) -> ApiResult<&Conversation> {
-        let conv = self.conv.as_ref().ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self
+            .conv
+            .as_ref()
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
         let allowed = match caller {
             None => true,
             Some(Caller::Visitor(v)) => conv.visitor_id == *v,
@@ -235,7 +252,13 @@ impl ConversationActor {
 
     /// Send a frame to every subscriber (optionally only one party, optionally skipping one
     /// connection), dropping subscribers whose connection is gone or too slow.
-    fn broadcast(&mut self, frame: &ServerFrame, only: Option<Party>, skip: Option<u64>, received_at: Option<Instant>) {
+    fn broadcast(
+        &mut self,
+        frame: &ServerFrame,
+        only: Option<Party>,
+        skip: Option<u64>,
+        received_at: Option<Instant>,
+    ) {
         let bytes = frame.encode();
         self.subscribers.retain(|conn_id, sub| {
             if Some(*conn_id) == skip || only.is_some_and(|p| p != sub.party) {
@@ -248,9 +271,20 @@ impl ConversationActor {
     fn conversation_changed(&mut self) {
         if let Some(conv) = self.conv.clone() {
             let unread = conv.unread_for_agent();
-            self.broadcast(&ServerFrame::Conversation { conversation: conv.clone() }, None, None, None);
+            self.broadcast(
+                &ServerFrame::Conversation {
+                    conversation: conv.clone(),
+                },
+                None,
+                None,
+                None,
+            );
             if let Some(router) = self.router() {
-                router.do_send(router::InboxChanged { conversation: conv, unread, assignee_only: false });
+                router.do_send(router::InboxChanged {
+                    conversation: conv,
+                    unread,
+                    assignee_only: false,
+                });
             }
         }
     }
@@ -269,13 +303,25 @@ impl ConversationActor {
         let (tx, rx) = oneshot::channel();
         let seq = self.next_seq;
         self.next_seq += 1;
-        let message = Message { conversation_id: self.id, seq, client_msg_id, author, body, at: self.hub.now() };
+        let message = Message {
+            conversation_id: self.id,
+            seq,
+            client_msg_id,
+            author,
+            body,
+            at: self.hub.now(),
+        };
         if let Some(cid) = &message.client_msg_id {
             self.dedup.insert(cid.clone(), seq);
         }
         let store = self.hub.store.clone();
         let stored = message.clone();
-        self.pending.push_back(Pending { message, committed: false, received_at, waiters: vec![(tx, false)] });
+        self.pending.push_back(Pending {
+            message,
+            committed: false,
+            received_at,
+            waiters: vec![(tx, false)],
+        });
         metrics::PENDING_APPENDS.inc();
         ctx.spawn(
             async move {
@@ -290,8 +336,15 @@ impl ConversationActor {
         rx
     }
 
+    /// Automation's messages: nobody waits for their ack.
+    fn post_bot(&mut self, body: String, ctx: &mut Context<Self>) {
+        drop(self.append(Author::Bot, None, body, None, ctx));
+    }
+
     fn appended(&mut self, seq: Seq, result: ApiResult<()>, ctx: &mut Context<Self>) {
-        let Some(index) = self.pending.iter().position(|p| p.message.seq == seq) else { return };
+        let Some(index) = self.pending.iter().position(|p| p.message.seq == seq) else {
+            return;
+        };
         match result {
             Ok(()) => self.pending[index].committed = true,
             Err(e) => {
@@ -316,7 +369,8 @@ impl ConversationActor {
             metrics::PENDING_APPENDS.dec();
             metrics::MESSAGES_PERSISTED.inc();
             let message = done.message;
-            let first_visitor_message = matches!(message.author, Author::Visitor { .. }) && !self.visitor_has_written;
+            let first_visitor_message =
+                matches!(message.author, Author::Visitor { .. }) && !self.visitor_has_written;
             let assignee_wrote = matches!(&message.author, Author::Agent { id, .. }
                 if self.conv.as_ref().and_then(|c| c.assignee) == Some(*id));
             if let Some(conv) = self.conv.as_mut() {
@@ -327,7 +381,10 @@ impl ConversationActor {
             let frame = ServerFrame::Message(message.clone());
             self.broadcast(&frame, None, None, done.received_at);
             for (tx, duplicate) in done.waiters {
-                let _ = tx.send(Ok(PostResult { seq: message.seq, duplicate }));
+                let _ = tx.send(Ok(PostResult {
+                    seq: message.seq,
+                    duplicate,
+                }));
             }
             self.remember(message);
             if first_visitor_message {
@@ -337,12 +394,19 @@ impl ConversationActor {
             if assignee_wrote && !self.answered {
                 self.answered = true;
                 if let (Some(router), Some(conv)) = (self.router(), self.conv.as_ref()) {
-                    router.do_send(router::Answered { conversation_id: self.id, agent: conv.assignee.unwrap_or_default() });
+                    router.do_send(router::Answered {
+                        conversation_id: self.id,
+                        agent: conv.assignee.unwrap_or_default(),
+                    });
                 }
             }
             if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
                 let unread = conv.unread_for_agent();
-                router.do_send(router::InboxChanged { conversation: conv, unread, assignee_only: true });
+                router.do_send(router::InboxChanged {
+                    conversation: conv,
+                    unread,
+                    assignee_only: true,
+                });
             }
         }
     }
@@ -360,7 +424,9 @@ impl ConversationActor {
 
     /// The one automatic reply to a conversation's first visitor message.
     fn send_first_reply(&mut self, ctx: &mut Context<Self>) {
-        let Some(conv) = self.conv.clone() else { return };
+        let Some(conv) = self.conv.clone() else {
+            return;
+        };
         let hub = self.hub.clone();
         ctx.spawn(
             async move {
@@ -372,13 +438,22 @@ impl ConversationActor {
             .map(|reply, act, ctx| {
                 let reply = match reply {
                     Ok(reply) => reply,
-                    Err(e) => return tracing::warn!(conversation = %act.id, error = %e, "no first reply"),
+                    Err(e) => {
+                        return tracing::warn!(conversation = %act.id, error = %e, "no first reply")
+                    }
                 };
                 if !reply.text().is_empty() {
-                    let _ = act.append(Author::Bot, None, reply.text().to_owned(), None, ctx);
+                    act.post_bot(reply.text().to_owned(), ctx);
                 }
                 if matches!(reply, FirstReply::NobodyOnline(_)) {
-                    act.broadcast(&ServerFrame::Availability { agents_online: false }, Some(Party::Visitor), None, None);
+                    act.broadcast(
+                        &ServerFrame::Availability {
+                            agents_online: false,
+                        },
+                        Some(Party::Visitor),
+                        None,
+                        None,
+                    );
                 }
             }),
         );
@@ -449,7 +524,9 @@ impl ConversationActor {
         let last = recent.last().map(|m| m.seq).unwrap_or(0).max(conv.last_seq);
         conv.last_seq = last;
         self.next_seq = last + 1;
-        self.visitor_has_written = recent.iter().any(|m| matches!(m.author, Author::Visitor { .. }))
+        self.visitor_has_written = recent
+            .iter()
+            .any(|m| matches!(m.author, Author::Visitor { .. }))
             || (recent.len() >= RECENT_WINDOW);
         self.answered = true;
         for m in recent {
@@ -470,7 +547,8 @@ impl ConversationActor {
         let idle = self.subscribers.is_empty() && self.pending.is_empty() && !self.dirty;
         let passivate_after = Duration::from_millis(self.hub.config.passivate_after_ms);
         if idle && (self.conv.is_none() || self.last_used.elapsed() >= passivate_after) {
-            self.hub.forget_conversation(self.shard, self.id, &ctx.address());
+            self.hub
+                .forget_conversation(self.shard, self.id, &ctx.address());
             ctx.stop();
         }
     }
@@ -495,7 +573,12 @@ impl Actor for ConversationActor {
 /// A handler result the actor fills in later.
 fn later<T: Send + 'static>(rx: oneshot::Receiver<ApiResult<T>>) -> ResponseFuture<ApiResult<T>> {
     Box::pin(async move {
-        rx.await.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Unavailable, "conversation restarted; retry")))
+        rx.await.unwrap_or_else(|_| {
+            Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "conversation restarted; retry",
+            ))
+        })
     })
 }
 
@@ -514,7 +597,10 @@ impl Handler<Post> for ConversationActor {
             Err(e) => return ready(Err(e)),
         };
         if status == ConversationStatus::Closed {
-            return ready(Err(ApiError::new(ErrorCode::ConversationClosed, "conversation is closed; start a new one")));
+            return ready(Err(ApiError::new(
+                ErrorCode::ConversationClosed,
+                "conversation is closed; start a new one",
+            )));
         }
         if let Some(&seq) = self.dedup.get(&msg.client_msg_id) {
             if let Some(p) = self.pending.iter_mut().find(|p| p.message.seq == seq) {
@@ -522,9 +608,18 @@ impl Handler<Post> for ConversationActor {
                 p.waiters.push((tx, true));
                 return later(rx);
             }
-            return ready(Ok(PostResult { seq, duplicate: true }));
+            return ready(Ok(PostResult {
+                seq,
+                duplicate: true,
+            }));
         }
-        let rx = self.append(msg.caller.author(), Some(msg.client_msg_id), msg.body, Some(msg.received_at), ctx);
+        let rx = self.append(
+            msg.caller.author(),
+            Some(msg.client_msg_id),
+            msg.body,
+            Some(msg.received_at),
+            ctx,
+        );
         if status == ConversationStatus::Snoozed && matches!(msg.caller, Caller::Visitor(_)) {
             // A visitor message wakes a snoozed conversation.
             self.apply_change(StatusChange::Wake, ctx, |_, _, _| {});
@@ -542,20 +637,28 @@ impl Handler<Subscribe> for ConversationActor {
             Ok(c) => (c.last_seq, c.status),
             Err(e) => return ready(Err(e)),
         };
-        let from = msg.after_seq.max(last_seq.saturating_sub(MAX_REPLAY as u64));
+        let from = msg
+            .after_seq
+            .max(last_seq.saturating_sub(MAX_REPLAY as u64));
         let truncated = from > msg.after_seq;
         let in_memory = from >= last_seq || self.recent.front().is_some_and(|m| m.seq <= from + 1);
         let (tx, rx) = oneshot::channel();
         if in_memory {
-            let gap: Vec<Message> = self.recent.iter().filter(|m| m.seq > from).cloned().collect();
+            let gap: Vec<Message> = self
+                .recent
+                .iter()
+                .filter(|m| m.seq > from)
+                .cloned()
+                .collect();
             self.finish_subscribe(msg, gap, last_seq, status, truncated);
             let _ = tx.send(Ok(()));
         } else {
             let store = self.hub.store.clone();
             let id = self.id;
             ctx.wait(
-                async move { store.messages_after(id, from, MAX_REPLAY).await }.into_actor(self).map(
-                    move |result, act, _| match result {
+                async move { store.messages_after(id, from, MAX_REPLAY).await }
+                    .into_actor(self)
+                    .map(move |result, act, _| match result {
                         Ok(mut gap) => {
                             // Anything past the released watermark is still in the pipeline and
                             // reaches this subscriber through the live broadcast instead.
@@ -566,8 +669,7 @@ impl Handler<Subscribe> for ConversationActor {
                         Err(e) => {
                             let _ = tx.send(Err(e.into()));
                         }
-                    },
-                ),
+                    }),
             );
         }
         later(rx)
@@ -575,13 +677,29 @@ impl Handler<Subscribe> for ConversationActor {
 }
 
 impl ConversationActor {
-    fn finish_subscribe(&mut self, msg: Subscribe, gap: Vec<Message>, last_seq: Seq, status: ConversationStatus, truncated: bool) {
+    fn finish_subscribe(
+        &mut self,
+        msg: Subscribe,
+        gap: Vec<Message>,
+        last_seq: Seq,
+        status: ConversationStatus,
+        truncated: bool,
+    ) {
         for m in gap {
             msg.conn.push(ServerFrame::Message(m).encode(), None);
         }
-        let ack = ServerFrame::ack(msg.command_id, json!({ "last_seq": last_seq, "status": status, "truncated": truncated }));
+        let ack = ServerFrame::ack(
+            msg.command_id,
+            json!({ "last_seq": last_seq, "status": status, "truncated": truncated }),
+        );
         msg.conn.push(ack.encode(), None);
-        self.subscribers.insert(msg.conn.id, Subscriber { party: msg.caller.party(), conn: msg.conn });
+        self.subscribers.insert(
+            msg.conn.id,
+            Subscriber {
+                party: msg.caller.party(),
+                conn: msg.conn,
+            },
+        );
     }
 
     /// Apply a lifecycle change, persist it, tell everyone, then call `then` with the result.
@@ -598,7 +716,11 @@ impl ConversationActor {
         use ConversationStatus::*;
         let (next, until) = match change {
             StatusChange::Snooze { until } if until <= now => {
-                return then(self, Err(ApiError::invalid("snooze time must be in the future")), ctx);
+                return then(
+                    self,
+                    Err(ApiError::invalid("snooze time must be in the future")),
+                    ctx,
+                );
             }
             StatusChange::Snooze { until } => (Snoozed, Some(until)),
             StatusChange::Wake => (Open, None),
@@ -619,11 +741,26 @@ impl ConversationActor {
             }
         };
         if conv.status == Closed {
-            return then(self, Err(ApiError::new(ErrorCode::ConversationClosed, "conversation is closed")), ctx);
+            return then(
+                self,
+                Err(ApiError::new(
+                    ErrorCode::ConversationClosed,
+                    "conversation is closed",
+                )),
+                ctx,
+            );
         }
         if !conv.status.can_become(next) {
-            let msg = format!("cannot go from {} to {}", conv.status.as_str(), next.as_str());
-            return then(self, Err(ApiError::new(ErrorCode::InvalidTransition, msg)), ctx);
+            let msg = format!(
+                "cannot go from {} to {}",
+                conv.status.as_str(),
+                next.as_str()
+            );
+            return then(
+                self,
+                Err(ApiError::new(ErrorCode::InvalidTransition, msg)),
+                ctx,
+            );
         }
         conv.status = next;
         conv.snoozed_until = until;
@@ -636,13 +773,21 @@ impl ConversationActor {
             act.conversation_changed();
             if let Some(router) = act.router() {
                 match next {
-                    Open => router.do_send(router::Reopened { conversation_id: conv.id, assignee: conv.assignee, since: conv.created_at }),
-                    Snoozed | Closed => router.do_send(router::Released { conversation_id: conv.id }),
+                    Open => router.do_send(router::Reopened {
+                        conversation_id: conv.id,
+                        assignee: conv.assignee,
+                        since: conv.created_at,
+                    }),
+                    Snoozed | Closed => router.do_send(router::Released {
+                        conversation_id: conv.id,
+                    }),
                 }
             }
             if next == Closed {
                 if let Ok(v) = act.hub.visitor(conv.visitor_id, conv.site_id) {
-                    v.do_send(visitor::ConversationClosed { conversation_id: conv.id });
+                    v.do_send(visitor::ConversationClosed {
+                        conversation_id: conv.id,
+                    });
                 }
             }
             then(act, Ok(conv), ctx)
@@ -656,7 +801,11 @@ impl Handler<ChangeStatus> for ConversationActor {
     fn handle(&mut self, msg: ChangeStatus, ctx: &mut Context<Self>) -> Self::Result {
         self.last_used = Instant::now();
         match &msg.caller {
-            Some(Caller::Visitor(_)) => return ready(Err(ApiError::forbidden("only agents change a conversation's status"))),
+            Some(Caller::Visitor(_)) => {
+                return ready(Err(ApiError::forbidden(
+                    "only agents change a conversation's status",
+                )))
+            }
             caller => {
                 if let Err(e) = self.checked(caller.as_ref()) {
                     return ready(Err(e));
@@ -675,7 +824,9 @@ impl Handler<Assign> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
     fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> Self::Result {
-        let Some(conv) = self.conv.as_mut() else { return ready(Err(ApiError::not_found("conversation"))) };
+        let Some(conv) = self.conv.as_mut() else {
+            return ready(Err(ApiError::not_found("conversation")));
+        };
         conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
         self.answered = false;
         let (tx, rx) = oneshot::channel();
@@ -683,10 +834,21 @@ impl Handler<Assign> for ConversationActor {
             let Some(conv) = act.conv.clone() else { return };
             if result.is_ok() {
                 if let Some((agent_id, agent_name)) = msg.agent {
-                    let frame = ServerFrame::Assigned { conversation_id: conv.id, agent_id, agent_name };
+                    let frame = ServerFrame::Assigned {
+                        conversation_id: conv.id,
+                        agent_id,
+                        agent_name,
+                    };
                     act.broadcast(&frame, None, None, None);
                 }
-                act.broadcast(&ServerFrame::Conversation { conversation: conv.clone() }, None, None, None);
+                act.broadcast(
+                    &ServerFrame::Conversation {
+                        conversation: conv.clone(),
+                    },
+                    None,
+                    None,
+                    None,
+                );
             }
             let _ = tx.send(result.map(|_| conv));
         });
@@ -705,7 +867,11 @@ impl Handler<Typing> for ConversationActor {
     type Result = ApiResult<()>;
     fn handle(&mut self, msg: Typing, _: &mut Context<Self>) -> ApiResult<()> {
         let conv = self.checked(Some(&msg.caller))?;
-        let frame = ServerFrame::Typing { conversation_id: conv.id, who: msg.caller.party(), typing: msg.typing };
+        let frame = ServerFrame::Typing {
+            conversation_id: conv.id,
+            who: msg.caller.party(),
+            typing: msg.typing,
+        };
         self.broadcast(&frame, None, Some(msg.conn_id), None);
         Ok(())
     }
@@ -728,10 +894,23 @@ impl Handler<MarkRead> for ConversationActor {
         *cursor = seq;
         self.dirty = true;
         let conv = conv.clone();
-        self.broadcast(&ServerFrame::Read { conversation_id: conv.id, who: msg.caller.party(), seq }, None, None, None);
+        self.broadcast(
+            &ServerFrame::Read {
+                conversation_id: conv.id,
+                who: msg.caller.party(),
+                seq,
+            },
+            None,
+            None,
+            None,
+        );
         if msg.caller.party() == Party::Agent {
             if let Some(router) = self.router() {
-                router.do_send(router::InboxChanged { unread: conv.unread_for_agent(), conversation: conv, assignee_only: true });
+                router.do_send(router::InboxChanged {
+                    unread: conv.unread_for_agent(),
+                    conversation: conv,
+                    assignee_only: true,
+                });
             }
         }
         Ok(seq)
@@ -749,8 +928,17 @@ impl Handler<History> for ConversationActor {
         let before = msg.before.unwrap_or(Seq::MAX).min(last_seq + 1);
         let limit = msg.limit.clamp(1, 200);
         let lowest_wanted = before.saturating_sub(limit as u64 + 1);
-        if self.recent.front().is_some_and(|m| m.seq <= lowest_wanted.max(1)) {
-            let page: Vec<Message> = self.recent.iter().filter(|m| m.seq < before).cloned().collect();
+        if self
+            .recent
+            .front()
+            .is_some_and(|m| m.seq <= lowest_wanted.max(1))
+        {
+            let page: Vec<Message> = self
+                .recent
+                .iter()
+                .filter(|m| m.seq < before)
+                .cloned()
+                .collect();
             let has_more = page.len() > limit;
             let page = page[page.len().saturating_sub(limit)..].to_vec();
             return ready(Ok((page, has_more)));
@@ -778,7 +966,10 @@ impl Handler<Snapshot> for ConversationActor {
 impl Handler<QueuePosition> for ConversationActor {
     type Result = ();
     fn handle(&mut self, msg: QueuePosition, _: &mut Context<Self>) {
-        let frame = ServerFrame::Queue { conversation_id: self.id, position: msg.position };
+        let frame = ServerFrame::Queue {
+            conversation_id: self.id,
+            position: msg.position,
+        };
         self.broadcast(&frame, Some(Party::Visitor), None, None);
     }
 }
@@ -786,18 +977,31 @@ impl Handler<QueuePosition> for ConversationActor {
 impl Handler<Init> for ConversationActor {
     type Result = ();
     fn handle(&mut self, _: Init, ctx: &mut Context<Self>) {
-        let Some(conv) = self.conv.clone() else { return };
+        let Some(conv) = self.conv.clone() else {
+            return;
+        };
         let hub = self.hub.clone();
-        ctx.wait(async move { hub.site(conv.site_id).await }.into_actor(self).map(move |site, act, ctx| {
-            if let Ok(site) = site {
-                if !site.settings.welcome_message.is_empty() && conv.last_seq == 0 {
-                    let _ = act.append(Author::Bot, None, site.settings.welcome_message.clone(), None, ctx);
-                }
-            }
-            if let Some(router) = act.router() {
-                router.do_send(router::Enqueue { conversation_id: conv.id, since: conv.created_at });
-                router.do_send(router::InboxChanged { conversation: conv, unread: 0, assignee_only: false });
-            }
-        }));
+        ctx.wait(
+            async move { hub.site(conv.site_id).await }
+                .into_actor(self)
+                .map(move |site, act, ctx| {
+                    if let Ok(site) = site {
+                        if !site.settings.welcome_message.is_empty() && conv.last_seq == 0 {
+                            act.post_bot(site.settings.welcome_message.clone(), ctx);
+                        }
+                    }
+                    if let Some(router) = act.router() {
+                        router.do_send(router::Enqueue {
+                            conversation_id: conv.id,
+                            since: conv.created_at,
+                        });
+                        router.do_send(router::InboxChanged {
+                            conversation: conv,
+                            unread: 0,
+                            assignee_only: false,
+                        });
+                    }
+                }),
+        );
     }
 }

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod connection;
 pub mod conversation;
+pub mod janitor;
 pub mod outbound;
 pub mod router;
 pub mod visitor;
@@ -47,7 +48,13 @@ pub struct Hub {
 pub type HubRef = Arc<Hub>;
 
 impl Hub {
-    pub fn new(config: Arc<Config>, store: SharedStore, clock: SharedClock, tokens: Tokens, registry: Registry) -> HubRef {
+    pub fn new(
+        config: Arc<Config>,
+        store: SharedStore,
+        clock: SharedClock,
+        tokens: Tokens,
+        registry: Registry,
+    ) -> HubRef {
         let shards = registry.shards();
         Arc::new(Hub {
             config,
@@ -72,11 +79,16 @@ impl Hub {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn conversation(self: &Arc<Self>, id: ConversationId) -> ApiResult<Addr<ConversationActor>> {
+    pub fn conversation(
+        self: &Arc<Self>,
+        id: ConversationId,
+    ) -> ApiResult<Addr<ConversationActor>> {
         let shard = self.registry.local_shard(id.0)?;
         let hub = self.clone();
         Ok(self.conversations.get_or_start(shard, id, || {
-            ConversationActor::start_in_arbiter(self.registry.arbiter(shard), move |_| ConversationActor::new(hub, id, shard))
+            ConversationActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
+                ConversationActor::new(hub, id, shard)
+            })
         }))
     }
 
@@ -84,7 +96,9 @@ impl Hub {
         let shard = self.registry.local_shard(id.0)?;
         let hub = self.clone();
         Ok(self.visitors.get_or_start(shard, id, || {
-            VisitorActor::start_in_arbiter(self.registry.arbiter(shard), move |_| VisitorActor::new(hub, id, site, shard))
+            VisitorActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
+                VisitorActor::new(hub, id, site, shard)
+            })
         }))
     }
 
@@ -92,7 +106,9 @@ impl Hub {
         let shard = self.registry.local_shard(id.0)?;
         let hub = self.clone();
         Ok(self.agents.get_or_start(shard, id, || {
-            AgentActor::start_in_arbiter(self.registry.arbiter(shard), move |_| AgentActor::new(hub, id, shard))
+            AgentActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
+                AgentActor::new(hub, id, shard)
+            })
         }))
     }
 
@@ -106,11 +122,18 @@ impl Hub {
         let shard = self.registry.local_shard(site.0)?;
         let hub = self.clone();
         Ok(self.routers.get_or_start(shard, site, || {
-            RouterActor::start_in_arbiter(self.registry.arbiter(shard), move |_| RouterActor::new(hub, site))
+            RouterActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
+                RouterActor::new(hub, site)
+            })
         }))
     }
 
-    pub(crate) fn forget_conversation(&self, shard: u32, id: ConversationId, addr: &Addr<ConversationActor>) {
+    pub(crate) fn forget_conversation(
+        &self,
+        shard: u32,
+        id: ConversationId,
+        addr: &Addr<ConversationActor>,
+    ) {
         self.conversations.remove(shard, id, addr)
     }
     pub(crate) fn forget_visitor(&self, shard: u32, id: VisitorId, addr: &Addr<VisitorActor>) {
@@ -125,7 +148,11 @@ impl Hub {
         if let Some(site) = self.sites.get(public_key) {
             return Ok(Some(site));
         }
-        let site = self.store.site_by_public_key(public_key).await?.map(Arc::new);
+        let site = self
+            .store
+            .site_by_public_key(public_key)
+            .await?
+            .map(Arc::new);
         if let Some(s) = &site {
             self.sites.put(s.clone());
         }
@@ -136,7 +163,11 @@ impl Hub {
         if let Some(site) = self.sites.get_by_id(id) {
             return Ok(site);
         }
-        let site = self.store.get_site(id).await?.ok_or_else(|| ApiError::not_found("site"))?;
+        let site = self
+            .store
+            .get_site(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("site"))?;
         let site = Arc::new(site);
         self.sites.put(site.clone());
         Ok(site)
@@ -179,7 +210,10 @@ struct SiteCache {
 impl SiteCache {
     fn find(&self, pred: impl Fn(&Site) -> bool) -> Option<Arc<Site>> {
         let entries = self.entries.lock();
-        entries.iter().find(|(s, at)| pred(s) && at.elapsed() < SITE_CACHE_TTL).map(|(s, _)| s.clone())
+        entries
+            .iter()
+            .find(|(s, at)| pred(s) && at.elapsed() < SITE_CACHE_TTL)
+            .map(|(s, _)| s.clone())
     }
     fn get(&self, key: &str) -> Option<Arc<Site>> {
         self.find(|s| s.public_key == key)

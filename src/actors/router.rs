@@ -156,12 +156,18 @@ impl RouterActor {
     }
 
     fn enqueue(&mut self, conversation_id: ConversationId, since: i64, at_front: bool) {
-        if self.owner.contains_key(&conversation_id) || self.queue.iter().any(|(c, _)| *c == conversation_id) {
+        if self.owner.contains_key(&conversation_id)
+            || self.queue.iter().any(|(c, _)| *c == conversation_id)
+        {
             return;
         }
         if at_front {
             // Keep the head ordered by waiting time among requeued conversations.
-            let at = self.queue.iter().position(|(_, s)| *s > since).unwrap_or(self.queue.len());
+            let at = self
+                .queue
+                .iter()
+                .position(|(_, s)| *s > since)
+                .unwrap_or(self.queue.len());
             self.queue.insert(at, (conversation_id, since));
         } else {
             self.queue.push_back((conversation_id, since));
@@ -170,7 +176,9 @@ impl RouterActor {
     }
 
     fn unqueue(&mut self, conversation_id: ConversationId) -> bool {
-        let Some(at) = self.queue.iter().position(|(c, _)| *c == conversation_id) else { return false };
+        let Some(at) = self.queue.iter().position(|(c, _)| *c == conversation_id) else {
+            return false;
+        };
         self.queue.remove(at);
         self.positions.remove(&conversation_id);
         metrics::QUEUE_LENGTH.dec();
@@ -178,7 +186,11 @@ impl RouterActor {
     }
 
     /// Remove a conversation from whoever holds it.
-    fn unassign(&mut self, conversation_id: ConversationId, ctx: &mut Context<Self>) -> Option<AgentId> {
+    fn unassign(
+        &mut self,
+        conversation_id: ConversationId,
+        ctx: &mut Context<Self>,
+    ) -> Option<AgentId> {
         if let Some(timer) = self.awaiting_answer.remove(&conversation_id) {
             ctx.cancel_future(timer);
         }
@@ -192,7 +204,9 @@ impl RouterActor {
     /// Assign the oldest waiting conversations while some agent has room.
     fn drain(&mut self, ctx: &mut Context<Self>) {
         while let Some(&(conversation_id, since)) = self.queue.front() {
-            let Some(agent) = self.pick_agent(None) else { break };
+            let Some(agent) = self.pick_agent(None) else {
+                break;
+            };
             self.unqueue(conversation_id);
             metrics::QUEUE_WAIT.observe(((self.hub.now() - since).max(0) as f64) / 1000.0);
             self.assign(conversation_id, agent, "auto", true, ctx);
@@ -200,7 +214,14 @@ impl RouterActor {
         self.publish_positions();
     }
 
-    fn assign(&mut self, conversation_id: ConversationId, agent: AgentId, reason: &'static str, needs_answer: bool, ctx: &mut Context<Self>) {
+    fn assign(
+        &mut self,
+        conversation_id: ConversationId,
+        agent: AgentId,
+        reason: &'static str,
+        needs_answer: bool,
+        ctx: &mut Context<Self>,
+    ) {
         self.unassign(conversation_id, ctx);
         self.assignments += 1;
         let stamp = self.assignments;
@@ -212,11 +233,18 @@ impl RouterActor {
         metrics::ASSIGNMENTS.with_label_values(&[reason]).inc();
         if needs_answer {
             let timeout = Duration::from_millis(self.hub.config.assign_timeout_ms);
-            let timer = ctx.run_later(timeout, move |act, ctx| act.answer_timed_out(conversation_id, agent, ctx));
+            let timer = ctx.run_later(timeout, move |act, ctx| {
+                act.answer_timed_out(conversation_id, agent, ctx)
+            });
             self.awaiting_answer.insert(conversation_id, timer);
         }
         let hub = self.hub.clone();
-        let frame = ServerFrame::Assigned { conversation_id, agent_id: agent, agent_name: name.clone() }.encode();
+        let frame = ServerFrame::Assigned {
+            conversation_id,
+            agent_id: agent,
+            agent_name: name.clone(),
+        }
+        .encode();
         ctx.spawn(
             async move {
                 let conv = ask(|| hub.conversation(conversation_id), conversation::Assign { agent: Some((agent, name)) }).await?;
@@ -233,7 +261,12 @@ impl RouterActor {
         );
     }
 
-    fn answer_timed_out(&mut self, conversation_id: ConversationId, agent: AgentId, ctx: &mut Context<Self>) {
+    fn answer_timed_out(
+        &mut self,
+        conversation_id: ConversationId,
+        agent: AgentId,
+        ctx: &mut Context<Self>,
+    ) {
         self.awaiting_answer.remove(&conversation_id);
         if self.owner.get(&conversation_id) != Some(&agent) {
             return;
@@ -247,20 +280,35 @@ impl RouterActor {
 
     /// Put an absent agent's conversations back at the head of the queue.
     fn release_agent(&mut self, agent: AgentId, ctx: &mut Context<Self>) {
-        let held: Vec<ConversationId> = self.agents.get(&agent).map(|a| a.load.iter().copied().collect()).unwrap_or_default();
+        let held: Vec<ConversationId> = self
+            .agents
+            .get(&agent)
+            .map(|a| a.load.iter().copied().collect())
+            .unwrap_or_default();
         for conversation_id in held {
             self.unassign(conversation_id, ctx);
             let hub = self.hub.clone();
             // Clear the assignee in the row, then requeue in waiting order.
             ctx.spawn(
                 async move {
-                    let conv = ask(|| hub.conversation(conversation_id), conversation::Assign { agent: None }).await?;
+                    let conv = ask(
+                        || hub.conversation(conversation_id),
+                        conversation::Assign { agent: None },
+                    )
+                    .await?;
                     conv
                 }
                 .into_actor(self)
                 .map(move |result: ApiResult<Conversation>, act, ctx| {
-                    let since = result.as_ref().map(|c| c.created_at).unwrap_or_else(|_| act.hub.now());
-                    if result.as_ref().is_ok_and(|c| c.status == ConversationStatus::Open) || result.is_err() {
+                    let since = result
+                        .as_ref()
+                        .map(|c| c.created_at)
+                        .unwrap_or_else(|_| act.hub.now());
+                    if result
+                        .as_ref()
+                        .is_ok_and(|c| c.status == ConversationStatus::Open)
+                        || result.is_err()
+                    {
                         act.enqueue(conversation_id, since, true);
                         metrics::ASSIGNMENTS.with_label_values(&["requeued"]).inc();
                     }
@@ -287,7 +335,9 @@ impl RouterActor {
                 continue;
             }
             if let Some(a) = self.hub.running_agent(*id) {
-                a.do_send(agent::Push { frame: frame.clone() });
+                a.do_send(agent::Push {
+                    frame: frame.clone(),
+                });
             }
         }
     }
@@ -301,7 +351,11 @@ impl RouterActor {
         } else {
             None
         };
-        let frame = ServerFrame::Inbox { conversation: conversation.clone(), unread }.encode();
+        let frame = ServerFrame::Inbox {
+            conversation: conversation.clone(),
+            unread,
+        }
+        .encode();
         self.push_to_agents(frame, only);
     }
 
@@ -372,7 +426,11 @@ impl Handler<AgentStatus> for RouterActor {
         slot.capacity = msg.capacity;
         slot.presence = msg.presence;
         if was != msg.presence {
-            let frame = ServerFrame::Presence { agent_id: msg.agent, status: msg.presence }.encode();
+            let frame = ServerFrame::Presence {
+                agent_id: msg.agent,
+                status: msg.presence,
+            }
+            .encode();
             self.push_to_agents(frame, None);
         }
         if msg.presence == Presence::Offline {
@@ -416,7 +474,11 @@ impl Handler<Released> for RouterActor {
 impl Handler<Reopened> for RouterActor {
     type Result = ();
     fn handle(&mut self, msg: Reopened, ctx: &mut Context<Self>) {
-        match msg.assignee.filter(|a| self.agents.get(a).is_some_and(|s| s.presence != Presence::Offline)) {
+        match msg.assignee.filter(|a| {
+            self.agents
+                .get(a)
+                .is_some_and(|s| s.presence != Presence::Offline)
+        }) {
             Some(agent) => {
                 self.slot(agent).load.insert(msg.conversation_id);
                 self.owner.insert(msg.conversation_id, agent);
@@ -440,12 +502,27 @@ impl Handler<Take> for RouterActor {
         if slot.name.is_empty() {
             slot.name = msg.agent_name.clone();
         }
-        self.assign(msg.conversation_id, msg.agent, if msg.needs_answer { "transfer" } else { "take" }, msg.needs_answer, ctx);
+        self.assign(
+            msg.conversation_id,
+            msg.agent,
+            if msg.needs_answer { "transfer" } else { "take" },
+            msg.needs_answer,
+            ctx,
+        );
         self.publish_positions();
         self.drain(ctx);
         let hub = self.hub.clone();
         let id = msg.conversation_id;
-        Box::pin(async move { ask(|| hub.conversation(id), conversation::Snapshot { caller: None }).await? }.into_actor(self))
+        Box::pin(
+            async move {
+                ask(
+                    || hub.conversation(id),
+                    conversation::Snapshot { caller: None },
+                )
+                .await?
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -466,7 +543,12 @@ impl Handler<QueueSnapshot> for RouterActor {
 impl Handler<PresenceSnapshot> for RouterActor {
     type Result = MessageResult<PresenceSnapshot>;
     fn handle(&mut self, _: PresenceSnapshot, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.agents.iter().map(|(id, a)| (*id, a.presence)).collect())
+        MessageResult(
+            self.agents
+                .iter()
+                .map(|(id, a)| (*id, a.presence))
+                .collect(),
+        )
     }
 }
 

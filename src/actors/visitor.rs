@@ -11,7 +11,9 @@ use tokio::sync::oneshot;
 
 use super::conversation::{self, Caller};
 use super::{ask, HubRef};
-use crate::domain::{Conversation, ConversationId, ConversationStatus, SiteId, Visitor, VisitorEvent, VisitorId};
+use crate::domain::{
+    Conversation, ConversationId, ConversationStatus, SiteId, Visitor, VisitorEvent, VisitorId,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 
@@ -65,11 +67,23 @@ pub struct VisitorActor {
 
 impl VisitorActor {
     pub fn new(hub: HubRef, id: VisitorId, site: SiteId, shard: u32) -> Self {
-        VisitorActor { hub, id, site, shard, visitor: None, current: None, connections: 0, last_used: Instant::now() }
+        VisitorActor {
+            hub,
+            id,
+            site,
+            shard,
+            visitor: None,
+            current: None,
+            connections: 0,
+            last_used: Instant::now(),
+        }
     }
 
     fn visitor(&self) -> ApiResult<&Visitor> {
-        self.visitor.as_ref().filter(|v| v.site_id == self.site).ok_or_else(|| ApiError::not_found("visitor"))
+        self.visitor
+            .as_ref()
+            .filter(|v| v.site_id == self.site)
+            .ok_or_else(|| ApiError::not_found("visitor"))
     }
 
     fn load(&mut self, ctx: &mut Context<Self>) {
@@ -85,7 +99,10 @@ impl VisitorActor {
             .map(|result, act, ctx| match result {
                 Ok((visitor, current)) => {
                     act.visitor = visitor;
-                    act.current = current.into_iter().find(|c| c.status != ConversationStatus::Closed).map(|c| c.id);
+                    act.current = current
+                        .into_iter()
+                        .find(|c| c.status != ConversationStatus::Closed)
+                        .map(|c| c.id);
                 }
                 Err(e) => {
                     tracing::error!(visitor = %act.id, error = %e, "cannot load visitor");
@@ -126,7 +143,9 @@ impl Handler<Attach> for VisitorActor {
         self.last_used = Instant::now();
         let store = self.hub.store.clone();
         Box::pin(async move {
-            let conversations = store.visitor_conversations(visitor.id, WELCOME_CONVERSATIONS).await?;
+            let conversations = store
+                .visitor_conversations(visitor.id, WELCOME_CONVERSATIONS)
+                .await?;
             Ok((visitor, conversations))
         })
     }
@@ -156,7 +175,13 @@ impl Handler<Start> for VisitorActor {
         ctx.wait(
             async move {
                 if let Some(id) = current {
-                    let snapshot = ask(|| hub.conversation(id), conversation::Snapshot { caller: Some(Caller::Visitor(visitor_id)) }).await?;
+                    let snapshot = ask(
+                        || hub.conversation(id),
+                        conversation::Snapshot {
+                            caller: Some(Caller::Visitor(visitor_id)),
+                        },
+                    )
+                    .await?;
                     if let Ok(conv) = snapshot {
                         if conv.status != ConversationStatus::Closed {
                             return Ok((conv, false));
@@ -176,7 +201,14 @@ impl Handler<Start> for VisitorActor {
                 let _ = tx.send(result);
             }),
         );
-        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Unavailable, "visitor restarted; retry"))) })
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "visitor restarted; retry",
+                ))
+            })
+        })
     }
 }
 
@@ -184,7 +216,13 @@ impl Handler<PageView> for VisitorActor {
     type Result = ResponseFuture<ApiResult<()>>;
     fn handle(&mut self, msg: PageView, _: &mut Context<Self>) -> Self::Result {
         self.last_used = Instant::now();
-        let event = VisitorEvent { visitor_id: self.id, at: self.hub.now(), kind: "page_view".into(), url: msg.url, title: msg.title };
+        let event = VisitorEvent {
+            visitor_id: self.id,
+            at: self.hub.now(),
+            kind: "page_view".into(),
+            url: msg.url,
+            title: msg.title,
+        };
         let store = self.hub.store.clone();
         Box::pin(async move { Ok(store.append_visitor_event(&event).await?) })
     }

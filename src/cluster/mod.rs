@@ -35,7 +35,11 @@ pub enum Location {
 impl ShardMap {
     /// A single node owning every shard.
     pub fn single(local: NodeId, shards: u32) -> Self {
-        ShardMap { shards, owners: vec![local.clone(); shards as usize], local }
+        ShardMap {
+            shards,
+            owners: vec![local.clone(); shards as usize],
+            local,
+        }
     }
 
     pub fn shards(&self) -> u32 {
@@ -74,7 +78,10 @@ mod tests {
         for _ in 0..64_000 {
             counts[map.shard_of(Uuid::now_v7()) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| c > 700 && c < 1300), "uneven: {counts:?}");
+        assert!(
+            counts.iter().all(|&c| c > 700 && c < 1300),
+            "uneven: {counts:?}"
+        );
         assert_eq!(map.locate(id), Location::Local(map.shard_of(id)));
     }
 }

@@ -26,7 +26,10 @@ pub struct ActorTable<K, A: Actor> {
 
 impl<K: Eq + Hash + Copy, A: Actor> ActorTable<K, A> {
     pub fn new(kind: &'static str, shards: u32) -> Self {
-        ActorTable { kind, shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect() }
+        ActorTable {
+            kind,
+            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
     }
 
     /// The live actor for `key`, starting one with `start` if there is none.
@@ -37,7 +40,9 @@ impl<K: Eq + Hash + Copy, A: Actor> ActorTable<K, A> {
                 return addr.clone();
             }
             // It died without passivating: this start is a restart.
-            metrics::ACTOR_RESTARTS.with_label_values(&[self.kind]).inc();
+            metrics::ACTOR_RESTARTS
+                .with_label_values(&[self.kind])
+                .inc();
         }
         let addr = start();
         table.insert(key, addr.clone());
@@ -46,7 +51,11 @@ impl<K: Eq + Hash + Copy, A: Actor> ActorTable<K, A> {
 
     /// The live actor for `key`, if one is running.
     pub fn get(&self, shard: u32, key: K) -> Option<Addr<A>> {
-        self.shards[shard as usize].lock().get(&key).filter(|a| a.connected()).cloned()
+        self.shards[shard as usize]
+            .lock()
+            .get(&key)
+            .filter(|a| a.connected())
+            .cloned()
     }
 
     /// Forget `key` if it still maps to `addr` (an actor passivating itself).
@@ -74,7 +83,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(map: ShardMap, arbiters: Vec<ArbiterHandle>) -> Self {
-        assert!(!arbiters.is_empty(), "a registry needs at least one arbiter");
+        assert!(
+            !arbiters.is_empty(),
+            "a registry needs at least one arbiter"
+        );
         Registry { map, arbiters }
     }
 

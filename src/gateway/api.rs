@@ -13,7 +13,9 @@ use crate::actors::conversation::{self, StatusChange};
 use crate::actors::{agent, ask, router, HubRef};
 use crate::auth::{hash_password, random_secret, verify_password, AgentClaims};
 use crate::automation::inside_hours;
-use crate::domain::{Agent, AgentId, ConversationId, ConversationStatus, Role, SiteSettings, VisitorId};
+use crate::domain::{
+    Agent, AgentId, ConversationId, ConversationStatus, Role, SiteSettings, VisitorId,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{looks_like_email, WidgetConfig, MAX_BODY_BYTES as MAX_MESSAGE_BYTES};
@@ -59,7 +61,9 @@ pub async fn readyz(hub: Hub) -> HttpResponse {
 }
 
 pub async fn metrics() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics::render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics::render())
 }
 
 #[derive(Deserialize)]
@@ -75,17 +79,29 @@ async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     let agent = agent.ok_or_else(refused)?;
     // argon2 is deliberately slow: keep it off the event loop.
     let hash = agent.password_hash.clone();
-    let valid = web::block(move || verify_password(&password, &hash)).await.map_err(|_| ApiError::internal("login failed"))?;
+    let valid = web::block(move || verify_password(&password, &hash))
+        .await
+        .map_err(|_| ApiError::internal("login failed"))?;
     if !valid {
         return Err(refused());
     }
     let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
-    let token = hub.tokens.issue_agent(&AgentClaims { sub: agent.id, site: agent.site_id, role: agent.role, name: agent.name.clone(), exp });
+    let token = hub.tokens.issue_agent(&AgentClaims {
+        sub: agent.id,
+        site: agent.site_id,
+        role: agent.role,
+        name: agent.name.clone(),
+        exp,
+    });
     ok(json!({ "token": token, "agent": agent }))
 }
 
 async fn me(hub: Hub, auth: AgentAuth) -> Json {
-    let agent = hub.store.get_agent(auth.0.sub).await?.ok_or_else(|| ApiError::not_found("agent"))?;
+    let agent = hub
+        .store
+        .get_agent(auth.0.sub)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
     let presence = match hub.running_agent(agent.id) {
         Some(a) => a.send(agent::GetPresence).await.map_err(ApiError::from)?,
         None => crate::domain::Presence::Offline,
@@ -102,10 +118,14 @@ struct ListQuery {
 async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>) -> Json {
     let status = match q.status.as_deref() {
         None => ConversationStatus::Open,
-        Some(s) => ConversationStatus::parse(s).ok_or_else(|| ApiError::invalid("status is open, snoozed or closed"))?,
+        Some(s) => ConversationStatus::parse(s)
+            .ok_or_else(|| ApiError::invalid("status is open, snoozed or closed"))?,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let list = hub.store.conversations_by_status(auth.0.site, status, limit).await?;
+    let list = hub
+        .store
+        .conversations_by_status(auth.0.site, status, limit)
+        .await?;
     let list: Vec<_> = list
         .into_iter()
         .map(|c| {
@@ -123,7 +143,14 @@ async fn queue(hub: Hub, auth: AgentAuth) -> Json {
     let waiting = ask(|| hub.router(site), router::QueueSnapshot).await?;
     let mut out = Vec::with_capacity(waiting.len());
     for id in waiting {
-        if let Ok(Ok(c)) = ask(|| hub.conversation(id), conversation::Snapshot { caller: Some(auth.caller()) }).await {
+        if let Ok(Ok(c)) = ask(
+            || hub.conversation(id),
+            conversation::Snapshot {
+                caller: Some(auth.caller()),
+            },
+        )
+        .await
+        {
             out.push(c);
         }
     }
@@ -136,18 +163,44 @@ struct PageQuery {
     limit: Option<usize>,
 }
 
-async fn conversation_detail(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>, q: web::Query<PageQuery>) -> Json {
+async fn conversation_detail(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    q: web::Query<PageQuery>,
+) -> Json {
     let id = id.into_inner();
-    let conv = ask(|| hub.conversation(id), conversation::Snapshot { caller: Some(auth.caller()) }).await??;
+    let conv = ask(
+        || hub.conversation(id),
+        conversation::Snapshot {
+            caller: Some(auth.caller()),
+        },
+    )
+    .await??;
     let visitor = hub.store.get_visitor(conv.visitor_id).await?;
-    let history = conversation::History { caller: auth.caller(), before: q.before_seq, limit: q.limit.unwrap_or(50) };
+    let history = conversation::History {
+        caller: auth.caller(),
+        before: q.before_seq,
+        limit: q.limit.unwrap_or(50),
+    };
     let (messages, has_more) = ask(|| hub.conversation(id), history).await??;
-    ok(json!({ "conversation": conv, "visitor": visitor, "messages": messages, "has_more": has_more }))
+    ok(
+        json!({ "conversation": conv, "visitor": visitor, "messages": messages, "has_more": has_more }),
+    )
 }
 
-async fn messages(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>, q: web::Query<PageQuery>) -> Json {
+async fn messages(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    q: web::Query<PageQuery>,
+) -> Json {
     let id = id.into_inner();
-    let history = conversation::History { caller: auth.caller(), before: q.before_seq, limit: q.limit.unwrap_or(50) };
+    let history = conversation::History {
+        caller: auth.caller(),
+        before: q.before_seq,
+        limit: q.limit.unwrap_or(50),
+    };
     let (messages, has_more) = ask(|| hub.conversation(id), history).await??;
     ok(json!({ "messages": messages, "has_more": has_more }))
 }
@@ -158,22 +211,43 @@ struct Reply {
     body: String,
 }
 
-async fn reply(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>, body: web::Json<Reply>) -> Json {
-    let Reply { client_msg_id, body } = body.into_inner();
+async fn reply(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    body: web::Json<Reply>,
+) -> Json {
+    let Reply {
+        client_msg_id,
+        body,
+    } = body.into_inner();
     if body.len() > MAX_MESSAGE_BYTES {
-        return Err(ApiError::new(ErrorCode::BodyTooLarge, "message body is over 8 KiB"));
+        return Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
+            "message body is over 8 KiB",
+        ));
     }
     if body.trim().is_empty() || client_msg_id.is_empty() || client_msg_id.len() > 64 {
-        return Err(ApiError::invalid("body must not be empty and client_msg_id must be 1 to 64 bytes"));
+        return Err(ApiError::invalid(
+            "body must not be empty and client_msg_id must be 1 to 64 bytes",
+        ));
     }
     let id = id.into_inner();
-    let post = conversation::Post { caller: auth.caller(), client_msg_id, body, received_at: Instant::now() };
+    let post = conversation::Post {
+        caller: auth.caller(),
+        client_msg_id,
+        body,
+        received_at: Instant::now(),
+    };
     let posted = ask(|| hub.conversation(id), post).await??;
     ok(json!({ "seq": posted.seq, "duplicate": posted.duplicate }))
 }
 
 async fn change(hub: &HubRef, auth: &AgentAuth, id: ConversationId, change: StatusChange) -> Json {
-    let msg = conversation::ChangeStatus { caller: Some(auth.caller()), change };
+    let msg = conversation::ChangeStatus {
+        caller: Some(auth.caller()),
+        change,
+    };
     let conv = ask(|| hub.conversation(id), msg).await??;
     ok(json!({ "conversation": conv }))
 }
@@ -183,8 +257,19 @@ struct Snooze {
     until: i64,
 }
 
-async fn snooze(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>, body: web::Json<Snooze>) -> Json {
-    change(&hub, &auth, id.into_inner(), StatusChange::Snooze { until: body.until }).await
+async fn snooze(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    body: web::Json<Snooze>,
+) -> Json {
+    change(
+        &hub,
+        &auth,
+        id.into_inner(),
+        StatusChange::Snooze { until: body.until },
+    )
+    .await
 }
 
 async fn wake(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
@@ -200,13 +285,22 @@ struct Transfer {
     agent_id: AgentId,
 }
 
-async fn transfer_to(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>, body: web::Json<Transfer>) -> Json {
+async fn transfer_to(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    body: web::Json<Transfer>,
+) -> Json {
     let conv = transfer(&hub, auth.caller(), id.into_inner(), body.agent_id).await?;
     ok(json!({ "conversation": conv }))
 }
 
 async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
-    let visitor = hub.store.get_visitor(id.into_inner()).await?.filter(|v| v.site_id == auth.0.site);
+    let visitor = hub
+        .store
+        .get_visitor(id.into_inner())
+        .await?
+        .filter(|v| v.site_id == auth.0.site);
     let visitor = visitor.ok_or_else(|| ApiError::not_found("visitor"))?;
     let events = hub.store.visitor_events(visitor.id, 100).await?;
     let conversations = hub.store.visitor_conversations(visitor.id, 20).await?;
@@ -220,7 +314,10 @@ async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
     let agents: Vec<_> = agents
         .into_iter()
         .map(|a| {
-            let p = presence.get(&a.id).copied().unwrap_or(crate::domain::Presence::Offline);
+            let p = presence
+                .get(&a.id)
+                .copied()
+                .unwrap_or(crate::domain::Presence::Offline);
             let mut v = serde_json::to_value(&a).unwrap_or_default();
             v["presence"] = json!(p);
             v
@@ -250,10 +347,14 @@ fn default_capacity() -> u32 {
 async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> Json {
     let n = body.into_inner();
     if !looks_like_email(&n.email) || n.name.trim().is_empty() || n.password.len() < 8 {
-        return Err(ApiError::invalid("need an email, a name and a password of at least 8 characters"));
+        return Err(ApiError::invalid(
+            "need an email, a name and a password of at least 8 characters",
+        ));
     }
     let password = n.password;
-    let password_hash = web::block(move || hash_password(&password)).await.map_err(|_| ApiError::internal("hashing failed"))?;
+    let password_hash = web::block(move || hash_password(&password))
+        .await
+        .map_err(|_| ApiError::internal("hashing failed"))?;
     let agent = Agent {
         id: AgentId::new(),
         site_id: auth.0.site,
@@ -275,8 +376,18 @@ struct AgentPatch {
     password: Option<String>,
 }
 
-async fn update_agent(hub: Hub, auth: AdminAuth, id: web::Path<AgentId>, body: web::Json<AgentPatch>) -> Json {
-    let mut agent = hub.store.get_agent(id.into_inner()).await?.filter(|a| a.site_id == auth.0.site).ok_or_else(|| ApiError::not_found("agent"))?;
+async fn update_agent(
+    hub: Hub,
+    auth: AdminAuth,
+    id: web::Path<AgentId>,
+    body: web::Json<AgentPatch>,
+) -> Json {
+    let mut agent = hub
+        .store
+        .get_agent(id.into_inner())
+        .await?
+        .filter(|a| a.site_id == auth.0.site)
+        .ok_or_else(|| ApiError::not_found("agent"))?;
     let patch = body.into_inner();
     if let Some(name) = patch.name.filter(|n| !n.trim().is_empty()) {
         agent.name = name;
@@ -291,7 +402,9 @@ async fn update_agent(hub: Hub, auth: AdminAuth, id: web::Path<AgentId>, body: w
         if password.len() < 8 {
             return Err(ApiError::invalid("password must be at least 8 characters"));
         }
-        agent.password_hash = web::block(move || hash_password(&password)).await.map_err(|_| ApiError::internal("hashing failed"))?;
+        agent.password_hash = web::block(move || hash_password(&password))
+            .await
+            .map_err(|_| ApiError::internal("hashing failed"))?;
     }
     hub.store.put_agent(&agent).await?;
     if let Some(a) = hub.running_agent(agent.id) {
@@ -309,12 +422,18 @@ async fn site(hub: Hub, auth: AgentAuth) -> Json {
 fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
     if let Some(hours) = &s.business_hours {
         if hours.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ApiError::invalid(format!("unknown timezone `{}`", hours.timezone)));
+            return Err(ApiError::invalid(format!(
+                "unknown timezone `{}`",
+                hours.timezone
+            )));
         }
         for w in &hours.weekly {
-            let valid_time = |t: &str| t == "24:00" || chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok();
+            let valid_time =
+                |t: &str| t == "24:00" || chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok();
             if w.day > 6 || !valid_time(&w.open) || !valid_time(&w.close) {
-                return Err(ApiError::invalid("weekly hours need day 0-6 and HH:MM times"));
+                return Err(ApiError::invalid(
+                    "weekly hours need day 0-6 and HH:MM times",
+                ));
             }
         }
     }
@@ -348,7 +467,10 @@ struct WidgetQuery {
 }
 
 async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
-    let site = hub.site_by_key(&q.site).await?.ok_or_else(|| ApiError::not_found("site"))?;
+    let site = hub
+        .site_by_key(&q.site)
+        .await?
+        .ok_or_else(|| ApiError::not_found("site"))?;
     let agents_online = ask(|| hub.router(site.id), router::AgentsOnline).await?;
     let config = WidgetConfig {
         site_name: site.name.clone(),
@@ -356,5 +478,7 @@ async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
         agents_online,
         inside_hours: inside_hours(site.settings.business_hours.as_ref(), hub.now()),
     };
-    Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).json(config))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .json(config))
 }

@@ -18,20 +18,34 @@ pub struct AdminAuth(pub AgentClaims);
 
 impl AgentAuth {
     pub fn caller(&self) -> Caller {
-        Caller::Agent { id: self.0.sub, site: self.0.site, name: self.0.name.clone() }
+        Caller::Agent {
+            id: self.0.sub,
+            site: self.0.site,
+            name: self.0.name.clone(),
+        }
     }
 }
 
 fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
-    let hub = req.app_data::<web::Data<HubRef>>().ok_or_else(|| ApiError::internal("hub missing"))?;
+    let hub = req
+        .app_data::<web::Data<HubRef>>()
+        .ok_or_else(|| ApiError::internal("hub missing"))?;
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing Authorization: Bearer <token>"))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "Authorization must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing Authorization: Bearer <token>",
+            )
+        })?;
+    let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "Authorization must be `Bearer <token>`",
+        )
+    })?;
     hub.tokens.verify_agent(token.trim(), hub.now())
 }
 

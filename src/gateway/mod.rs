@@ -17,7 +17,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::from_u16(self.code.http_status()).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+        actix_web::http::StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
     }
     fn error_response(&self) -> HttpResponse {
         metrics::count_error(self.code);
@@ -28,17 +29,22 @@ impl ResponseError for ApiError {
 
 /// Every route of a node.
 pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
-    let json_config = web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|err, _| {
-        let e = match &err {
-            actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                ApiError::new(ErrorCode::BodyTooLarge, "request body is over 64 KiB")
-            }
-            other => ApiError::new(ErrorCode::InvalidJson, other.to_string()),
-        };
-        e.into()
-    });
-    let query_config = web::QueryConfig::default().error_handler(|err, _| ApiError::invalid(err.to_string()).into());
-    let path_config = web::PathConfig::default().error_handler(|err, _| ApiError::invalid(err.to_string()).into());
+    let json_config = web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(|err, _| {
+            let e = match &err {
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::new(ErrorCode::BodyTooLarge, "request body is over 64 KiB")
+                }
+                other => ApiError::new(ErrorCode::InvalidJson, other.to_string()),
+            };
+            e.into()
+        });
+    let query_config = web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::invalid(err.to_string()).into());
+    let path_config = web::PathConfig::default()
+        .error_handler(|err, _| ApiError::invalid(err.to_string()).into());
     cfg.app_data(web::Data::new(hub.clone()))
         .app_data(json_config)
         .app_data(query_config)

@@ -20,12 +20,25 @@ pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
             async move { serve(&req, &path, true) }
         }
     };
-    cfg.route("/", web::get().to(|| async { HttpResponse::Found().insert_header((header::LOCATION, "/demo")).finish() }))
-        .route("/widget.js", web::get().to(page("widget.js", dir.clone())))
-        .route("/console", web::get().to(page("console/index.html", dir.clone())))
-        .route("/console/settings", web::get().to(page("console/settings.html", dir.clone())))
-        .route("/demo", web::get().to(page("demo/index.html", dir.clone())))
-        .service(Files::new("/assets", dir).prefer_utf8(true));
+    cfg.route(
+        "/",
+        web::get().to(|| async {
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, "/demo"))
+                .finish()
+        }),
+    )
+    .route("/widget.js", web::get().to(page("widget.js", dir.clone())))
+    .route(
+        "/console",
+        web::get().to(page("console/index.html", dir.clone())),
+    )
+    .route(
+        "/console/settings",
+        web::get().to(page("console/settings.html", dir.clone())),
+    )
+    .route("/demo", web::get().to(page("demo/index.html", dir.clone())))
+    .service(Files::new("/assets", dir).prefer_utf8(true));
 }
 
 fn serve(req: &HttpRequest, path: &Path, html_csp: bool) -> HttpResponse {

@@ -6,10 +6,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::actors::connection::Connection;
 use crate::actors::HubRef;
 
-pub async fn upgrade(req: HttpRequest, body: web::Payload, hub: web::Data<HubRef>) -> actix_web::Result<HttpResponse> {
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<HubRef>,
+) -> actix_web::Result<HttpResponse> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let max = hub.config.max_frame_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
     let hub = hub.get_ref().clone();
     Connection::create(move |ctx| {
         ctx.add_stream(stream);
