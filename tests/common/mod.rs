@@ -118,8 +118,14 @@ impl TestNode {
     }
 
     pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    /// Stop the node from a plain thread: `NodeHandle::stop` blocks on its own runtime, which
+    /// panics when called from inside the test's tokio runtime.
+    fn shutdown(&mut self) {
         if let Some(h) = self.handle.take() {
-            h.stop();
+            let _ = std::thread::spawn(move || h.stop()).join();
         }
     }
 
@@ -237,9 +243,7 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.stop();
-        }
+        self.shutdown();
     }
 }
 
@@ -651,15 +655,37 @@ impl Client {
         .await
     }
 
-    /// A `conversation` event for `conv` with this status.
+    /// The next `conversation` event for `conv` with this status. Status events are consumed in
+    /// order: older events of `conv` before the match are dropped, so a stale `open` from before
+    /// a snooze never answers a wait for the wake-up.
     pub async fn status_event(&mut self, conv: &str, status: &str) -> Value {
-        let what = format!("conversation {conv} -> {status}");
-        self.event_where(&what, WAIT, |f| {
-            f["type"] == "conversation"
-                && f["conversation"]["id"] == conv
-                && f["conversation"]["status"] == status
-        })
-        .await
+        let is_conv = |f: &Value| f["type"] == "conversation" && f["conversation"]["id"] == conv;
+        if let Some(i) = self
+            .buffer
+            .iter()
+            .position(|f| is_conv(f) && f["conversation"]["status"] == status)
+        {
+            let found = self.buffer.remove(i).unwrap();
+            let mut n = 0;
+            self.buffer.retain(|f| {
+                n += 1;
+                n > i || !is_conv(f)
+            });
+            return found;
+        }
+        self.buffer.retain(|f| !is_conv(f));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.read_frame(deadline).await {
+                Some(f) if is_conv(&f) && f["conversation"]["status"] == status => return f,
+                Some(f) if is_conv(&f) => {}
+                Some(f) => self.buffer.push_back(f),
+                None => panic!(
+                    "no conversation {conv} -> {status} within {WAIT:?} (closed: {:?}); buffered: {:?}",
+                    self.closed, self.buffer
+                ),
+            }
+        }
     }
 
     /// Fails if an event satisfying `pred` is buffered or arrives within `within`.
