@@ -79,7 +79,6 @@ async fn conversations_over_http() {
         .find(|c| c["id"] == conv.as_str())
         .cloned()
         .unwrap_or_else(|| panic!("not listed: {}", list.text()));
-    assert_eq!(found["unread"], 3, "{found}");
     let none = node
         .get("/api/v1/conversations?status=closed", Some(&token))
         .await;
@@ -153,15 +152,21 @@ async fn conversations_over_http() {
         .await;
     assert_eq!(r.json()["conversation"]["status"], "closed", "{}", r.text());
     v.status_event(&conv, "closed").await;
-    let r = node
+    let twice = node
         .post(&format!("{base}/close"), Some(&token), &json!({}))
         .await;
-    assert_eq!(r.status, 409, "{}", r.text());
-    assert_eq!(r.error_code(), "invalid_transition");
+    assert_eq!(twice.status, 409, "{}", twice.text());
     let closed = node
         .get("/api/v1/conversations?status=closed", Some(&token))
         .await;
     assert_eq!(closed.json()["conversations"][0]["id"], conv.as_str());
+
+    // Checked last so the rest runs even when it fails: the open list counted 3 unread
+    // (welcome, visitor message, automatic reply) and showed the real last_seq.
+    assert_eq!(found["last_seq"], 3, "listed conversation: {found}");
+    assert_eq!(found["unread"], 3, "listed conversation: {found}");
+    // Closing twice is a lifecycle move, not a write: invalid_transition.
+    assert_eq!(twice.error_code(), "invalid_transition");
 }
 
 #[tokio::test]
@@ -235,7 +240,7 @@ async fn admins_manage_agents() {
             &json!({"email":"new@demo.local","name":"New Agent","password":"a-long-password","role":"agent","capacity":2}),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.status == 200 || r.status == 201, "{} {}", r.status, r.text());
     let created = r.json()["agent"].clone();
     assert_eq!(created["capacity"], 2);
     assert!(created.get("password_hash").is_none());
@@ -300,8 +305,9 @@ async fn site_settings_and_widget_config() {
     // New conversations use the new welcome message.
     let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
     let conv = s(&v.start().await["conversation"]["id"]);
-    let (backlog, _) = v.subscribe(&conv, 0).await;
-    assert_eq!(backlog[0]["body"], "Howdy from the test!");
+    v.subscribe(&conv, 0).await;
+    let welcome = v.message(&conv, 1).await;
+    assert_eq!(welcome["body"], "Howdy from the test!");
 }
 
 #[tokio::test]

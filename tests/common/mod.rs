@@ -834,13 +834,17 @@ impl Visitor {
         self.c.ok(json!({"type":"start"})).await
     }
 
-    /// `start` that must create a conversation, then subscribe to it from the beginning.
+    /// `start` that must create a conversation, then subscribe to it from the beginning and
+    /// wait for the welcome message (seq 1; it may be stored just after the `start` ack).
     /// Returns the conversation id.
     pub async fn open_chat(&mut self) -> String {
         let r = self.start().await;
         assert_eq!(r["created"], true, "start: {r}");
         let conv = s(&r["conversation"]["id"]);
-        self.c.subscribe(&conv, 0).await;
+        let (backlog, _) = self.c.subscribe(&conv, 0).await;
+        if backlog.is_empty() {
+            self.c.message(&conv, 1).await;
+        }
         conv
     }
 }
