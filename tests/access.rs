@@ -56,9 +56,11 @@ async fn an_agent_of_another_site_is_kept_out() {
     let conv = v.open_chat().await;
     v.say(&conv, "v-1", "demo site question").await;
     // Site B's agent hears nothing about site A's conversations.
-    b.no_event_where("an event of another site", Duration::from_millis(300), |f| {
-        about(f, &conv)
-    })
+    b.no_event_where(
+        "an event of another site",
+        Duration::from_millis(300),
+        |f| about(f, &conv),
+    )
     .await;
 
     let until = now_ms() + 60_000;
@@ -81,19 +83,38 @@ async fn an_agent_of_another_site_is_kept_out() {
     let t = b.token.clone();
     let probes = [
         ("GET", format!("/api/v1/conversations/{conv}"), None),
-        ("GET", format!("/api/v1/conversations/{conv}/messages"), None),
+        (
+            "GET",
+            format!("/api/v1/conversations/{conv}/messages"),
+            None,
+        ),
         (
             "POST",
             format!("/api/v1/conversations/{conv}/messages"),
             Some(json!({"client_msg_id":"b-2","body":"hijack"})),
         ),
-        ("POST", format!("/api/v1/conversations/{conv}/close"), Some(json!({}))),
-        ("POST", format!("/api/v1/conversations/{conv}/wake"), Some(json!({}))),
+        (
+            "POST",
+            format!("/api/v1/conversations/{conv}/close"),
+            Some(json!({})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/conversations/{conv}/wake"),
+            Some(json!({})),
+        ),
         ("GET", format!("/api/v1/visitors/{}", v.id), None),
     ];
     for (method, path, body) in probes {
         let body = body.map(|b| b.to_string());
-        let r = http(node.addr, method, &path, Some(&t), body.as_deref().map(str::as_bytes)).await;
+        let r = http(
+            node.addr,
+            method,
+            &path,
+            Some(&t),
+            body.as_deref().map(str::as_bytes),
+        )
+        .await;
         assert!(
             r.status == 403 || r.status == 404,
             "{method} {path}: {} {}",
@@ -104,7 +125,9 @@ async fn an_agent_of_another_site_is_kept_out() {
         assert!(code == "forbidden" || code == "not_found", "{code}");
         assert!(!r.text().contains("demo site question"), "{}", r.text());
     }
-    let mine = node.get("/api/v1/conversations?status=open", Some(&t)).await;
+    let mine = node
+        .get("/api/v1/conversations?status=open", Some(&t))
+        .await;
     assert_eq!(mine.status, 200);
     assert_eq!(mine.json()["conversations"], json!([]), "{}", mine.text());
     let queue = node.get("/api/v1/queue", Some(&t)).await;
@@ -173,7 +196,11 @@ async fn admin_routes_need_an_admin() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.error_code(), "forbidden");
     let r = node
-        .put("/api/v1/site/settings", Some(&agent), &json!({"welcome_message":"pwned"}))
+        .put(
+            "/api/v1/site/settings",
+            Some(&agent),
+            &json!({"welcome_message":"pwned"}),
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
     let r = node
@@ -253,8 +280,14 @@ async fn anonymous_data_is_never_merged_into_a_verified_visitor() {
     hello["visitor_token"] = json!(anon.token);
     hello["identity"] = identity(DEMO_IDENTITY_SECRET, "u-7", "Ada", "ada@example.com");
     let mut verified = Visitor::hello(node.addr, hello).await;
-    assert_ne!(verified.id, anon.id, "a verified identity is its own visitor");
-    let convs = verified.welcome["conversations"].as_array().unwrap().clone();
+    assert_ne!(
+        verified.id, anon.id,
+        "a verified identity is its own visitor"
+    );
+    let convs = verified.welcome["conversations"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(
         convs.iter().all(|c| c["id"] != anon_conv.as_str()),
         "anonymous conversation merged in: {}",

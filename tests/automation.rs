@@ -185,9 +185,11 @@ async fn auto_close_closes_a_quiet_conversation() {
     // A message resets the quiet period.
     v.say(&conv, "v-2", "still here").await;
     node.manual_clock().advance(45_000);
-    v.no_event_where("an auto-close despite a recent message", Duration::from_millis(700), |f| {
-        f["type"] == "conversation" && f["conversation"]["status"] == "closed"
-    })
+    v.no_event_where(
+        "an auto-close despite a recent message",
+        Duration::from_millis(700),
+        |f| f["type"] == "conversation" && f["conversation"]["status"] == "closed",
+    )
     .await;
 
     node.manual_clock().advance(20_000);

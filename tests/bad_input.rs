@@ -22,7 +22,13 @@ async fn next_error(c: &mut Client) -> Value {
 async fn text_that_is_not_json() {
     let node = TestNode::start();
     let mut v = session(&node).await;
-    for text in ["{nope", "", "hello", "{\"type\":\"ping\",\"id\":\"1\"", "\u{0}"] {
+    for text in [
+        "{nope",
+        "",
+        "hello",
+        "{\"type\":\"ping\",\"id\":\"1\"",
+        "\u{0}",
+    ] {
         v.send_text(text).await;
         let e = next_error(&mut v).await;
         assert_eq!(e["code"], "invalid_json", "{text:?}: {e}");
@@ -240,7 +246,10 @@ async fn a_flood_is_rate_limited_then_disconnected() {
         limited.len()
     );
     let last = frames.last().expect("frames");
-    assert_eq!(last["type"], "goodbye", "last frame: {last}, close {close:?}");
+    assert_eq!(
+        last["type"], "goodbye",
+        "last frame: {last}, close {close:?}"
+    );
     assert_eq!(last["code"], "rate_limited");
     // Each rejected command is answered with its own id (protocol.md: every command gets one
     // ack or one error carrying its id), so a client knows which ones to retry.
@@ -270,7 +279,9 @@ async fn a_short_burst_over_the_limit_is_forgiven() {
     let mut limited = 0;
     for _ in 0..SENT {
         let f = v
-            .event_where("a reply", WAIT, |f| f["type"] == "ack" || f["type"] == "error")
+            .event_where("a reply", WAIT, |f| {
+                f["type"] == "ack" || f["type"] == "error"
+            })
             .await;
         match (f["type"].as_str(), f["code"].as_str()) {
             (Some("ack"), _) => acks += 1,
@@ -372,7 +383,10 @@ async fn unknown_conversation() {
         assert_eq!(code, "not_found", "{cmd}");
     }
     let r = node
-        .get(&format!("/api/v1/conversations/{ghost}"), Some(&agent.token))
+        .get(
+            &format!("/api/v1/conversations/{ghost}"),
+            Some(&agent.token),
+        )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(r.error_code(), "not_found");

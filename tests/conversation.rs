@@ -114,7 +114,9 @@ async fn visitor_and_agent_talk_both_ways_in_seq_order() {
     let seqs: Vec<u64> = msgs.iter().map(|m| u(&m["seq"])).collect();
     assert_contiguous(&seqs, 1, 10, "history");
     assert_eq!(h["has_more"], false);
-    assert!(msgs.windows(2).all(|w| w[0]["at"].as_i64() <= w[1]["at"].as_i64()));
+    assert!(msgs
+        .windows(2)
+        .all(|w| w[0]["at"].as_i64() <= w[1]["at"].as_i64()));
 
     // Paging back: the newest 2 below seq 5.
     let h = agent.history(&conv, Some(5), 2).await;
@@ -164,9 +166,11 @@ async fn duplicate_client_msg_id_is_stored_once() {
     assert_eq!(again["seq"], seq, "a retry carries the original seq");
 
     // Not broadcast again, and stored once.
-    v.no_event_where("a re-broadcast duplicate", Duration::from_millis(300), |f| {
-        f["type"] == "message" && f["client_msg_id"] == "retry-me"
-    })
+    v.no_event_where(
+        "a re-broadcast duplicate",
+        Duration::from_millis(300),
+        |f| f["type"] == "message" && f["client_msg_id"] == "retry-me",
+    )
     .await;
     let h = v.history(&conv, None, 200).await;
     let copies = h["messages"]
@@ -279,7 +283,9 @@ async fn close_is_final_and_start_opens_a_new_conversation() {
     assert_eq!(code, "conversation_closed");
 
     // Closed is final (`closing_twice_is_an_invalid_transition` checks the exact codes).
-    let r = agent.cmd(json!({"type":"wake","conversation_id":conv})).await;
+    let r = agent
+        .cmd(json!({"type":"wake","conversation_id":conv}))
+        .await;
     assert_eq!(r["type"], "error", "{r}");
 
     // The visitor's next start creates a new conversation, with its own welcome at seq 1.
@@ -364,13 +370,17 @@ async fn wake_reopens_a_snoozed_conversation_and_only_a_snoozed_one() {
     let node = TestNode::start();
     let (mut agent, mut v, conv) = assigned_chat(&node).await;
 
-    let code = agent.err(json!({"type":"wake","conversation_id":conv})).await;
+    let code = agent
+        .err(json!({"type":"wake","conversation_id":conv}))
+        .await;
     assert_eq!(code, "invalid_transition", "waking an open conversation");
 
     agent
         .ok(json!({"type":"snooze","conversation_id":conv,"until":now_ms() + 3_600_000}))
         .await;
-    let r = agent.ok(json!({"type":"wake","conversation_id":conv})).await;
+    let r = agent
+        .ok(json!({"type":"wake","conversation_id":conv}))
+        .await;
     assert_eq!(r["conversation"]["status"], "open", "{r}");
     v.status_event(&conv, "snoozed").await;
     v.status_event(&conv, "open").await;
@@ -386,16 +396,23 @@ async fn unsubscribe_stops_the_events() {
         .await;
     assert_eq!(r, json!({}));
     let sent = agent.say(&conv, "a-1", "are you still there?").await;
-    v.no_event_where("a message after unsubscribe", Duration::from_millis(400), |f| {
-        f["type"] == "message" && f["seq"] == sent["seq"]
-    })
+    v.no_event_where(
+        "a message after unsubscribe",
+        Duration::from_millis(400),
+        |f| f["type"] == "message" && f["seq"] == sent["seq"],
+    )
     .await;
 
     // Subscribing again from the last seen seq delivers exactly what was missed.
     let last = *v.seen(&conv).iter().max().unwrap();
     let (backlog, _) = v.subscribe(&conv, last).await;
     let seqs: Vec<u64> = backlog.iter().map(|m| u(&m["seq"])).collect();
-    assert_contiguous(&seqs, last + 1, u(&sent["seq"]), "backlog after resubscribe");
+    assert_contiguous(
+        &seqs,
+        last + 1,
+        u(&sent["seq"]),
+        "backlog after resubscribe",
+    );
 }
 
 #[tokio::test]
@@ -425,5 +442,8 @@ async fn closing_twice_is_an_invalid_transition() {
     let code = agent
         .err(json!({"type":"snooze","conversation_id":conv,"until":now_ms() + 60_000}))
         .await;
-    assert_eq!(code, "invalid_transition", "snooze on a closed conversation");
+    assert_eq!(
+        code, "invalid_transition",
+        "snooze on a closed conversation"
+    );
 }

@@ -92,31 +92,51 @@ struct Record {
     sent: Vec<String>,
 }
 
-/// Send messages with up to 4 in flight, paced under the rate limit, until the socket dies.
-async fn write_until_killed(k: usize, mut v: Visitor, mut rec: Record, acks: Arc<AtomicUsize>) -> Record {
+/// Counters a writer shares with the test: acknowledged sends, and sends awaiting their ack.
+#[derive(Default)]
+struct Progress {
+    acked: AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+/// Send bursts of 8 messages every 160 ms (the 50/s rate limit on average, within the burst
+/// allowance), so that at any moment several may be in flight, until the socket dies.
+async fn write_until_killed(
+    k: usize,
+    mut v: Visitor,
+    mut rec: Record,
+    progress: Arc<Progress>,
+) -> Record {
     let mut pending: HashMap<String, String> = HashMap::new();
-    let mut last_send = Instant::now() - Duration::from_secs(1);
+    let mut last_burst = Instant::now() - Duration::from_secs(1);
     loop {
-        if pending.len() < 4 && last_send.elapsed() >= Duration::from_millis(25) {
-            let cmid = format!("v{k}-{}", rec.next);
-            let id = format!("s{}", rec.next);
-            rec.next += 1;
-            let frame = json!({"type":"send","id":id,"conversation_id":rec.conv,
-                               "client_msg_id":cmid,"body":format!("message {cmid}")});
-            rec.sent.push(cmid.clone());
-            if !v.try_send_text(frame.to_string()).await {
-                return rec;
+        if pending.is_empty() && last_burst.elapsed() >= Duration::from_millis(160) {
+            last_burst = Instant::now();
+            for _ in 0..8 {
+                let cmid = format!("v{k}-{}", rec.next);
+                let id = format!("s{}", rec.next);
+                rec.next += 1;
+                let frame = json!({"type":"send","id":id,"conversation_id":rec.conv,
+                                   "client_msg_id":cmid,"body":format!("message {cmid}")});
+                rec.sent.push(cmid.clone());
+                pending.insert(id, cmid);
+                progress.in_flight.fetch_add(1, Ordering::SeqCst);
+                if !v.try_send_text(frame.to_string()).await {
+                    return rec;
+                }
             }
-            pending.insert(id, cmid);
-            last_send = Instant::now();
         }
         match v.next_frame(Duration::from_millis(10)).await {
             Some(f) if f["type"] == "ack" => {
                 if let Some(cmid) = pending.remove(&s(&f["id"])) {
                     let seq = u(&f["result"]["seq"]);
                     assert_eq!(f["result"]["duplicate"], false, "{f}");
-                    assert!(rec.acked.insert(seq, cmid).is_none(), "seq {seq} acked twice");
-                    acks.fetch_add(1, Ordering::SeqCst);
+                    assert!(
+                        rec.acked.insert(seq, cmid).is_none(),
+                        "seq {seq} acked twice"
+                    );
+                    progress.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    progress.acked.fetch_add(1, Ordering::SeqCst);
                 }
             }
             Some(f) if f["type"] == "error" => panic!("send failed under load: {f}"),
@@ -132,7 +152,12 @@ async fn verify(addr: SocketAddr, rec: &Record) -> HashMap<String, u64> {
     let mut v = Visitor::resume(addr, DEMO_SITE_KEY, &rec.token).await;
     let (messages, ack) = v.subscribe(&rec.conv, 0).await;
     let seqs: Vec<u64> = messages.iter().map(|m| u(&m["seq"])).collect();
-    assert_contiguous(&seqs, 1, u(&ack["last_seq"]), "stored messages after the crash");
+    assert_contiguous(
+        &seqs,
+        1,
+        u(&ack["last_seq"]),
+        "stored messages after the crash",
+    );
     let mut by_cmid: HashMap<String, u64> = HashMap::new();
     for m in &messages {
         if let Some(cmid) = m["client_msg_id"].as_str() {
@@ -170,8 +195,7 @@ async fn acknowledged_messages_survive_sigkill() {
 
     for round in 0..ROUNDS {
         let node = Node::start(dir.path(), round);
-        let counters: Vec<Arc<AtomicUsize>> =
-            (0..VISITORS).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+        let progress: Vec<Arc<Progress>> = (0..VISITORS).map(|_| Arc::default()).collect();
         let mut tasks = Vec::new();
         for (k, rec) in records.iter().enumerate() {
             let mut rec = rec.clone();
@@ -184,14 +208,30 @@ async fn acknowledged_messages_survive_sigkill() {
             } else {
                 Visitor::resume(node.addr, DEMO_SITE_KEY, &rec.token).await
             };
-            tasks.push(tokio::spawn(write_until_killed(k, v, rec, counters[k].clone())));
+            tasks.push(tokio::spawn(write_until_killed(
+                k,
+                v,
+                rec,
+                progress[k].clone(),
+            )));
         }
 
-        // Kill once every visitor has a dozen acknowledged messages this round.
+        // Once every visitor has a few dozen acknowledged messages this round, kill the process
+        // at a moment when sends are in flight (or after a few more seconds regardless).
         let deadline = Instant::now() + Duration::from_secs(20);
-        while counters.iter().any(|c| c.load(Ordering::SeqCst) < 12) {
+        while progress.iter().any(|p| p.acked.load(Ordering::SeqCst) < 24) {
             assert!(Instant::now() < deadline, "load did not get going");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline
+            && progress
+                .iter()
+                .map(|p| p.in_flight.load(Ordering::SeqCst))
+                .sum::<usize>()
+                < 8
+        {
+            tokio::task::yield_now().await;
         }
         node.sigkill();
         for (k, t) in tasks.into_iter().enumerate() {
@@ -200,6 +240,10 @@ async fn acknowledged_messages_survive_sigkill() {
                 .expect("writer noticed the crash")
                 .expect("writer task");
         }
+
+        let acked: usize = records.iter().map(|r| r.acked.len()).sum();
+        let sent: usize = records.iter().map(|r| r.sent.len()).sum();
+        eprintln!("round {round}: killed with {acked} acknowledged of {sent} sent so far");
 
         // Restart on the same data dir and check everything acknowledged is there.
         let node = Node::start(dir.path(), round + 100);

@@ -184,9 +184,14 @@ fn deep_nesting_does_not_overflow_the_stack() {
 #[test]
 fn huge_and_odd_values_are_typed() {
     let cases = [
-        format!(r#"{{"type":"send","id":"1","conversation_id":"{CONV}","client_msg_id":"c","body":"{}"}}"#, "é".repeat(5000)),
+        format!(
+            r#"{{"type":"send","id":"1","conversation_id":"{CONV}","client_msg_id":"c","body":"{}"}}"#,
+            "é".repeat(5000)
+        ),
         format!(r#"{{"type":"read","id":"1","conversation_id":"{CONV}","seq":1e400}}"#),
-        format!(r#"{{"type":"read","id":"1","conversation_id":"{CONV}","seq":18446744073709551616}}"#),
+        format!(
+            r#"{{"type":"read","id":"1","conversation_id":"{CONV}","seq":18446744073709551616}}"#
+        ),
         r#"{"type":"ping","id":"1","id":"2"}"#.to_owned(),
         r#"{"type":"ping","type":"start","id":"1"}"#.to_owned(),
         "\u{feff}{\"type\":\"ping\",\"id\":\"1\"}".to_owned(),

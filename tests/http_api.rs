@@ -13,7 +13,11 @@ async fn login_and_me() {
         ("nobody@demo.local", DEMO_PASSWORD),
     ] {
         let r = node
-            .post("/api/v1/login", None, &json!({"email":email,"password":password}))
+            .post(
+                "/api/v1/login",
+                None,
+                &json!({"email":email,"password":password}),
+            )
             .await;
         assert_eq!(r.status, 401, "{email}: {}", r.text());
         assert_eq!(r.error_code(), "unauthorized");
@@ -36,13 +40,22 @@ async fn login_and_me() {
     }
     assert_eq!(agent["email"], DEMO_AGENT_EMAIL);
     assert_eq!(agent["role"], "agent");
-    assert!(!r.text().contains("argon2"), "password hash leaked: {}", r.text());
+    assert!(
+        !r.text().contains("argon2"),
+        "password hash leaked: {}",
+        r.text()
+    );
     assert!(agent.get("password_hash").is_none());
 
     let me = node.get("/api/v1/me", Some(&token)).await;
     assert_eq!(me.status, 200, "{}", me.text());
     assert_eq!(me.json()["agent"]["id"], agent["id"]);
-    assert_eq!(me.json()["presence"], "offline", "no socket yet: {}", me.text());
+    assert_eq!(
+        me.json()["presence"],
+        "offline",
+        "no socket yet: {}",
+        me.text()
+    );
 
     let mut ws = Agent::with_token(node.addr, &token).await;
     ws.online().await;
@@ -103,7 +116,11 @@ async fn conversations_over_http() {
     // An agent message over HTTP reaches the visitor's socket; a retry is a duplicate.
     let path = format!("/api/v1/conversations/{conv}/messages");
     let sent = node
-        .post(&path, Some(&token), &json!({"client_msg_id":"h-1","body":"answer over http"}))
+        .post(
+            &path,
+            Some(&token),
+            &json!({"client_msg_id":"h-1","body":"answer over http"}),
+        )
         .await;
     assert_eq!(sent.status, 200, "{}", sent.text());
     assert_eq!(sent.json()["seq"], 4);
@@ -112,11 +129,19 @@ async fn conversations_over_http() {
     assert_eq!(m["author"]["kind"], "agent");
     assert_eq!(m["author"]["id"], me["id"]);
     let again = node
-        .post(&path, Some(&token), &json!({"client_msg_id":"h-1","body":"answer over http"}))
+        .post(
+            &path,
+            Some(&token),
+            &json!({"client_msg_id":"h-1","body":"answer over http"}),
+        )
         .await;
     assert_eq!(again.json(), json!({"seq":4,"duplicate":true}));
     let empty = node
-        .post(&path, Some(&token), &json!({"client_msg_id":"h-2","body":""}))
+        .post(
+            &path,
+            Some(&token),
+            &json!({"client_msg_id":"h-2","body":""}),
+        )
         .await;
     assert_eq!(empty.status, 400, "{}", empty.text());
 
@@ -137,7 +162,11 @@ async fn conversations_over_http() {
     let base = format!("/api/v1/conversations/{conv}");
     let until = now_ms() + 3_600_000;
     let r = node
-        .post(&format!("{base}/snooze"), Some(&token), &json!({"until":until}))
+        .post(
+            &format!("{base}/snooze"),
+            Some(&token),
+            &json!({"until":until}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["conversation"]["status"], "snoozed");
@@ -240,7 +269,12 @@ async fn admins_manage_agents() {
             &json!({"email":"new@demo.local","name":"New Agent","password":"a-long-password","role":"agent","capacity":2}),
         )
         .await;
-    assert!(r.status == 200 || r.status == 201, "{} {}", r.status, r.text());
+    assert!(
+        r.status == 200 || r.status == 201,
+        "{} {}",
+        r.status,
+        r.text()
+    );
     let created = r.json()["agent"].clone();
     assert_eq!(created["capacity"], 2);
     assert!(created.get("password_hash").is_none());
@@ -291,13 +325,18 @@ async fn site_settings_and_widget_config() {
         site.text()
     );
 
-    node.update_settings(&admin, |s| s["welcome_message"] = json!("Howdy from the test!"))
-        .await;
+    node.update_settings(&admin, |s| {
+        s["welcome_message"] = json!("Howdy from the test!")
+    })
+    .await;
     let cfg = node
         .get(&format!("/api/v1/widget/config?site={DEMO_SITE_KEY}"), None)
         .await;
     assert_eq!(cfg.status, 200, "{}", cfg.text());
-    assert_eq!(cfg.json()["settings"]["welcome_message"], "Howdy from the test!");
+    assert_eq!(
+        cfg.json()["settings"]["welcome_message"],
+        "Howdy from the test!"
+    );
     assert!(!cfg.text().contains(DEMO_IDENTITY_SECRET));
     let r = node.get("/api/v1/widget/config?site=pk_nope", None).await;
     assert_eq!(r.status, 404, "{}", r.text());

@@ -54,7 +54,12 @@ async fn a_visitor_coming_back_gets_exactly_what_it_missed() {
         f["type"] == "message" && u(&f["seq"]) <= newest
     })
     .await;
-    assert_contiguous(&v.seen(&conv), last_seen + 1, u(&live["seq"]), "visitor after resume");
+    assert_contiguous(
+        &v.seen(&conv),
+        last_seen + 1,
+        u(&live["seq"]),
+        "visitor after resume",
+    );
 
     // The welcome told the returning widget how far the conversation had got.
     assert_eq!(listed["last_seq"], newest, "welcome conversation: {listed}");
@@ -76,7 +81,9 @@ async fn an_agent_reconnecting_mid_stream_misses_nothing_and_sees_nothing_twice(
     let writer = tokio::spawn(async move {
         let mut last = 0;
         for i in 0..TOTAL {
-            let ack = v.say(&writer_conv, &format!("v-{i}"), &format!("line {i}")).await;
+            let ack = v
+                .say(&writer_conv, &format!("v-{i}"), &format!("line {i}"))
+                .await;
             last = u(&ack["seq"]);
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -199,15 +199,36 @@ impl TestNode {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> HttpResponse {
-        http(self.addr, "POST", path, token, Some(body.to_string().as_bytes())).await
+        http(
+            self.addr,
+            "POST",
+            path,
+            token,
+            Some(body.to_string().as_bytes()),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> HttpResponse {
-        http(self.addr, "PUT", path, token, Some(body.to_string().as_bytes())).await
+        http(
+            self.addr,
+            "PUT",
+            path,
+            token,
+            Some(body.to_string().as_bytes()),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> HttpResponse {
-        http(self.addr, "PATCH", path, token, Some(body.to_string().as_bytes())).await
+        http(
+            self.addr,
+            "PATCH",
+            path,
+            token,
+            Some(body.to_string().as_bytes()),
+        )
+        .await
     }
 
     /// `POST /api/v1/login`; panics unless it succeeds. Returns `(token, agent)`.
@@ -388,7 +409,11 @@ pub async fn login(addr: SocketAddr, email: &str, password: &str) -> (String, Va
         "POST",
         "/api/v1/login",
         None,
-        Some(json!({ "email": email, "password": password }).to_string().as_bytes()),
+        Some(
+            json!({ "email": email, "password": password })
+                .to_string()
+                .as_bytes(),
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "login {email}: {}", r.text());
@@ -596,8 +621,10 @@ impl Client {
 
     /// Send a chat message; returns the ack result `{seq, duplicate}`.
     pub async fn say(&mut self, conv: &str, client_msg_id: &str, body: &str) -> Value {
-        self.ok(json!({"type":"send","conversation_id":conv,"client_msg_id":client_msg_id,"body":body}))
-            .await
+        self.ok(
+            json!({"type":"send","conversation_id":conv,"client_msg_id":client_msg_id,"body":body}),
+        )
+        .await
     }
 
     pub async fn history(&mut self, conv: &str, before_seq: Option<u64>, limit: u32) -> Value {
@@ -627,8 +654,7 @@ impl Client {
                 Some(f) => self.buffer.push_back(f),
                 None => panic!(
                     "no {what} within {within:?} (closed: {:?}); buffered: {:?}",
-                    self.closed,
-                    self.buffer
+                    self.closed, self.buffer
                 ),
             }
         }
@@ -893,10 +919,7 @@ impl Agent {
     }
 
     pub async fn presence(&mut self, status: &str) {
-        let r = self
-            .c
-            .ok(json!({"type":"presence","status":status}))
-            .await;
+        let r = self.c.ok(json!({"type":"presence","status":status})).await;
         assert_eq!(r["status"], status, "presence ack: {r}");
     }
 
@@ -939,5 +962,9 @@ pub async fn visitor_sees_assigned(v: &mut Visitor, conv: &str, agent_id: &str) 
 /// Assert `seqs` is exactly `from..=to`, in order.
 pub fn assert_contiguous(seqs: &[u64], from: u64, to: u64, what: &str) {
     let want: Vec<u64> = (from..=to).collect();
-    assert_eq!(seqs, want.as_slice(), "{what}: seqs not exactly {from}..={to}");
+    assert_eq!(
+        seqs,
+        want.as_slice(),
+        "{what}: seqs not exactly {from}..={to}"
+    );
 }
