@@ -315,3 +315,27 @@ async fn take_and_transfer_move_conversations_between_agents() {
     b.assigned(&c1).await;
     visitor_sees_assigned(&mut v1, &c1, &b.id).await;
 }
+
+#[tokio::test]
+async fn a_visitor_learns_its_queue_position_and_agent_even_if_routing_beat_its_subscribe() {
+    // protocol.md: `assigned` goes "to the visitor's and the agents' sockets when a conversation
+    // gets an agent", and a waiting conversation's "visitor gets queue positions". A visitor can
+    // only subscribe after the `start` ack, and routing may act in between; the visitor must not
+    // miss either fact because of that. Here the visitor's socket simply waits 300 ms before
+    // subscribing, so routing has certainly run first.
+    let node = TestNode::start_with(|c| c.assign_timeout_ms = NO_ASSIGN_TIMEOUT);
+    let mut a = node.online_agent("solo@test.local", 1).await;
+
+    let mut v1 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let c1 = s(&v1.start().await["conversation"]["id"]);
+    a.assigned(&c1).await;
+    let mut v2 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let c2 = s(&v2.start().await["conversation"]["id"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    v1.subscribe(&c1, 0).await;
+    v2.subscribe(&c2, 0).await;
+    visitor_sees_assigned(&mut v1, &c1, &a.id).await;
+    let q = v2.event_for("queue", &c2).await;
+    assert_eq!(q["position"], 1, "{q}");
+}
