@@ -68,17 +68,18 @@ pub struct TestNode {
 
 /// The configuration every test node starts from: demo data on, short timers.
 pub fn test_config(data_dir: &Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = data_dir.to_path_buf();
-    cfg.web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    // Many nodes run at once on two cores: keep each one small.
-    cfg.workers = 1;
-    cfg.demo = true;
-    cfg.agent_grace_ms = 800;
-    cfg.assign_timeout_ms = 1_500;
-    cfg.janitor_interval_ms = 200;
-    cfg
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        web_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
+        // Many nodes run at once on two cores: keep each one small.
+        workers: 1,
+        demo: true,
+        agent_grace_ms: 800,
+        assign_timeout_ms: 1_500,
+        janitor_interval_ms: 200,
+        ..Config::default()
+    }
 }
 
 impl TestNode {
