@@ -238,6 +238,13 @@ pub fn count_error(code: crate::error::ErrorCode) {
 
 /// Touch every metric so `/metrics` lists them all from the first scrape.
 pub fn init() {
+    static PROCESS: std::sync::Once = std::sync::Once::new();
+    PROCESS.call_once(|| {
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...
+        let _ = REGISTRY.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+    });
     for role in ["visitor", "agent"] {
         CONNECTIONS.with_label_values(&[role]);
     }
@@ -247,6 +254,15 @@ pub fn init() {
     }
     for queue in ["connection_outbound", "conversation_pending"] {
         MAILBOX_BACKLOG.with_label_values(&[queue]);
+    }
+    for reason in ["auto", "take", "transfer", "answer_timeout", "requeued"] {
+        ASSIGNMENTS.with_label_values(&[reason]);
+    }
+    for code in crate::error::ErrorCode::ALL {
+        ERRORS.with_label_values(&[code.as_str()]);
+    }
+    for op in ["append_message", "update_conversation"] {
+        STORE_OPERATION.with_label_values(&[op]);
     }
     LazyLock::force(&MESSAGES_RECEIVED);
     LazyLock::force(&MESSAGES_PERSISTED);

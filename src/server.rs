@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::cluster::{NodeId, Registry, ShardMap};
 use crate::config::{Config, SqliteSync, StoreKind};
 use crate::domain::{Agent, AgentId, Role, Site, SiteId, SiteSettings};
+use crate::store::scylla::{ScyllaOptions, ScyllaStore};
 use crate::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use crate::store::{SharedStore, StoreError};
 use crate::{gateway, metrics};
@@ -47,7 +48,14 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
             };
             Ok(Arc::new(SqliteStore::open(opts).await?))
         }
-        StoreKind::Scylla => Err(StoreError::Backend("SCYLLA_WIRING_PENDING".into())),
+        StoreKind::Scylla => {
+            let opts = ScyllaOptions {
+                uri: config.scylla_uri.clone(),
+                keyspace: config.scylla_keyspace.clone(),
+                replication_factor: config.scylla_replication_factor,
+            };
+            Ok(Arc::new(ScyllaStore::connect(opts).await?))
+        }
     }
 }
 
@@ -128,6 +136,7 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
             .workers(workers)
             .max_connections(config.max_connections)
             .backlog(config.backlog)
+            .shutdown_timeout(5)
             .bind(config.listen)?;
     let addr = server
         .addrs()
@@ -195,12 +204,17 @@ impl NodeHandle {
 
     fn shutdown(&mut self) {
         if let Some(server) = self.server.take() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = runtime {
-                rt.block_on(server.stop(false));
-            }
+            // Callers are often inside a tokio runtime (async tests), where blocking on a
+            // runtime is not allowed: stop the server from a plain thread.
+            let stopper = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(server.stop(false));
+                }
+            });
+            let _ = stopper.join();
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

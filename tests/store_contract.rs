@@ -14,6 +14,7 @@ use switchboard::domain::{
     Agent, AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, Role, Seq,
     Site, SiteId, SiteSettings, Visitor, VisitorEvent, VisitorId,
 };
+use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{SharedStore, Store, StoreError};
 
@@ -570,9 +571,22 @@ async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
     (dir, Arc::new(store))
 }
 
-#[allow(dead_code)]
-fn _run_all_used(s: SharedStore) {
-    drop(run_all(s));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_contract() {
+    let Ok(uri) = std::env::var("SCYLLA_URI") else {
+        println!("SCYLLA_URI is not set: skipping the ScyllaDB contract run");
+        return;
+    };
+    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
+    let store = ScyllaStore::connect(ScyllaOptions {
+        uri,
+        keyspace: keyspace.clone(),
+        replication_factor: 1,
+    })
+    .await
+    .expect("connect to scylla");
+    println!("scylla contract in keyspace {keyspace}");
+    run_all(Arc::new(store)).await;
 }
 
 // --- SQLite-only guarantees ---
@@ -657,5 +671,22 @@ async fn sqlite_reopen_keeps_data() {
     assert_eq!(
         store.messages_after(conv, 0, 10).await.unwrap(),
         vec![message(conv, 1)]
+    );
+}
+
+/// `Synchronous::Normal` and a tiny batch limit open and write like the defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_normal_sync_and_small_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SqliteOptions::new(dir.path().join("switchboard.db"));
+    opts.synchronous = switchboard::store::sqlite::Synchronous::Normal;
+    opts.max_batch = 2;
+    opts.readers = 1;
+    let store: SharedStore = Arc::new(SqliteStore::open(opts).await.unwrap());
+    let conv = ConversationId::new();
+    append_range(&store, conv, 50).await;
+    assert_eq!(
+        seqs(&store.messages_before(conv, Seq::MAX, 100).await.unwrap()),
+        (1..=50).collect::<Vec<_>>()
     );
 }

@@ -1,9 +1,9 @@
 //! AgentActor: one per agent, across every console tab and device it has open.
 //!
 //! It owns presence (online / away / offline) and forwards inbox events to the agent's
-//! sockets. When the last socket drops, the agent stays present for a grace period (a phone
-//! that sleeps for a moment must not lose its chats); past it, the agent is offline and the
-//! router hands its conversations to others.
+//! sockets. When the last socket drops, the agent keeps its conversations for a grace period
+//! (a phone that sleeps for a moment must not lose its chats) but gets no new ones; past it,
+//! the agent is offline and the router hands its conversations to others.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,6 +76,15 @@ impl AgentActor {
         }
     }
 
+    /// What routing should see: an online agent with no socket left (inside its grace period)
+    /// keeps its conversations but takes no new ones, as if away.
+    fn effective_presence(&self) -> Presence {
+        match self.presence {
+            Presence::Online if self.connections.is_empty() => Presence::Away,
+            other => other,
+        }
+    }
+
     fn report(&self) {
         let Some(agent) = &self.agent else { return };
         if let Ok(router) = self.hub.router(agent.site_id) {
@@ -83,7 +92,7 @@ impl AgentActor {
                 agent: self.id,
                 name: agent.name.clone(),
                 capacity: agent.capacity,
-                presence: self.presence,
+                presence: self.effective_presence(),
             });
         }
     }
@@ -136,7 +145,12 @@ impl Handler<Attach> for AgentActor {
         if let Some(timer) = self.grace.take() {
             ctx.cancel_future(timer);
         }
+        let was_empty = self.connections.is_empty();
         self.connections.insert(msg.conn.id, msg.conn);
+        if was_empty && self.presence == Presence::Online {
+            // Back within the grace period: available for new conversations again.
+            self.report();
+        }
         Ok(agent)
     }
 }
@@ -151,6 +165,7 @@ impl Handler<Detach> for AgentActor {
         if self.presence == Presence::Offline {
             return self.maybe_passivate(ctx);
         }
+        self.report();
         let grace = Duration::from_millis(self.hub.config.agent_grace_ms);
         self.grace = Some(ctx.run_later(grace, |act, ctx| {
             act.grace = None;

@@ -800,11 +800,8 @@ impl Actor for Connection {
         }
         match &self.who {
             Identity_::Pending => {}
-            Identity_::Visitor { id, site } => {
+            Identity_::Visitor { .. } => {
                 metrics::CONNECTIONS.with_label_values(&["visitor"]).dec();
-                if let Ok(v) = self.hub.visitor(*id, site.id) {
-                    v.do_send(visitor::Detach);
-                }
             }
             Identity_::Agent { claims, .. } => {
                 metrics::CONNECTIONS.with_label_values(&["agent"]).dec();

@@ -204,6 +204,8 @@ pub struct ConversationActor {
     visitor_has_written: bool,
     /// The assignee has answered since being assigned (for the router's answer timeout).
     answered: bool,
+    /// A visitor message arrived since the assignee's inbox was last told.
+    inbox_dirty: bool,
     last_used: Instant,
 }
 
@@ -223,6 +225,7 @@ impl ConversationActor {
             subscribers: HashMap::new(),
             visitor_has_written: false,
             answered: false,
+            inbox_dirty: false,
             last_used: Instant::now(),
         }
     }
@@ -324,14 +327,11 @@ impl ConversationActor {
         });
         metrics::PENDING_APPENDS.inc();
         ctx.spawn(
-            async move {
-                let started = Instant::now();
-                let result = store.append_message(&stored).await;
-                metrics::observe_store_op("append_message", started.elapsed().as_secs_f64());
-                result
-            }
-            .into_actor(self)
-            .map(move |result, act, ctx| act.appended(seq, result.map_err(ApiError::from), ctx)),
+            async move { store.append_message(&stored).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    act.appended(seq, result.map_err(ApiError::from), ctx)
+                }),
         );
         rx
     }
@@ -369,6 +369,7 @@ impl ConversationActor {
             metrics::PENDING_APPENDS.dec();
             metrics::MESSAGES_PERSISTED.inc();
             let message = done.message;
+            let visitor_wrote = matches!(message.author, Author::Visitor { .. });
             let first_visitor_message =
                 matches!(message.author, Author::Visitor { .. }) && !self.visitor_has_written;
             let assignee_wrote = matches!(&message.author, Author::Agent { id, .. }
@@ -400,14 +401,9 @@ impl ConversationActor {
                     });
                 }
             }
-            if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
-                let unread = conv.unread_for_agent();
-                router.do_send(router::InboxChanged {
-                    conversation: conv,
-                    unread,
-                    assignee_only: true,
-                });
-            }
+            // The assignee's unread badge moves only when the visitor writes; the update is
+            // coalesced to one per tick so a busy conversation costs the router nothing per message.
+            self.inbox_dirty |= visitor_wrote;
         }
     }
 
@@ -474,10 +470,7 @@ impl ConversationActor {
         self.dirty = false;
         ctx.wait(
             async move {
-                let started = Instant::now();
-                let result = store.update_conversation(&before, &after).await;
-                metrics::observe_store_op("update_conversation", started.elapsed().as_secs_f64());
-                result.map(|_| after)
+                store.update_conversation(&before, &after).await.map(|_| after)
             }
             .into_actor(self)
             .map(move |result, act, ctx| match result {
@@ -540,6 +533,18 @@ impl ConversationActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if std::mem::take(&mut self.inbox_dirty) {
+            if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
+                let unread = conv.unread_for_agent();
+                // A waiting conversation is everyone's business; an assigned one its agent's.
+                let assignee_only = conv.assignee.is_some();
+                router.do_send(router::InboxChanged {
+                    conversation: conv,
+                    unread,
+                    assignee_only,
+                });
+            }
+        }
         if self.dirty && self.pending.is_empty() {
             self.flush_then(ctx, |_, _, _| {});
             return;

@@ -17,6 +17,9 @@ use crate::domain::{
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 
+/// A visitor actor idle this long stops (its state is in the store).
+const VISITOR_IDLE_MS: u64 = 30_000;
+
 /// How many conversations a `welcome` lists.
 const WELCOME_CONVERSATIONS: usize = 20;
 
@@ -24,10 +27,6 @@ const WELCOME_CONVERSATIONS: usize = 20;
 #[derive(Message, Clone)]
 #[rtype(result = "ApiResult<(Visitor, Vec<Conversation>)>")]
 pub struct Attach;
-
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Detach;
 
 /// Get the current open or snoozed conversation, or create one. `true` when created.
 #[derive(Message, Clone)]
@@ -61,7 +60,6 @@ pub struct VisitorActor {
     shard: u32,
     visitor: Option<Visitor>,
     current: Option<ConversationId>,
-    connections: usize,
     last_used: Instant,
 }
 
@@ -74,7 +72,6 @@ impl VisitorActor {
             shard,
             visitor: None,
             current: None,
-            connections: 0,
             last_used: Instant::now(),
         }
     }
@@ -118,10 +115,11 @@ impl Actor for VisitorActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["visitor"]).inc();
         self.load(ctx);
-        let every = Duration::from_millis((self.hub.config.passivate_after_ms / 4).max(250));
-        ctx.run_interval(every, |act, ctx| {
-            let after = Duration::from_millis(act.hub.config.passivate_after_ms);
-            if act.connections == 0 && (act.visitor.is_none() || act.last_used.elapsed() >= after) {
+        // A visitor actor holds nothing a socket needs between commands, so it passivates even
+        // while the visitor is connected: an idle session then costs only its connection.
+        let after = Duration::from_millis(self.hub.config.passivate_after_ms.min(VISITOR_IDLE_MS));
+        ctx.run_interval(after / 4, move |act, ctx| {
+            if act.visitor.is_none() || act.last_used.elapsed() >= after {
                 act.hub.forget_visitor(act.shard, act.id, &ctx.address());
                 ctx.stop();
             }
@@ -139,7 +137,6 @@ impl Handler<Attach> for VisitorActor {
             Ok(v) => v.clone(),
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        self.connections += 1;
         self.last_used = Instant::now();
         let store = self.hub.store.clone();
         Box::pin(async move {
@@ -148,14 +145,6 @@ impl Handler<Attach> for VisitorActor {
                 .await?;
             Ok((visitor, conversations))
         })
-    }
-}
-
-impl Handler<Detach> for VisitorActor {
-    type Result = ();
-    fn handle(&mut self, _: Detach, _: &mut Context<Self>) {
-        self.connections = self.connections.saturating_sub(1);
-        self.last_used = Instant::now();
     }
 }
 

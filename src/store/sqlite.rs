@@ -246,15 +246,16 @@ impl Readers {
 }
 
 fn open_connection(path: &std::path::Path) -> StoreResult<Connection> {
+    // NO_MUTEX: a connection is only ever used by one thread at a time (the writer thread, or a
+    // reader under its pool mutex), so SQLite's own per-connection mutex would be pure cost.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-    // Switching a new file to WAL takes an exclusive lock that the busy handler does not always
-    // wait for, so several processes creating the file together retry here. WAL is persistent:
-    // on an existing file this is a no-op that returns "wal" at once.
+    // Switching a new file to WAL needs the file to itself and can report SQLITE_BUSY while
+    // another process is creating it too, so retry here. WAL is persistent: on an existing
+    // file this is a no-op that returns "wal" at once.
     let mut attempts = 0;
     loop {
         match conn
@@ -333,17 +334,12 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let n = batch.len();
-        if commit_batch(&mut conn, &mut batch) {
-            stats.transactions.fetch_add(1, Ordering::Relaxed);
-            stats.writes.fetch_add(n as u64, Ordering::Relaxed);
-            crate::metrics::observe_commit_batch(n);
-        }
+        commit_batch(&mut conn, &mut batch, stats);
     }
 }
 
-/// Run `batch` in one transaction and answer every job. Returns whether it committed.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
+/// Run `batch` in one transaction and answer every job.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>, stats: &Stats) {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -351,7 +347,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
             for job in batch.drain(..) {
                 let _ = job.done.send(Err(clone_err(&err)));
             }
-            return false;
+            return;
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
@@ -369,11 +365,16 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
     }
     match tx.commit() {
         Ok(()) => {
+            // Counted before anyone is answered, so a caller that sees its write done also
+            // sees it counted.
+            let n = answers.len();
+            stats.transactions.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(n as u64, Ordering::Relaxed);
+            crate::metrics::observe_commit_batch(n);
             for (done, result) in answers {
                 // The caller may have gone away (a dropped future); the write stands anyway.
                 let _ = done.send(result);
             }
-            true
         }
         Err(e) => {
             // Nothing of this batch is stored: every job fails, the ones that had succeeded too.
@@ -381,7 +382,6 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>) -> bool {
             for (done, result) in answers {
                 let _ = done.send(result.and(Err(clone_err(&err))));
             }
-            false
         }
     }
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command (README). On a fresh machine it installs what is missing, then runs
+# formatting, lints, every Rust test (unit, integration, store contract, crash, load smoke),
+# the real-Prometheus scrape test and the browser tests in real Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing ${missing[*]}"
+  # Keep apt from starting services (prometheus) on install: tests start what they need.
+  if [ ! -f /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+step "installing system packages"
+apt_install prometheus chromium
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build"
+cargo build --workspace --bins
+
+step "cargo test"
+SWITCHBOARD_REQUIRE_PROMETHEUS=1 cargo test --workspace -- --test-threads=2
+
+if [ -x tests/browser/run.sh ]; then
+  step "browser tests (Chromium)"
+  tests/browser/run.sh
+fi

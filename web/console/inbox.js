@@ -1,0 +1,152 @@
+// The inbox: the waiting queue and the open / snoozed / closed tabs, with unread badges.
+// It loads lists over HTTP and then follows `inbox` events from the socket, so it stays live
+// without polling. Selecting a row calls `onSelect(conversationId)`.
+
+import { api } from './api.js';
+import { h, fmtTime, visitorLabel } from './dom.js';
+
+export class Inbox {
+  constructor({ root, socket, me, agents, onSelect, onNew }) {
+    this.root = root;
+    this.socket = socket;
+    this.me = me;
+    this.agents = agents; // Map id -> agent
+    this.onSelect = onSelect;
+    this.onNew = onNew;
+    this.convs = new Map(); // id -> { conversation, unread }
+    this.details = new Map(); // id -> { visitor, preview } loaded lazily per row
+    this.tab = 'open';
+    this.selected = null;
+    this.queueList = root.querySelector('#queue-list');
+    this.list = root.querySelector('#conv-list');
+    this.tabs = [...root.querySelectorAll('[role=tab]')];
+    for (const tab of this.tabs) {
+      tab.addEventListener('click', () => this.setTab(tab.dataset.status));
+      tab.addEventListener('keydown', (e) => this.tabKeys(e));
+    }
+    socket.addEventListener('inbox', (e) => this.onInbox(e.detail));
+    socket.addEventListener('conversation', (e) => this.upsert(e.detail.conversation));
+    socket.addEventListener('welcome', () => this.reload()); // after a reconnect, catch up
+  }
+
+  async reload() {
+    const [lists, queue] = await Promise.all([
+      Promise.all(['open', 'snoozed', 'closed'].map((s) => api('GET', `/conversations?status=${s}&limit=50`))),
+      api('GET', '/queue'),
+    ]);
+    this.convs.clear();
+    for (const { conversations } of lists) for (const c of conversations) this.convs.set(c.id, { conversation: c, unread: c.unread || 0 });
+    for (const c of queue.waiting) if (!this.convs.has(c.id)) this.convs.set(c.id, { conversation: c, unread: c.unread || 0 });
+    this.render();
+  }
+
+  onInbox({ conversation, unread }) {
+    const known = this.convs.get(conversation.id);
+    const grew = !known || unread > known.unread;
+    this.convs.set(conversation.id, { conversation, unread: conversation.id === this.selected ? 0 : unread });
+    this.details.delete(conversation.id); // the preview changed
+    this.render();
+    if (grew && unread > 0 && this.onNew) this.onNew(conversation, this.details.get(conversation.id));
+  }
+
+  upsert(conversation) {
+    const known = this.convs.get(conversation.id);
+    this.convs.set(conversation.id, { conversation, unread: known ? known.unread : 0 });
+    this.render();
+  }
+
+  markRead(id) {
+    const row = this.convs.get(id);
+    if (row && row.unread) { row.unread = 0; this.render(); }
+  }
+
+  select(id) {
+    this.selected = id;
+    this.markRead(id);
+    this.render();
+    this.onSelect(id);
+  }
+
+  setTab(status) {
+    this.tab = status;
+    for (const t of this.tabs) {
+      const on = t.dataset.status === status;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+    }
+    this.render();
+  }
+
+  tabKeys(e) {
+    const i = this.tabs.indexOf(e.target);
+    const next = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : null;
+    if (next === null) return;
+    const tab = this.tabs[(next + this.tabs.length) % this.tabs.length];
+    tab.focus();
+    this.setTab(tab.dataset.status);
+  }
+
+  /** Waiting = open with nobody assigned; it is listed in the queue, not in the open tab. */
+  render() {
+    const rows = [...this.convs.values()].sort((a, b) => b.conversation.last_activity_at - a.conversation.last_activity_at);
+    const waiting = rows.filter((r) => r.conversation.status === 'open' && !r.conversation.assignee)
+      .sort((a, b) => a.conversation.created_at - b.conversation.created_at);
+    const inTab = rows.filter((r) => r.conversation.status === this.tab && !(this.tab === 'open' && !r.conversation.assignee));
+    this.queueList.replaceChildren(...waiting.map((r) => this.row(r, true)));
+    this.root.querySelector('#queue-empty').hidden = waiting.length > 0;
+    this.root.querySelector('#queue-count').textContent = waiting.length;
+    this.list.replaceChildren(...inTab.map((r) => this.row(r, false)));
+    this.root.querySelector('#list-empty').hidden = inTab.length > 0;
+    for (const t of this.tabs) {
+      const n = rows.filter((r) => r.conversation.status === t.dataset.status && r.unread > 0 && (t.dataset.status !== 'open' || r.conversation.assignee)).length;
+      t.querySelector('.count').textContent = n ? String(n) : '';
+    }
+  }
+
+  row({ conversation: c, unread }, waiting) {
+    const d = this.details.get(c.id);
+    if (!d) this.loadDetails(c.id);
+    const assignee = c.assignee ? (c.assignee === this.me.id ? 'You' : (this.agents.get(c.assignee) || {}).name || 'Agent') : 'Waiting';
+    const open = h('button', {
+      type: 'button', className: 'conv-row' + (c.id === this.selected ? ' selected' : '') + (unread ? ' unread' : ''),
+      'aria-current': c.id === this.selected ? 'true' : undefined,
+      onclick: () => this.select(c.id),
+    },
+    h('span', { className: 'who', textContent: visitorLabel(d && d.visitor, c.visitor_id) }),
+    h('span', { className: 'when', textContent: fmtTime(c.last_activity_at) }),
+    h('span', { className: 'preview', textContent: d ? d.preview : '…' }),
+    h('span', { className: 'assignee', textContent: waiting ? 'Waiting' : assignee }),
+    unread ? h('span', { className: 'unread-badge', 'aria-label': `${unread} unread`, textContent: String(unread) }) : null);
+    const li = h('li', {}, open);
+    li.dataset.conversationId = c.id;
+    if (waiting) {
+      li.append(h('button', { type: 'button', className: 'take small', textContent: 'Take', onclick: () => this.take(c.id) }));
+    }
+    return li;
+  }
+
+  async take(id) {
+    try {
+      const r = await this.socket.command('take', { conversation_id: id });
+      this.upsert(r.conversation);
+      this.select(id);
+    } catch (e) {
+      window.dispatchEvent(new CustomEvent('switchboard:error', { detail: e }));
+    }
+  }
+
+  async loadDetails(id) {
+    if (this.details.has(id)) return;
+    this.details.set(id, null); // in flight; render shows "…"
+    try {
+      // The preview is what the visitor said last, not the automatic reply that follows it.
+      const r = await api('GET', `/conversations/${id}?limit=10`);
+      const fromVisitor = r.messages.filter((m) => m.author.kind === 'visitor');
+      const last = fromVisitor[fromVisitor.length - 1] || r.messages[r.messages.length - 1];
+      this.details.set(id, { visitor: r.visitor, preview: last ? last.body : '' });
+    } catch {
+      this.details.set(id, { visitor: null, preview: '' });
+    }
+    this.render();
+  }
+}

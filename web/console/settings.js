@@ -1,0 +1,179 @@
+// Site settings (admins): messages, business hours, widget look and visibility, proactive
+// triggers, agents, and the identity secret. Reads GET /api/v1/site, saves the whole settings
+// object with PUT /api/v1/site/settings (docs/protocol.md, HTTP API).
+
+import { api, session, UNAUTHORIZED } from './api.js';
+import { h, $, toast } from './dom.js';
+
+const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+const TEXT_FIELDS = ['welcome_message', 'reply_inside_hours', 'reply_outside_hours', 'offline_message'];
+const RULE_KINDS = { time_on_page: 'Seconds on the page', scroll_depth: 'Scrolled this far (%)', url_contains: 'Address contains' };
+
+let site = null;
+
+window.addEventListener(UNAUTHORIZED, () => { location.href = '/console'; });
+
+async function main() {
+  const s = session.get();
+  if (!s) { location.href = '/console'; return; }
+  const me = (await api('GET', '/me')).agent;
+  $('#me-name').textContent = me.name;
+  if (me.role !== 'admin') {
+    $('#gate').textContent = 'Only admins can change site settings.';
+    return;
+  }
+  site = (await api('GET', '/site')).site;
+  $('#site-name').textContent = `Site settings: ${site.name} (key ${site.public_key})`;
+  fillTimezones();
+  fill(site.settings);
+  $('#settings-form').hidden = false;
+  $('#agents-section').hidden = false;
+  loadAgents();
+}
+
+// ---- settings form -----------------------------------------------------------------------------
+function fill(st) {
+  for (const k of TEXT_FIELDS) $('#' + k).value = st[k] || '';
+  $('#auto_close_after_secs').value = st.auto_close_after_secs || 0;
+  $('#visibility').value = st.visibility || 'everyone';
+  $('#privacy_url').value = st.privacy_url || '';
+  $('#terms_url').value = st.terms_url || '';
+  $('#widget_color').value = /^#[0-9a-f]{6}$/i.test(st.widget_color) ? st.widget_color : '#2563eb';
+  $('#widget_position').value = st.widget_position === 'left' ? 'left' : 'right';
+  const bh = st.business_hours;
+  $('#hours_enabled').checked = !!bh;
+  $('#timezone').value = bh ? bh.timezone : Intl.DateTimeFormat().resolvedOptions().timeZone;
+  $('#hours-rows').replaceChildren(...DAYS.map((name, day) => {
+    const w = bh && bh.weekly.find((x) => x.day === day);
+    const id = `day-${day}`;
+    return h('tr', {},
+      h('th', { scope: 'row' }, h('label', { for: id, textContent: name })),
+      h('td', {}, h('input', { id, type: 'checkbox', checked: !!w || (!bh && day < 5) })),
+      h('td', {}, h('input', { type: 'time', value: w ? w.open : '09:00', 'aria-label': `${name} opens at` })),
+      h('td', {}, h('input', { type: 'time', value: w ? w.close : '17:00', 'aria-label': `${name} closes at` })));
+  }));
+  $('#rule-rows').replaceChildren(...(st.triggers || []).map(ruleRow));
+}
+
+function ruleRow(rule = { condition: { kind: 'time_on_page', seconds: 30 }, message: '' }) {
+  const c = rule.condition;
+  const value = c.kind === 'time_on_page' ? c.seconds : c.kind === 'scroll_depth' ? c.percent : c.pattern;
+  const kind = h('select', { 'aria-label': 'Condition' },
+    ...Object.entries(RULE_KINDS).map(([k, label]) => h('option', { value: k, textContent: label, selected: k === c.kind })));
+  const tr = h('tr', { className: 'rule' },
+    h('td', {}, kind),
+    h('td', {}, h('input', { className: 'rule-value', value: value ?? '', 'aria-label': 'Value', size: 12 })),
+    h('td', {}, h('input', { className: 'rule-message', value: rule.message, 'aria-label': 'Message', maxLength: 500, size: 36 })),
+    h('td', {}, h('button', { type: 'button', className: 'small danger', textContent: 'Remove', onclick: () => tr.remove() })));
+  return tr;
+}
+
+function readRules() {
+  return [...document.querySelectorAll('#rule-rows tr')].map((tr) => {
+    const kind = tr.querySelector('select').value;
+    const raw = tr.querySelector('.rule-value').value.trim();
+    const message = tr.querySelector('.rule-message').value.trim();
+    const n = Math.max(0, Math.round(Number(raw)));
+    if (kind !== 'url_contains' && !Number.isFinite(Number(raw))) throw new Error(`"${raw}" is not a number.`);
+    const condition = kind === 'time_on_page' ? { kind, seconds: n }
+      : kind === 'scroll_depth' ? { kind, percent: Math.min(100, n) } : { kind, pattern: raw };
+    if (!message) throw new Error('Every proactive rule needs a message.');
+    return { condition, message };
+  });
+}
+
+function read() {
+  const st = { ...site.settings };
+  for (const k of TEXT_FIELDS) st[k] = $('#' + k).value.trim();
+  st.auto_close_after_secs = Math.max(0, Math.round(Number($('#auto_close_after_secs').value) || 0));
+  st.visibility = $('#visibility').value;
+  st.privacy_url = $('#privacy_url').value.trim() || null;
+  st.terms_url = $('#terms_url').value.trim() || null;
+  st.widget_color = $('#widget_color').value;
+  st.widget_position = $('#widget_position').value;
+  st.business_hours = !$('#hours_enabled').checked ? null : {
+    timezone: $('#timezone').value.trim() || 'UTC',
+    weekly: [...document.querySelectorAll('#hours-rows tr')].flatMap((tr, day) => {
+      const [on, open, close] = tr.querySelectorAll('input');
+      return on.checked ? [{ day, open: open.value, close: close.value }] : [];
+    }),
+  };
+  st.triggers = readRules();
+  return st;
+}
+
+function fillTimezones() {
+  const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : ['UTC'];
+  $('#timezones').replaceChildren(...zones.map((z) => h('option', { value: z })));
+}
+
+$('#add-rule').addEventListener('click', () => {
+  const row = ruleRow();
+  $('#rule-rows').append(row);
+  row.querySelector('select').focus();
+});
+
+$('#settings-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const status = $('#save-status');
+  try {
+    const settings = read();
+    const r = await api('PUT', '/site/settings', settings);
+    site.settings = r.settings;
+    fill(r.settings);
+    status.textContent = 'Saved.';
+  } catch (err) {
+    status.textContent = '';
+    toast(`Not saved: ${err.message}`, 'error');
+  }
+});
+
+// ---- agents ----------------------------------------------------------------------------------
+async function loadAgents() {
+  const { agents } = await api('GET', '/agents');
+  $('#agent-rows').replaceChildren(...agents.map((a) => {
+    const role = h('select', { 'aria-label': `Role of ${a.name}` },
+      h('option', { value: 'agent', textContent: 'Agent', selected: a.role === 'agent' }),
+      h('option', { value: 'admin', textContent: 'Admin', selected: a.role === 'admin' }));
+    const capacity = h('input', { type: 'number', min: 1, max: 100, value: a.capacity, 'aria-label': `Capacity of ${a.name}`, size: 4 });
+    const save = h('button', {
+      type: 'button', className: 'small', textContent: 'Save',
+      onclick: async () => {
+        try {
+          await api('PATCH', `/agents/${a.id}`, { role: role.value, capacity: Number(capacity.value) });
+          toast(`Saved ${a.name}.`);
+        } catch (err) { toast(err.message, 'error'); }
+      },
+    });
+    return h('tr', {}, h('td', { textContent: a.name }), h('td', { textContent: a.email }),
+      h('td', {}, role), h('td', {}, capacity), h('td', { textContent: a.presence || 'offline' }), h('td', {}, save));
+  }));
+}
+
+$('#agent-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    await api('POST', '/agents', {
+      name: $('#new-name').value.trim(), email: $('#new-email').value.trim(), password: $('#new-password').value,
+      role: $('#new-role').value, capacity: Number($('#new-capacity').value),
+    });
+    e.target.reset();
+    $('#agent-status').textContent = 'Agent added.';
+    loadAgents();
+  } catch (err) {
+    $('#agent-status').textContent = '';
+    toast(err.message, 'error');
+  }
+});
+
+$('#rotate').addEventListener('click', async () => {
+  if (!window.confirm('Rotate the identity secret? Signatures made with the old one stop working at once.')) return;
+  try {
+    const r = await api('POST', '/site/rotate-secret');
+    $('#new-secret').value = r.identity_secret;
+    $('#secret-label').hidden = false;
+    $('#new-secret').select();
+  } catch (err) { toast(err.message, 'error'); }
+});
+
+main().catch((err) => { $('#gate').textContent = err.message; });
