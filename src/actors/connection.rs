@@ -36,7 +36,7 @@ use crate::store::StoreError;
 /// A write that cannot complete in this time means the client stopped reading.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Commands one socket may have in flight before further ones are refused.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 256;
 /// Window in which repeated rate-limit rejections close the socket.
 const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
@@ -110,6 +110,8 @@ pub struct Connection {
     rate: RateLimit,
     in_flight: usize,
     hello_in_flight: bool,
+    /// A goodbye is under way: read nothing more.
+    closing: bool,
 }
 
 impl Connection {
@@ -126,6 +128,7 @@ impl Connection {
             rate,
             in_flight: 0,
             hello_in_flight: false,
+            closing: false,
         }
     }
 
@@ -193,6 +196,8 @@ impl Connection {
     }
 
     /// Say why, then close the socket.
+    /// Say why, then close the socket. The socket stops only once both are written: stopping
+    /// the actor first would drop the queued writes and the client would never learn the reason.
     fn goodbye(
         &mut self,
         code: ErrorCode,
@@ -200,30 +205,40 @@ impl Connection {
         close: CloseCode,
         ctx: &mut Context<Self>,
     ) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
         metrics::count_error(code);
         let frame = ServerFrame::Goodbye {
             code,
             message: message.to_owned(),
         };
-        self.write(Wire::Text(frame.encode()), ctx, |_| {});
         let reason = CloseReason {
             code: close,
             description: Some(code.as_str().to_owned()),
         };
-        if let Some(session) = self.session.take() {
-            ctx.wait(
-                async move {
-                    let _ = session.close(Some(reason)).await;
-                }
-                .into_actor(self),
-            );
-        }
-        ctx.stop();
+        self.write(Wire::Text(frame.encode()), ctx, |_| {});
+        let Some(session) = self.session.take() else {
+            return ctx.stop();
+        };
+        ctx.wait(
+            async move {
+                let _ = tokio::time::timeout(WRITE_DEADLINE, session.close(Some(reason))).await;
+            }
+            .into_actor(self)
+            .map(|_, _, ctx| ctx.stop()),
+        );
     }
 
     // ---- reading ----
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        // Decode first, so even a rate-limited command is answered with its own id.
+        let decoded = protocol::decode(text);
         if !self.rate.allow() {
             if self.rate.flooding() {
                 return self.goodbye(
@@ -233,10 +248,14 @@ impl Connection {
                     ctx,
                 );
             }
+            let id = match &decoded {
+                Ok(frame) => Some(frame.id().to_owned()),
+                Err(bad) => bad.id.clone(),
+            };
             let e = ApiError::new(ErrorCode::RateLimited, "too many frames; slow down");
-            return self.send_error(None, &e, ctx);
+            return self.send_error(id, &e, ctx);
         }
-        let frame = match protocol::decode(text) {
+        let frame = match decoded {
             Ok(frame) => frame,
             Err(bad) => return self.send_error(bad.id, &bad.error, ctx),
         };
@@ -748,6 +767,7 @@ async fn agent_hello(hub: &HubRef, id: String, token: &str, conn: ConnHandle) ->
         .into_iter()
         .filter(|c| c.assignee == Some(agent.id))
         .collect();
+    let mine = hub.freshen(mine).await;
     let welcome = ServerFrame::Welcome {
         id,
         v: PROTOCOL_VERSION,

@@ -167,8 +167,9 @@ pub struct QueuePosition {
 }
 
 /// From the visitor actor, right after creating the conversation: welcome and route it.
+/// Answers with the conversation once the welcome message is stored.
 #[derive(Message, Clone)]
-#[rtype(result = "()")]
+#[rtype(result = "ApiResult<Conversation>")]
 pub struct Init;
 
 // ---- the actor ----
@@ -206,6 +207,9 @@ pub struct ConversationActor {
     answered: bool,
     /// A visitor message arrived since the assignee's inbox was last told.
     inbox_dirty: bool,
+    /// Current routing state, replayed to a subscriber that joins after it happened.
+    assignee_name: Option<String>,
+    queue_position: Option<u32>,
     last_used: Instant,
 }
 
@@ -226,6 +230,8 @@ impl ConversationActor {
             visitor_has_written: false,
             answered: false,
             inbox_dirty: false,
+            assignee_name: None,
+            queue_position: None,
             last_used: Instant::now(),
         }
     }
@@ -500,11 +506,18 @@ impl ConversationActor {
                     Some(_) => store.messages_before(id, Seq::MAX, RECENT_WINDOW).await?,
                     None => Vec::new(),
                 };
-                Ok::<_, crate::store::StoreError>((conv, recent))
+                let assignee = match conv.as_ref().and_then(|c| c.assignee) {
+                    Some(agent) => store.get_agent(agent).await?.map(|a| a.name),
+                    None => None,
+                };
+                Ok::<_, crate::store::StoreError>((conv, recent, assignee))
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conv, recent)) => act.loaded(conv, recent),
+                Ok((conv, recent, assignee_name)) => {
+                    act.assignee_name = assignee_name;
+                    act.loaded(conv, recent)
+                }
                 Err(e) => {
                     tracing::error!(conversation = %act.id, error = %e, "cannot load conversation");
                     ctx.stop();
@@ -700,6 +713,10 @@ impl ConversationActor {
             json!({ "last_seq": last_seq, "status": status, "truncated": truncated }),
         );
         msg.conn.push(ack.encode(), None);
+        // Routing may have acted before this subscriber arrived: tell it where things stand.
+        if let Some(state) = self.routing_state() {
+            msg.conn.push(state.encode(), None);
+        }
         self.subscribers.insert(
             msg.conn.id,
             Subscriber {
@@ -707,6 +724,26 @@ impl ConversationActor {
                 conn: msg.conn,
             },
         );
+    }
+
+    /// The `assigned` or `queue` event that describes the conversation's routing right now.
+    fn routing_state(&self) -> Option<ServerFrame> {
+        let conv = self.conv.as_ref()?;
+        if conv.status != ConversationStatus::Open {
+            return None;
+        }
+        match (conv.assignee, &self.assignee_name, self.queue_position) {
+            (Some(agent_id), Some(name), _) => Some(ServerFrame::Assigned {
+                conversation_id: conv.id,
+                agent_id,
+                agent_name: name.clone(),
+            }),
+            (None, _, Some(position)) => Some(ServerFrame::Queue {
+                conversation_id: conv.id,
+                position,
+            }),
+            _ => None,
+        }
     }
 
     /// Apply a lifecycle change, persist it, tell everyone, then call `then` with the result.
@@ -747,16 +784,6 @@ impl ConversationActor {
                 (Open, None)
             }
         };
-        if conv.status == Closed {
-            return then(
-                self,
-                Err(ApiError::new(
-                    ErrorCode::ConversationClosed,
-                    "conversation is closed",
-                )),
-                ctx,
-            );
-        }
         if !conv.status.can_become(next) {
             let msg = format!(
                 "cannot go from {} to {}",
@@ -835,6 +862,10 @@ impl Handler<Assign> for ConversationActor {
             return ready(Err(ApiError::not_found("conversation")));
         };
         conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
+        self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
+        if conv.assignee.is_some() {
+            self.queue_position = None;
+        }
         self.answered = false;
         let (tx, rx) = oneshot::channel();
         self.flush_then(ctx, move |act, result, _| {
@@ -973,6 +1004,7 @@ impl Handler<Snapshot> for ConversationActor {
 impl Handler<QueuePosition> for ConversationActor {
     type Result = ();
     fn handle(&mut self, msg: QueuePosition, _: &mut Context<Self>) {
+        self.queue_position = Some(msg.position);
         let frame = ServerFrame::Queue {
             conversation_id: self.id,
             position: msg.position,
@@ -982,34 +1014,53 @@ impl Handler<QueuePosition> for ConversationActor {
 }
 
 impl Handler<Init> for ConversationActor {
-    type Result = ();
-    fn handle(&mut self, _: Init, ctx: &mut Context<Self>) {
+    type Result = ResponseFuture<ApiResult<Conversation>>;
+
+    fn handle(&mut self, _: Init, ctx: &mut Context<Self>) -> Self::Result {
         let Some(conv) = self.conv.clone() else {
-            return;
+            return ready(Err(ApiError::not_found("conversation")));
         };
         let hub = self.hub.clone();
+        let (tx, rx) = oneshot::channel();
         ctx.wait(
             async move { hub.site(conv.site_id).await }
                 .into_actor(self)
                 .map(move |site, act, ctx| {
-                    if let Ok(site) = site {
-                        if !site.settings.welcome_message.is_empty() && conv.last_seq == 0 {
-                            act.post_bot(site.settings.welcome_message.clone(), ctx);
-                        }
-                    }
                     if let Some(router) = act.router() {
                         router.do_send(router::Enqueue {
                             conversation_id: conv.id,
                             since: conv.created_at,
                         });
                         router.do_send(router::InboxChanged {
-                            conversation: conv,
+                            conversation: conv.clone(),
                             unread: 0,
                             assignee_only: false,
                         });
                     }
+                    let welcome = match site {
+                        Ok(site)
+                            if !site.settings.welcome_message.is_empty() && conv.last_seq == 0 =>
+                        {
+                            site.settings.welcome_message.clone()
+                        }
+                        _ => return drop(tx.send(Ok(conv))),
+                    };
+                    // Answer once the welcome is stored, so the creator sees it counted.
+                    let stored = act.append(Author::Bot, None, welcome, None, ctx);
+                    ctx.spawn(stored.into_actor(act).map(move |result, act, _| {
+                        let conv = match (result, act.conv.clone()) {
+                            (Ok(Ok(_)), Some(conv)) => Ok(conv),
+                            (Ok(Err(e)), _) => Err(e),
+                            _ => Err(ApiError::new(
+                                ErrorCode::Unavailable,
+                                "conversation restarted; retry",
+                            )),
+                        };
+                        let _ = tx.send(conv);
+                    }));
                 }),
         );
+        later(rx)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::auth::Tokens;
 use crate::clock::SharedClock;
 use crate::cluster::{ActorTable, Registry};
 use crate::config::Config;
-use crate::domain::{AgentId, ConversationId, Site, SiteId, VisitorId};
+use crate::domain::{AgentId, Conversation, ConversationId, Site, SiteId, VisitorId};
 use crate::error::{ApiError, ApiResult};
 use crate::store::SharedStore;
 
@@ -141,6 +141,29 @@ impl Hub {
     }
     pub(crate) fn forget_agent(&self, shard: u32, id: AgentId, addr: &Addr<AgentActor>) {
         self.agents.remove(shard, id, addr)
+    }
+
+    /// Conversation rows are written back lazily (at most once a second while busy); where a
+    /// conversation's actor is running, its memory is the truth. Overlay it on `rows`.
+    pub async fn freshen(&self, rows: Vec<Conversation>) -> Vec<Conversation> {
+        let mut fresh = Vec::with_capacity(rows.len());
+        for row in rows {
+            let live = match self
+                .registry
+                .local_shard(row.id.0)
+                .ok()
+                .and_then(|s| self.conversations.get(s, row.id))
+            {
+                Some(actor) => actor
+                    .send(conversation::Snapshot { caller: None })
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            };
+            fresh.push(live.unwrap_or(row));
+        }
+        fresh
     }
 
     /// A site by its public key, cached for a few seconds (hello is the hottest lookup).

@@ -138,12 +138,13 @@ impl Handler<Attach> for VisitorActor {
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
         self.last_used = Instant::now();
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
         Box::pin(async move {
-            let conversations = store
+            let rows = hub
+                .store
                 .visitor_conversations(visitor.id, WELCOME_CONVERSATIONS)
                 .await?;
-            Ok((visitor, conversations))
+            Ok((visitor, hub.freshen(rows).await))
         })
     }
 }
@@ -179,7 +180,7 @@ impl Handler<Start> for VisitorActor {
                 }
                 let conv = Conversation::new(site, visitor_id, hub.now());
                 hub.store.create_conversation(&conv).await?;
-                hub.conversation(conv.id)?.do_send(conversation::Init);
+                let conv = ask(|| hub.conversation(conv.id), conversation::Init).await??;
                 Ok((conv, true))
             }
             .into_actor(self)

@@ -126,6 +126,7 @@ async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>)
         .store
         .conversations_by_status(auth.0.site, status, limit)
         .await?;
+    let list = hub.freshen(list).await;
     let list: Vec<_> = list
         .into_iter()
         .map(|c| {
@@ -293,7 +294,9 @@ async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> 
         .filter(|v| v.site_id == auth.0.site);
     let visitor = visitor.ok_or_else(|| ApiError::not_found("visitor"))?;
     let events = hub.store.visitor_events(visitor.id, 100).await?;
-    let conversations = hub.store.visitor_conversations(visitor.id, 20).await?;
+    let conversations = hub
+        .freshen(hub.store.visitor_conversations(visitor.id, 20).await?)
+        .await;
     ok(json!({ "visitor": visitor, "events": events, "conversations": conversations }))
 }
 
