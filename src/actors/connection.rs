@@ -154,10 +154,10 @@ impl Connection {
         &mut self,
         wire: Wire,
         ctx: &mut Context<Self>,
-        after: impl FnOnce(&mut Self) + 'static,
+        after: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
     ) {
         let Some(session) = self.session.clone() else {
-            return after(self);
+            return after(self, ctx);
         };
         let mut session = session;
         ctx.wait(
@@ -175,7 +175,7 @@ impl Connection {
             }
             .into_actor(self)
             .map(move |ok, act, ctx| {
-                after(act);
+                after(act, ctx);
                 if !ok {
                     act.session = None;
                     ctx.stop();
@@ -188,7 +188,7 @@ impl Connection {
         if let ServerFrame::Error { code, .. } = frame {
             metrics::count_error(*code);
         }
-        self.write(Wire::Text(frame.encode()), ctx, |_| {});
+        self.write(Wire::Text(frame.encode()), ctx, |_, _| {});
     }
 
     fn send_error(&mut self, id: Option<String>, e: &ApiError, ctx: &mut Context<Self>) {
@@ -218,17 +218,20 @@ impl Connection {
             code: close,
             description: Some(code.as_str().to_owned()),
         };
-        self.write(Wire::Text(frame.encode()), ctx, |_| {});
-        let Some(session) = self.session.take() else {
-            return ctx.stop();
-        };
-        ctx.wait(
-            async move {
-                let _ = tokio::time::timeout(WRITE_DEADLINE, session.close(Some(reason))).await;
-            }
-            .into_actor(self)
-            .map(|_, _, ctx| ctx.stop()),
-        );
+        // actix runs `ctx.wait` futures last-in first-out, so the close is queued only once the
+        // goodbye is written; queued together, the close would overtake it.
+        self.write(Wire::Text(frame.encode()), ctx, move |act, ctx| {
+            let Some(session) = act.session.take() else {
+                return ctx.stop();
+            };
+            ctx.wait(
+                async move {
+                    let _ = tokio::time::timeout(WRITE_DEADLINE, session.close(Some(reason))).await;
+                }
+                .into_actor(act)
+                .map(|_, _, ctx| ctx.stop()),
+            );
+        });
     }
 
     // ---- reading ----
@@ -816,7 +819,7 @@ impl Actor for Connection {
                 act.session = None;
                 return ctx.stop();
             }
-            act.write(Wire::Ping, ctx, |_| {});
+            act.write(Wire::Ping, ctx, |_, _| {});
         });
     }
 
@@ -868,15 +871,18 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => {
-                if let Some(session) = self.session.take() {
-                    ctx.wait(
+                self.closing = true;
+                // Answer the close handshake, then stop (stopping first would drop the reply).
+                match self.session.take() {
+                    Some(session) => ctx.wait(
                         async move {
-                            let _ = session.close(None).await;
+                            let _ = tokio::time::timeout(WRITE_DEADLINE, session.close(None)).await;
                         }
-                        .into_actor(self),
-                    );
+                        .into_actor(self)
+                        .map(|_, _, ctx| ctx.stop()),
+                    ),
+                    None => ctx.stop(),
                 }
-                ctx.stop();
             }
             Err(ProtocolError::Overflow) => {
                 self.goodbye(
@@ -904,7 +910,7 @@ impl Handler<Outbound> for Connection {
     fn handle(&mut self, msg: Outbound, ctx: &mut Context<Self>) {
         let handle = self.conn_handle();
         let received_at = msg.received_at;
-        self.write(Wire::Text(msg.frame), ctx, move |_| {
+        self.write(Wire::Text(msg.frame), ctx, move |_, _| {
             handle.written();
             if let Some(at) = received_at {
                 metrics::MESSAGES_DELIVERED.inc();
