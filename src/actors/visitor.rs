@@ -60,6 +60,9 @@ pub struct VisitorActor {
     shard: u32,
     visitor: Option<Visitor>,
     current: Option<ConversationId>,
+    /// Timestamp of the last page event: events get strictly increasing times, so two in one
+    /// millisecond keep the order they happened in.
+    last_event_at: i64,
     last_used: Instant,
 }
 
@@ -72,8 +75,14 @@ impl VisitorActor {
             shard,
             visitor: None,
             current: None,
+            last_event_at: 0,
             last_used: Instant::now(),
         }
+    }
+
+    fn next_event_at(&mut self) -> i64 {
+        self.last_event_at = self.hub.now().max(self.last_event_at + 1);
+        self.last_event_at
     }
 
     fn visitor(&self) -> ApiResult<&Visitor> {
@@ -208,7 +217,7 @@ impl Handler<PageView> for VisitorActor {
         self.last_used = Instant::now();
         let event = VisitorEvent {
             visitor_id: self.id,
-            at: self.hub.now(),
+            at: self.next_event_at(),
             kind: "page_view".into(),
             url: msg.url,
             title: msg.title,
