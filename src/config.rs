@@ -280,3 +280,57 @@ impl Config {
         self.data_dir.join("switchboard.db")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sb.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nagent_grace_ms = 1234\nrate_burst = 7\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "switchboard",
+            "--config",
+            file.to_str().unwrap(),
+            "--rate-burst",
+            "9",
+            "--no-demo",
+        ]);
+        let config = Config::from_cli(cli).unwrap();
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:9000".parse().unwrap(),
+            "from the file"
+        );
+        assert_eq!(config.agent_grace_ms, 1234, "from the file");
+        assert_eq!(config.rate_burst, 9, "the flag wins");
+        assert!(!config.demo);
+        assert_eq!(
+            config.heartbeat_ms,
+            Config::default().heartbeat_ms,
+            "default kept"
+        );
+    }
+
+    #[test]
+    fn bad_files_and_values_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sb.toml");
+        std::fs::write(&file, "no_such_option = 1\n").unwrap();
+        let err = Config::from_cli(Cli::parse_from([
+            "switchboard",
+            "--config",
+            file.to_str().unwrap(),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("no_such_option"), "{err}");
+        let err = Config::from_cli(Cli::parse_from(["switchboard", "--shards", "0"])).unwrap_err();
+        assert!(err.to_string().contains("shards"), "{err}");
+    }
+}
