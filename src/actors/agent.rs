@@ -18,6 +18,9 @@ use crate::domain::{Agent, AgentId, Presence};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics;
 
+/// How often a present agent re-reports its presence to its site's router.
+const PRESENCE_REFRESH: Duration = Duration::from_secs(10);
+
 /// A console socket joins; answers with the agent's record.
 #[derive(Message, Clone)]
 #[rtype(result = "ApiResult<Agent>")]
@@ -129,6 +132,12 @@ impl Actor for AgentActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["agent"]).inc();
         self.load(ctx);
+        // Presence lives here; re-telling it now and then lets a restarted router recover it.
+        ctx.run_interval(PRESENCE_REFRESH, |act, _| {
+            if act.presence != Presence::Offline {
+                act.report();
+            }
+        });
     }
     fn stopped(&mut self, _: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["agent"]).dec();

@@ -6,7 +6,7 @@
 //! [`ConnHandle`]. Writes are sequenced with `ctx.wait` so frames leave in the order they were
 //! queued, and each write has a deadline: a client that stops reading cannot pin memory.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ use crate::store::StoreError;
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Commands one socket may have in flight before further ones are refused.
 const MAX_IN_FLIGHT: usize = 256;
+/// How often a socket checks that the actors it is attached to are still alive.
+const OWNER_CHECK: Duration = Duration::from_secs(5);
 /// Window in which repeated rate-limit rejections close the socket.
 const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
@@ -106,6 +108,8 @@ pub struct Connection {
     handle: Option<ConnHandle>,
     who: Identity_,
     subscriptions: HashSet<ConversationId>,
+    /// Subscribe commands in flight, by command id: they count once acknowledged.
+    pending_subscribes: HashMap<String, ConversationId>,
     last_heard: Instant,
     rate: RateLimit,
     in_flight: usize,
@@ -124,6 +128,7 @@ impl Connection {
             handle: None,
             who: Identity_::Pending,
             subscriptions: HashSet::new(),
+            pending_subscribes: HashMap::new(),
             last_heard: Instant::now(),
             rate,
             in_flight: 0,
@@ -282,6 +287,11 @@ impl Connection {
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     act.in_flight -= 1;
+                    if let Some(conversation_id) = act.pending_subscribes.remove(&id) {
+                        if result.is_ok() {
+                            act.subscriptions.insert(conversation_id);
+                        }
+                    }
                     match result {
                         Ok(Some(result)) => {
                             act.send_frame(&ServerFrame::ack(id, result), ctx);
@@ -334,7 +344,7 @@ impl Connection {
                 conversation_id,
                 after_seq,
             } => {
-                self.subscriptions.insert(conversation_id);
+                self.pending_subscribes.insert(id.clone(), conversation_id);
                 let msg = conversation::Subscribe {
                     caller,
                     conn: self.conn_handle(),
@@ -790,6 +800,34 @@ async fn agent_hello(hub: &HubRef, id: String, token: &str, conn: ConnHandle) ->
     ))
 }
 
+impl Connection {
+    /// A subscribed conversation (or this agent's actor) that died took this socket's place in
+    /// its fan-out with it: the restarted actor does not know the socket. Close with a reason,
+    /// so the client reconnects and resumes from its last seq, and nothing is missed.
+    fn check_owners(&mut self, ctx: &mut Context<Self>) {
+        let lost_conversation = self
+            .subscriptions
+            .iter()
+            .any(|c| self.hub.running_conversation(*c).is_none());
+        let lost_agent = match &self.who {
+            Identity_::Agent { claims, .. } => self.hub.running_agent(claims.sub).is_none(),
+            _ => false,
+        };
+        if lost_conversation || lost_agent {
+            tracing::warn!(
+                connection = self.id,
+                "an actor behind this socket restarted; asking the client to resume"
+            );
+            self.goodbye(
+                ErrorCode::Unavailable,
+                "the server restarted part of this session; reconnect and resume",
+                CloseCode::Restart,
+                ctx,
+            );
+        }
+    }
+}
+
 impl Actor for Connection {
     type Context = Context<Self>;
 
@@ -821,6 +859,7 @@ impl Actor for Connection {
             }
             act.write(Wire::Ping, ctx, |_, _| {});
         });
+        ctx.run_interval(OWNER_CHECK, |act, ctx| act.check_owners(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

@@ -112,6 +112,12 @@ impl Hub {
         }))
     }
 
+    /// The conversation actor only if it is running (no start).
+    pub fn running_conversation(&self, id: ConversationId) -> Option<Addr<ConversationActor>> {
+        let shard = self.registry.local_shard(id.0).ok()?;
+        self.conversations.get(shard, id)
+    }
+
     /// The agent actor only if it is running (no start): for fan-out to agents that may be offline.
     pub fn running_agent(&self, id: AgentId) -> Option<Addr<AgentActor>> {
         let shard = self.registry.local_shard(id.0).ok()?;
