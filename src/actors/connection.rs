@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -19,19 +18,15 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use super::conversation::{self, Caller, StatusChange};
+use super::hello::{agent_hello, visitor_hello, Who};
 use super::outbound::{ConnHandle, Outbound, SlowConsumer};
-use super::{agent, ask, router, visitor, HubRef};
-use crate::auth::{verify_identity, AgentClaims, VisitorClaims};
-use crate::automation::inside_hours;
-use crate::domain::{
-    AgentId, ConversationId, ConversationStatus, Site, Visibility, Visitor, VisitorId,
-};
+use super::rate_limit::RateLimit;
+use super::router::{take, transfer};
+use super::{agent, ask, visitor, HubRef};
+use crate::domain::ConversationId;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
-use crate::protocol::{
-    self, ClientFrame, ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION,
-};
-use crate::store::StoreError;
+use crate::protocol::{self, ClientFrame, ClientRole, Identity, ServerFrame, PROTOCOL_VERSION};
 
 /// A write that cannot complete in this time means the client stopped reading.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
@@ -39,66 +34,12 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 const MAX_IN_FLIGHT: usize = 256;
 /// How often a socket checks that the actors it is attached to are still alive.
 const OWNER_CHECK: Duration = Duration::from_secs(5);
-/// Window in which repeated rate-limit rejections close the socket.
-const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
 type Reply = Pin<Box<dyn Future<Output = ApiResult<Option<Value>>>>>;
-
-enum Identity_ {
-    Pending,
-    Visitor { id: VisitorId, site: Arc<Site> },
-    Agent { claims: AgentClaims, name: String },
-}
 
 enum Wire {
     Text(ByteString),
     Ping,
-}
-
-/// A token bucket per socket.
-struct RateLimit {
-    tokens: f64,
-    per_sec: f64,
-    burst: f64,
-    last: Instant,
-    rejected: u32,
-    window_start: Instant,
-}
-
-impl RateLimit {
-    fn new(per_sec: u32, burst: u32) -> Self {
-        let now = Instant::now();
-        RateLimit {
-            tokens: burst as f64,
-            per_sec: per_sec as f64,
-            burst: burst as f64,
-            last: now,
-            rejected: 0,
-            window_start: now,
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec)
-            .min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return true;
-        }
-        if now.duration_since(self.window_start) > FLOOD_WINDOW {
-            self.window_start = now;
-            self.rejected = 0;
-        }
-        self.rejected += 1;
-        false
-    }
-
-    /// Still flooding after a whole burst of rejections.
-    fn flooding(&self) -> bool {
-        self.rejected as f64 > self.burst
-    }
 }
 
 pub struct Connection {
@@ -106,7 +47,7 @@ pub struct Connection {
     id: u64,
     session: Option<Session>,
     handle: Option<ConnHandle>,
-    who: Identity_,
+    who: Who,
     subscriptions: HashSet<ConversationId>,
     /// Subscribe commands in flight, by command id: they count once acknowledged.
     pending_subscribes: HashMap<String, ConversationId>,
@@ -126,7 +67,7 @@ impl Connection {
             hub,
             session: Some(session),
             handle: None,
-            who: Identity_::Pending,
+            who: Who::Pending,
             subscriptions: HashSet::new(),
             pending_subscribes: HashMap::new(),
             last_heard: Instant::now(),
@@ -139,18 +80,6 @@ impl Connection {
 
     fn conn_handle(&self) -> ConnHandle {
         self.handle.clone().expect("handle is set in started()")
-    }
-
-    fn caller(&self) -> ApiResult<Caller> {
-        match &self.who {
-            Identity_::Pending => Err(ApiError::new(ErrorCode::HelloRequired, "send hello first")),
-            Identity_::Visitor { id, .. } => Ok(Caller::Visitor(*id)),
-            Identity_::Agent { claims, name } => Ok(Caller::Agent {
-                id: claims.sub,
-                site: claims.site,
-                name: name.clone(),
-            }),
-        }
     }
 
     // ---- writing ----
@@ -318,15 +247,15 @@ impl Connection {
         {
             return self.hello(id, v, role, site, visitor_token, identity, token, ctx);
         }
-        let caller = self.caller()?;
+        let caller = self.who.caller()?;
         let hub = self.hub.clone();
         let received_at = Instant::now();
         let agent_only = |caller: &Caller| match caller {
             Caller::Agent { id, site, name } => Ok((*id, *site, name.clone())),
             Caller::Visitor(_) => Err(ApiError::forbidden("agents only")),
         };
-        let visitor_only = |who: &Identity_| match who {
-            Identity_::Visitor { id, site } => Ok((*id, site.id)),
+        let visitor_only = |who: &Who| match who {
+            Who::Visitor { id, site } => Ok((*id, site.id)),
             _ => Err(ApiError::forbidden("visitors only")),
         };
         let reply: Reply = match frame {
@@ -502,7 +431,7 @@ impl Connection {
         token: Option<String>,
         ctx: &mut Context<Self>,
     ) -> ApiResult<Reply> {
-        if !matches!(self.who, Identity_::Pending) || self.hello_in_flight {
+        if !matches!(self.who, Who::Pending) || self.hello_in_flight {
             return Err(ApiError::new(
                 ErrorCode::AlreadyHello,
                 "this socket already said hello",
@@ -540,7 +469,7 @@ impl Connection {
             act.hello_in_flight = false;
             match result {
                 Ok((who, welcome)) => {
-                    let role = if matches!(who, Identity_::Agent { .. }) {
+                    let role = if matches!(who, Who::Agent { .. }) {
                         "agent"
                     } else {
                         "visitor"
@@ -576,230 +505,6 @@ fn status_command(
     }))
 }
 
-/// Assign a conversation of the caller's site to `agent_id` through the site's router.
-pub async fn take(
-    hub: &HubRef,
-    caller: Caller,
-    conversation_id: ConversationId,
-    agent_id: AgentId,
-    agent_name: String,
-    needs_answer: bool,
-) -> ApiResult<crate::domain::Conversation> {
-    let conv = ask(
-        || hub.conversation(conversation_id),
-        conversation::Snapshot {
-            caller: Some(caller),
-        },
-    )
-    .await??;
-    if conv.status == ConversationStatus::Closed {
-        return Err(ApiError::new(
-            ErrorCode::ConversationClosed,
-            "conversation is closed",
-        ));
-    }
-    let msg = router::Take {
-        conversation_id,
-        agent: agent_id,
-        agent_name,
-        needs_answer,
-    };
-    ask(|| hub.router(conv.site_id), msg).await?
-}
-
-/// Hand a conversation to another agent of the same site.
-pub async fn transfer(
-    hub: &HubRef,
-    caller: Caller,
-    conversation_id: ConversationId,
-    to: AgentId,
-) -> ApiResult<crate::domain::Conversation> {
-    let Caller::Agent { site, .. } = &caller else {
-        return Err(ApiError::forbidden("agents only"));
-    };
-    let target = hub
-        .store
-        .get_agent(to)
-        .await?
-        .filter(|a| a.site_id == *site)
-        .ok_or_else(|| ApiError::not_found("agent"))?;
-    take(hub, caller, conversation_id, target.id, target.name, true).await
-}
-
-type HelloResult = Result<(Identity_, ServerFrame), (String, ApiError)>;
-
-async fn visitor_hello(
-    hub: &HubRef,
-    id: String,
-    key: &str,
-    token: Option<String>,
-    identity: Option<Identity>,
-) -> HelloResult {
-    let fail = |e: ApiError| (id.clone(), e);
-    let site = hub
-        .site_by_key(key)
-        .await
-        .map_err(fail)?
-        .ok_or_else(|| fail(ApiError::not_found("site")))?;
-    let visitor_id = resolve_visitor(hub, &site, token, identity)
-        .await
-        .map_err(fail)?;
-    let (_visitor, conversations) = ask(|| hub.visitor(visitor_id, site.id), visitor::Attach)
-        .await
-        .map_err(fail)?
-        .map_err(fail)?;
-    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline)
-        .await
-        .map_err(fail)?;
-    let widget = WidgetConfig {
-        site_name: site.name.clone(),
-        settings: site.settings.clone(),
-        agents_online,
-        inside_hours: inside_hours(site.settings.business_hours.as_ref(), hub.now()),
-    };
-    let welcome = ServerFrame::Welcome {
-        id,
-        v: PROTOCOL_VERSION,
-        role: ClientRole::Visitor,
-        visitor_id: Some(visitor_id),
-        visitor_token: Some(hub.tokens.issue_visitor(&VisitorClaims {
-            sub: visitor_id,
-            site: site.id,
-        })),
-        agent_id: None,
-        widget: Some(Box::new(widget)),
-        conversations,
-    };
-    Ok((
-        Identity_::Visitor {
-            id: visitor_id,
-            site,
-        },
-        welcome,
-    ))
-}
-
-/// Which visitor this hello is: the verified one for a signed identity (never merged with an
-/// anonymous token's visitor), the token's anonymous visitor, or a new anonymous visitor.
-async fn resolve_visitor(
-    hub: &HubRef,
-    site: &Site,
-    token: Option<String>,
-    identity: Option<Identity>,
-) -> ApiResult<VisitorId> {
-    let now = hub.now();
-    if let Some(identity) = identity {
-        if !verify_identity(
-            &site.identity_secret,
-            &identity.user_id,
-            &identity.signature,
-        ) {
-            return Err(ApiError::new(
-                ErrorCode::BadSignature,
-                "identity signature does not match",
-            ));
-        }
-        for _ in 0..2 {
-            if let Some(mut v) = hub
-                .store
-                .visitor_by_user_id(site.id, &identity.user_id)
-                .await?
-            {
-                if (identity.name.is_some() && identity.name != v.name)
-                    || (identity.email.is_some() && identity.email != v.email)
-                {
-                    v.name = identity.name.clone().or(v.name);
-                    v.email = identity.email.clone().or(v.email);
-                    hub.store.put_visitor(&v).await?;
-                }
-                return Ok(v.id);
-            }
-            let v = Visitor {
-                id: VisitorId::new(),
-                site_id: site.id,
-                user_id: Some(identity.user_id.clone()),
-                name: identity.name.clone(),
-                email: identity.email.clone(),
-                created_at: now,
-                last_seen_at: now,
-            };
-            match hub.store.put_visitor(&v).await {
-                Ok(()) => return Ok(v.id),
-                // Another socket created the same user a moment ago: read it back.
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "could not create visitor; retry",
-        ));
-    }
-    if site.settings.visibility == Visibility::IdentifiedOnly {
-        return Err(ApiError::forbidden(
-            "this site's chat is for signed-in users",
-        ));
-    }
-    if let Some(vid) = token.and_then(|t| hub.tokens.verify_visitor(&t, site.id)) {
-        // A verified visitor is only ever resumed with its signature.
-        if hub
-            .store
-            .get_visitor(vid)
-            .await?
-            .is_some_and(|v| !v.is_verified())
-        {
-            return Ok(vid);
-        }
-    }
-    let v = Visitor {
-        id: VisitorId::new(),
-        site_id: site.id,
-        user_id: None,
-        name: None,
-        email: None,
-        created_at: now,
-        last_seen_at: now,
-    };
-    hub.store.put_visitor(&v).await?;
-    Ok(v.id)
-}
-
-async fn agent_hello(hub: &HubRef, id: String, token: &str, conn: ConnHandle) -> HelloResult {
-    let fail = |e: ApiError| (id.clone(), e);
-    let claims = hub.tokens.verify_agent(token, hub.now()).map_err(fail)?;
-    let agent = ask(|| hub.agent(claims.sub), agent::Attach { conn })
-        .await
-        .map_err(fail)?
-        .map_err(fail)?;
-    let open = hub
-        .store
-        .conversations_by_status(claims.site, ConversationStatus::Open, 1000)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let mine = open
-        .into_iter()
-        .filter(|c| c.assignee == Some(agent.id))
-        .collect();
-    let mine = hub.freshen(mine).await;
-    let welcome = ServerFrame::Welcome {
-        id,
-        v: PROTOCOL_VERSION,
-        role: ClientRole::Agent,
-        visitor_id: None,
-        visitor_token: None,
-        agent_id: Some(agent.id),
-        widget: None,
-        conversations: mine,
-    };
-    Ok((
-        Identity_::Agent {
-            claims,
-            name: agent.name,
-        },
-        welcome,
-    ))
-}
-
 impl Connection {
     /// A subscribed conversation (or this agent's actor) that died took this socket's place in
     /// its fan-out with it: the restarted actor does not know the socket. Close with a reason,
@@ -810,7 +515,7 @@ impl Connection {
             .iter()
             .any(|c| self.hub.running_conversation(*c).is_none());
         let lost_agent = match &self.who {
-            Identity_::Agent { claims, .. } => self.hub.running_agent(claims.sub).is_none(),
+            Who::Agent { claims, .. } => self.hub.running_agent(claims.sub).is_none(),
             _ => false,
         };
         if lost_conversation || lost_agent {
@@ -840,7 +545,7 @@ impl Actor for Connection {
         ));
         let hello_timeout = Duration::from_millis(self.hub.config.hello_timeout_ms);
         ctx.run_later(hello_timeout, |act, ctx| {
-            if matches!(act.who, Identity_::Pending) {
+            if matches!(act.who, Who::Pending) {
                 act.goodbye(
                     ErrorCode::HelloRequired,
                     "no hello in time",
@@ -870,11 +575,11 @@ impl Actor for Connection {
             }
         }
         match &self.who {
-            Identity_::Pending => {}
-            Identity_::Visitor { .. } => {
+            Who::Pending => {}
+            Who::Visitor { .. } => {
                 metrics::CONNECTIONS.with_label_values(&["visitor"]).dec();
             }
-            Identity_::Agent { claims, .. } => {
+            Who::Agent { claims, .. } => {
                 metrics::CONNECTIONS.with_label_values(&["agent"]).dec();
                 if let Ok(a) = self.hub.agent(claims.sub) {
                     a.do_send(agent::Detach { conn_id: self.id });

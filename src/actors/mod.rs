@@ -5,8 +5,10 @@
 pub mod agent;
 pub mod connection;
 pub mod conversation;
+mod hello;
 pub mod janitor;
 pub mod outbound;
+mod rate_limit;
 pub mod router;
 pub mod visitor;
 

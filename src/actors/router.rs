@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::conversation::Caller;
 use super::{agent, ask, conversation, HubRef};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, Presence, SiteId};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::ServerFrame;
 
@@ -557,4 +558,56 @@ impl Handler<InboxChanged> for RouterActor {
     fn handle(&mut self, msg: InboxChanged, _: &mut Context<Self>) {
         self.push_inbox(&msg.conversation, msg.unread, msg.assignee_only);
     }
+}
+
+// ---- commands that go through the router ----
+
+/// Assign a conversation of the caller's site to `agent_id` through the site's router.
+pub async fn take(
+    hub: &HubRef,
+    caller: Caller,
+    conversation_id: ConversationId,
+    agent_id: AgentId,
+    agent_name: String,
+    needs_answer: bool,
+) -> ApiResult<crate::domain::Conversation> {
+    let conv = ask(
+        || hub.conversation(conversation_id),
+        conversation::Snapshot {
+            caller: Some(caller),
+        },
+    )
+    .await??;
+    if conv.status == ConversationStatus::Closed {
+        return Err(ApiError::new(
+            ErrorCode::ConversationClosed,
+            "conversation is closed",
+        ));
+    }
+    let msg = Take {
+        conversation_id,
+        agent: agent_id,
+        agent_name,
+        needs_answer,
+    };
+    ask(|| hub.router(conv.site_id), msg).await?
+}
+
+/// Hand a conversation to another agent of the same site.
+pub async fn transfer(
+    hub: &HubRef,
+    caller: Caller,
+    conversation_id: ConversationId,
+    to: AgentId,
+) -> ApiResult<crate::domain::Conversation> {
+    let Caller::Agent { site, .. } = &caller else {
+        return Err(ApiError::forbidden("agents only"));
+    };
+    let target = hub
+        .store
+        .get_agent(to)
+        .await?
+        .filter(|a| a.site_id == *site)
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    take(hub, caller, conversation_id, target.id, target.name, true).await
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{AdminAuth, AgentAuth};
-use crate::actors::connection::transfer;
 use crate::actors::conversation::{self, StatusChange};
+use crate::actors::router::transfer;
 use crate::actors::{agent, ask, router, HubRef};
 use crate::auth::{hash_password, random_secret, verify_password, AgentClaims};
 use crate::automation::inside_hours;

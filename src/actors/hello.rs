@@ -1,0 +1,216 @@
+//! The `hello` handshake: who is on a socket. A visitor is resolved from a signed identity
+//! (verified visitor), a visitor token (returning anonymous visitor) or neither (new visitor);
+//! an agent from its bearer token. The answer is the `welcome` frame.
+
+use std::sync::Arc;
+
+use super::conversation::Caller;
+use super::outbound::ConnHandle;
+use super::{agent, ask, router, visitor, HubRef};
+use crate::auth::{verify_identity, AgentClaims, VisitorClaims};
+use crate::automation::inside_hours;
+use crate::domain::{ConversationStatus, Site, Visibility, Visitor, VisitorId};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::protocol::{ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION};
+use crate::store::StoreError;
+
+/// Who is on a socket.
+pub(super) enum Who {
+    Pending,
+    Visitor { id: VisitorId, site: Arc<Site> },
+    Agent { claims: AgentClaims, name: String },
+}
+
+impl Who {
+    /// The caller for commands; `hello_required` before the handshake.
+    pub(super) fn caller(&self) -> ApiResult<Caller> {
+        match self {
+            Who::Pending => Err(ApiError::new(ErrorCode::HelloRequired, "send hello first")),
+            Who::Visitor { id, .. } => Ok(Caller::Visitor(*id)),
+            Who::Agent { claims, name } => Ok(Caller::Agent {
+                id: claims.sub,
+                site: claims.site,
+                name: name.clone(),
+            }),
+        }
+    }
+}
+
+pub(super) type HelloResult = Result<(Who, ServerFrame), (String, ApiError)>;
+
+pub(super) async fn visitor_hello(
+    hub: &HubRef,
+    id: String,
+    key: &str,
+    token: Option<String>,
+    identity: Option<Identity>,
+) -> HelloResult {
+    let fail = |e: ApiError| (id.clone(), e);
+    let site = hub
+        .site_by_key(key)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| fail(ApiError::not_found("site")))?;
+    let visitor_id = resolve_visitor(hub, &site, token, identity)
+        .await
+        .map_err(fail)?;
+    let (_visitor, conversations) = ask(|| hub.visitor(visitor_id, site.id), visitor::Attach)
+        .await
+        .map_err(fail)?
+        .map_err(fail)?;
+    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline)
+        .await
+        .map_err(fail)?;
+    let widget = WidgetConfig {
+        site_name: site.name.clone(),
+        settings: site.settings.clone(),
+        agents_online,
+        inside_hours: inside_hours(site.settings.business_hours.as_ref(), hub.now()),
+    };
+    let welcome = ServerFrame::Welcome {
+        id,
+        v: PROTOCOL_VERSION,
+        role: ClientRole::Visitor,
+        visitor_id: Some(visitor_id),
+        visitor_token: Some(hub.tokens.issue_visitor(&VisitorClaims {
+            sub: visitor_id,
+            site: site.id,
+        })),
+        agent_id: None,
+        widget: Some(Box::new(widget)),
+        conversations,
+    };
+    Ok((
+        Who::Visitor {
+            id: visitor_id,
+            site,
+        },
+        welcome,
+    ))
+}
+
+/// Which visitor this hello is: the verified one for a signed identity (never merged with an
+/// anonymous token's visitor), the token's anonymous visitor, or a new anonymous visitor.
+async fn resolve_visitor(
+    hub: &HubRef,
+    site: &Site,
+    token: Option<String>,
+    identity: Option<Identity>,
+) -> ApiResult<VisitorId> {
+    let now = hub.now();
+    if let Some(identity) = identity {
+        if !verify_identity(
+            &site.identity_secret,
+            &identity.user_id,
+            &identity.signature,
+        ) {
+            return Err(ApiError::new(
+                ErrorCode::BadSignature,
+                "identity signature does not match",
+            ));
+        }
+        for _ in 0..2 {
+            if let Some(mut v) = hub
+                .store
+                .visitor_by_user_id(site.id, &identity.user_id)
+                .await?
+            {
+                if (identity.name.is_some() && identity.name != v.name)
+                    || (identity.email.is_some() && identity.email != v.email)
+                {
+                    v.name = identity.name.clone().or(v.name);
+                    v.email = identity.email.clone().or(v.email);
+                    hub.store.put_visitor(&v).await?;
+                }
+                return Ok(v.id);
+            }
+            let v = Visitor {
+                id: VisitorId::new(),
+                site_id: site.id,
+                user_id: Some(identity.user_id.clone()),
+                name: identity.name.clone(),
+                email: identity.email.clone(),
+                created_at: now,
+                last_seen_at: now,
+            };
+            match hub.store.put_visitor(&v).await {
+                Ok(()) => return Ok(v.id),
+                // Another socket created the same user a moment ago: read it back.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "could not create visitor; retry",
+        ));
+    }
+    if site.settings.visibility == Visibility::IdentifiedOnly {
+        return Err(ApiError::forbidden(
+            "this site's chat is for signed-in users",
+        ));
+    }
+    if let Some(vid) = token.and_then(|t| hub.tokens.verify_visitor(&t, site.id)) {
+        // A verified visitor is only ever resumed with its signature.
+        if hub
+            .store
+            .get_visitor(vid)
+            .await?
+            .is_some_and(|v| !v.is_verified())
+        {
+            return Ok(vid);
+        }
+    }
+    let v = Visitor {
+        id: VisitorId::new(),
+        site_id: site.id,
+        user_id: None,
+        name: None,
+        email: None,
+        created_at: now,
+        last_seen_at: now,
+    };
+    hub.store.put_visitor(&v).await?;
+    Ok(v.id)
+}
+
+pub(super) async fn agent_hello(
+    hub: &HubRef,
+    id: String,
+    token: &str,
+    conn: ConnHandle,
+) -> HelloResult {
+    let fail = |e: ApiError| (id.clone(), e);
+    let claims = hub.tokens.verify_agent(token, hub.now()).map_err(fail)?;
+    let agent = ask(|| hub.agent(claims.sub), agent::Attach { conn })
+        .await
+        .map_err(fail)?
+        .map_err(fail)?;
+    let open = hub
+        .store
+        .conversations_by_status(claims.site, ConversationStatus::Open, 1000)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let mine = open
+        .into_iter()
+        .filter(|c| c.assignee == Some(agent.id))
+        .collect();
+    let mine = hub.freshen(mine).await;
+    let welcome = ServerFrame::Welcome {
+        id,
+        v: PROTOCOL_VERSION,
+        role: ClientRole::Agent,
+        visitor_id: None,
+        visitor_token: None,
+        agent_id: Some(agent.id),
+        widget: None,
+        conversations: mine,
+    };
+    Ok((
+        Who::Agent {
+            claims,
+            name: agent.name,
+        },
+        welcome,
+    ))
+}
