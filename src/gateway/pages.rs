@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use actix_files::{Files, NamedFile};
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
@@ -20,25 +21,32 @@ pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
             async move { serve(&req, &path, true) }
         }
     };
+    // GET and HEAD (monitors and link checkers probe with HEAD).
+    let get = || web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
     cfg.route(
         "/",
-        web::get().to(|| async {
+        get().to(|| async {
             HttpResponse::Found()
                 .insert_header((header::LOCATION, "/demo"))
                 .finish()
         }),
     )
-    .route("/widget.js", web::get().to(page("widget.js", dir.clone())))
+    .route("/widget.js", get().to(page("widget.js", dir.clone())))
     .route(
         "/console",
-        web::get().to(page("console/index.html", dir.clone())),
+        get().to(page("console/index.html", dir.clone())),
     )
     .route(
         "/console/settings",
-        web::get().to(page("console/settings.html", dir.clone())),
+        get().to(page("console/settings.html", dir.clone())),
     )
-    .route("/demo", web::get().to(page("demo/index.html", dir.clone())))
-    .service(Files::new("/assets", dir).prefer_utf8(true));
+    .route("/demo", get().to(page("demo/index.html", dir.clone())))
+    .service(
+        // Every asset gets the policy too: an HTML page under /assets is still our page.
+        web::scope("/assets")
+            .wrap(DefaultHeaders::new().add((header::CONTENT_SECURITY_POLICY, CSP)))
+            .service(Files::new("", dir).prefer_utf8(true)),
+    );
 }
 
 fn serve(req: &HttpRequest, path: &Path, html_csp: bool) -> HttpResponse {
