@@ -1,1 +1,282 @@
-//! (in progress)
+//! Configuration: defaults, then an optional TOML file, then `SWITCHBOARD_*` environment
+//! variables, then command-line flags (each later source wins). docs/operations.md lists every
+//! option; keep the two in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    Sqlite,
+    Scylla,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteSync {
+    /// fsync on every group commit: survives power loss.
+    Full,
+    /// fsync at checkpoints only: survives a process crash (kill -9), not power loss.
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub web_dir: PathBuf,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Create the demo site and agents on first start.
+    pub demo: bool,
+    pub store: StoreKind,
+    pub sqlite_synchronous: SqliteSync,
+    pub scylla_uri: String,
+    pub scylla_keyspace: String,
+    pub scylla_replication_factor: u32,
+    pub log_json: bool,
+    pub log_level: String,
+    pub heartbeat_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub hello_timeout_ms: u64,
+    pub agent_grace_ms: u64,
+    pub assign_timeout_ms: u64,
+    pub janitor_interval_ms: u64,
+    /// An idle conversation or visitor actor stops after this long (state stays in the store).
+    pub passivate_after_ms: u64,
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+    pub send_queue_frames: usize,
+    pub max_frame_bytes: usize,
+    /// Most open connections per worker thread (actix's default of 25k is too low for us).
+    pub max_connections: usize,
+    pub backlog: u32,
+    /// Fixed number of shards entity ids hash into.
+    pub shards: u32,
+    pub token_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            web_dir: PathBuf::from("web"),
+            workers: 0,
+            demo: true,
+            store: StoreKind::Sqlite,
+            sqlite_synchronous: SqliteSync::Full,
+            scylla_uri: "127.0.0.1:9042".into(),
+            scylla_keyspace: "switchboard".into(),
+            scylla_replication_factor: 1,
+            log_json: false,
+            log_level: "info".into(),
+            heartbeat_ms: 30_000,
+            idle_timeout_ms: 75_000,
+            hello_timeout_ms: 10_000,
+            agent_grace_ms: 30_000,
+            assign_timeout_ms: 60_000,
+            janitor_interval_ms: 5_000,
+            passivate_after_ms: 300_000,
+            rate_per_sec: 50,
+            rate_burst: 100,
+            send_queue_frames: 1024,
+            max_frame_bytes: 64 * 1024,
+            max_connections: 200_000,
+            backlog: 8192,
+            shards: 256,
+            token_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Command-line flags; each also reads `SWITCHBOARD_<NAME>` from the environment.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Switchboard live-chat node")]
+pub struct Cli {
+    /// TOML file with any of the options below (flags and environment win over it).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded SQLite store [default: ./data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the static web assets [default: ./web].
+    #[arg(long, env = "SWITCHBOARD_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// HTTP worker threads, 0 = one per core [default: 0].
+    #[arg(long, env = "SWITCHBOARD_WORKERS")]
+    pub workers: Option<usize>,
+    /// Do not create the demo site and agents.
+    #[arg(long, env = "SWITCHBOARD_NO_DEMO")]
+    pub no_demo: bool,
+    /// Storage backend [default: sqlite].
+    #[arg(long, env = "SWITCHBOARD_STORE", value_enum)]
+    pub store: Option<StoreKind>,
+    /// SQLite durability [default: full].
+    #[arg(long, env = "SWITCHBOARD_SQLITE_SYNCHRONOUS", value_enum)]
+    pub sqlite_synchronous: Option<SqliteSync>,
+    /// ScyllaDB contact points, comma-separated host:port [default: 127.0.0.1:9042].
+    #[arg(long, env = "SWITCHBOARD_SCYLLA_URI")]
+    pub scylla_uri: Option<String>,
+    /// ScyllaDB keyspace [default: switchboard].
+    #[arg(long, env = "SWITCHBOARD_SCYLLA_KEYSPACE")]
+    pub scylla_keyspace: Option<String>,
+    /// Replication factor used when creating the keyspace [default: 1].
+    #[arg(long, env = "SWITCHBOARD_SCYLLA_REPLICATION_FACTOR")]
+    pub scylla_replication_factor: Option<u32>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "SWITCHBOARD_LOG_JSON")]
+    pub log_json: bool,
+    /// Log filter, e.g. `info` or `switchboard=debug` [default: info].
+    #[arg(long, env = "SWITCHBOARD_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT_MS")]
+    pub hello_timeout_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_AGENT_GRACE_MS")]
+    pub agent_grace_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_ASSIGN_TIMEOUT_MS")]
+    pub assign_timeout_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_JANITOR_INTERVAL_MS")]
+    pub janitor_interval_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_PASSIVATE_AFTER_MS")]
+    pub passivate_after_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
+    pub rate_per_sec: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_SEND_QUEUE_FRAMES")]
+    pub send_queue_frames: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_BACKLOG")]
+    pub backlog: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_SHARDS")]
+    pub shards: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_TOKEN_TTL_SECS")]
+    pub token_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid option: {0}")]
+    Invalid(String),
+}
+
+macro_rules! overlay {
+    ($config:ident, $cli:ident, $($field:ident),+ $(,)?) => {
+        $( if let Some(value) = $cli.$field { $config.$field = value; } )+
+    };
+}
+
+impl Config {
+    /// Build the configuration from a parsed command line (which already folded in the
+    /// environment) on top of the optional file on top of the defaults.
+    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        let mut config = match &cli.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if cli.no_demo {
+            config.demo = false;
+        }
+        if cli.log_json {
+            config.log_json = true;
+        }
+        overlay!(
+            config,
+            cli,
+            listen,
+            data_dir,
+            web_dir,
+            workers,
+            store,
+            sqlite_synchronous,
+            scylla_uri,
+            scylla_keyspace,
+            scylla_replication_factor,
+            log_level,
+            heartbeat_ms,
+            idle_timeout_ms,
+            hello_timeout_ms,
+            agent_grace_ms,
+            assign_timeout_ms,
+            janitor_interval_ms,
+            passivate_after_ms,
+            rate_per_sec,
+            rate_burst,
+            send_queue_frames,
+            max_frame_bytes,
+            max_connections,
+            backlog,
+            shards,
+            token_ttl_secs,
+        );
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("heartbeat_ms", self.heartbeat_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("hello_timeout_ms", self.hello_timeout_ms),
+            ("janitor_interval_ms", self.janitor_interval_ms),
+            ("rate_per_sec", self.rate_per_sec as u64),
+            ("rate_burst", self.rate_burst as u64),
+            ("send_queue_frames", self.send_queue_frames as u64),
+            ("shards", self.shards as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be greater than 0"
+                )));
+            }
+        }
+        if self.max_frame_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_frame_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("switchboard.db")
+    }
+}

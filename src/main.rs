@@ -1,1 +1,56 @@
-fn main() {}
+//! `switchboard`: run one node. See `switchboard --help` and docs/operations.md.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use switchboard::clock::SystemClock;
+use switchboard::config::{Cli, Config};
+use switchboard::server::{self, DEMO_ADMIN_EMAIL, DEMO_AGENT_EMAIL, DEMO_PASSWORD, DEMO_SITE_KEY};
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let config = match Config::from_cli(Cli::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let demo = config.demo;
+    let result = actix::System::new().block_on(async move {
+        let started = server::start(config, Arc::new(SystemClock)).await?;
+        let url = format!("http://{}", started.addr);
+        // Tests and scripts read this first line to find the port.
+        println!("switchboard listening on {url}");
+        if demo {
+            println!("  demo customer page: {url}/demo");
+            println!("  agent console:      {url}/console");
+            println!("  log in as {DEMO_AGENT_EMAIL} or {DEMO_ADMIN_EMAIL} (admin), password {DEMO_PASSWORD}; site key {DEMO_SITE_KEY}");
+        }
+        let result = started.server.await;
+        for arbiter in started.arbiters {
+            arbiter.stop();
+        }
+        result
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -157,6 +157,12 @@ pub static MAILBOX_BACKLOG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+/// Pre-resolved label handles for the per-message paths.
+pub static OUTBOUND_BACKLOG: LazyLock<IntGauge> =
+    LazyLock::new(|| MAILBOX_BACKLOG.with_label_values(&["connection_outbound"]));
+pub static PENDING_APPENDS: LazyLock<IntGauge> =
+    LazyLock::new(|| MAILBOX_BACKLOG.with_label_values(&["conversation_pending"]));
+
 pub static QUEUE_LENGTH: LazyLock<IntGauge> = LazyLock::new(|| {
     register(
         IntGauge::new(

@@ -313,7 +313,7 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent_id: Option<AgentId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        widget: Option<WidgetConfig>,
+        widget: Option<Box<WidgetConfig>>,
         /// Visitor: its conversations, newest first. Agent: its assigned open conversations.
         conversations: Vec<Conversation>,
     },

@@ -1,1 +1,215 @@
-//! (in progress)
+//! Starting a node: open the store, load the signing key, seed the demo site on first start,
+//! start the entity arbiters, the registry, the janitor and the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::{Actor, Arbiter};
+use actix_web::{dev::ServerHandle, App, HttpServer};
+
+use crate::actors::janitor::JanitorActor;
+use crate::actors::Hub;
+use crate::auth::{hash_password, random_secret, Tokens};
+use crate::clock::SharedClock;
+use crate::cluster::{NodeId, Registry, ShardMap};
+use crate::config::{Config, SqliteSync, StoreKind};
+use crate::domain::{Agent, AgentId, Role, Site, SiteId, SiteSettings};
+use crate::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use crate::store::{SharedStore, StoreError};
+use crate::{gateway, metrics};
+
+pub const DEMO_SITE_KEY: &str = "pk_demo";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.local";
+pub const DEMO_AGENT_EMAIL: &str = "agent@demo.local";
+pub const DEMO_PASSWORD: &str = "demo1234";
+pub const DEMO_IDENTITY_SECRET: &str = "demo-identity-secret";
+
+/// A started node.
+pub struct Started {
+    pub addr: SocketAddr,
+    pub store: SharedStore,
+    pub server: actix_web::dev::Server,
+    pub arbiters: Vec<Arbiter>,
+    /// Set when this start created the demo site.
+    pub demo_created: bool,
+}
+
+pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
+    match config.store {
+        StoreKind::Sqlite => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", config.data_dir.display()))
+            })?;
+            let mut opts = SqliteOptions::new(config.sqlite_path());
+            opts.synchronous = match config.sqlite_synchronous {
+                SqliteSync::Full => Synchronous::Full,
+                SqliteSync::Normal => Synchronous::Normal,
+            };
+            Ok(Arc::new(SqliteStore::open(opts).await?))
+        }
+        StoreKind::Scylla => Err(StoreError::Backend("SCYLLA_WIRING_PENDING".into())),
+    }
+}
+
+/// Create the demo site, admin and agent unless the demo site exists. True when created.
+pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
+    if store.site_by_public_key(DEMO_SITE_KEY).await?.is_some() {
+        return Ok(false);
+    }
+    let site = Site {
+        id: SiteId::new(),
+        name: "Demo Shop".into(),
+        public_key: DEMO_SITE_KEY.into(),
+        identity_secret: DEMO_IDENTITY_SECRET.into(),
+        settings: SiteSettings::default(),
+    };
+    store.put_site(&site).await?;
+    let password_hash = hash_password(DEMO_PASSWORD);
+    for (email, name, role) in [
+        (DEMO_ADMIN_EMAIL, "Demo Admin", Role::Admin),
+        (DEMO_AGENT_EMAIL, "Demo Agent", Role::Agent),
+    ] {
+        let agent = Agent {
+            id: AgentId::new(),
+            site_id: site.id,
+            email: email.into(),
+            name: name.into(),
+            password_hash: password_hash.clone(),
+            role,
+            capacity: 5,
+        };
+        store.put_agent(&agent).await?;
+    }
+    Ok(true)
+}
+
+/// Start a node inside the current actix System.
+pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Started> {
+    metrics::init();
+    let io = |e: StoreError| std::io::Error::other(e.to_string());
+    let store = open_store(&config).await.map_err(io)?;
+    let key = store
+        .secret("token_signing_key", random_secret(32).as_bytes())
+        .await
+        .map_err(io)?;
+    let demo_created = if config.demo {
+        seed_demo(&store).await.map_err(io)?
+    } else {
+        false
+    };
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let workers = if config.workers == 0 {
+        cores
+    } else {
+        config.workers
+    };
+    let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+    let node = NodeId(config.listen.to_string());
+    let registry = Registry::new(
+        ShardMap::single(node, config.shards),
+        arbiters.iter().map(|a| a.handle()).collect(),
+    );
+    let config = Arc::new(config);
+    let hub = Hub::new(
+        config.clone(),
+        store.clone(),
+        clock,
+        Tokens::new(key),
+        registry,
+    );
+    JanitorActor::new(hub.clone()).start();
+
+    let app_hub = hub.clone();
+    let server =
+        HttpServer::new(move || App::new().configure(|cfg| gateway::routes(cfg, app_hub.clone())))
+            .workers(workers)
+            .max_connections(config.max_connections)
+            .backlog(config.backlog)
+            .bind(config.listen)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    Ok(Started {
+        addr,
+        store,
+        server: server.run(),
+        arbiters,
+        demo_created,
+    })
+}
+
+/// A node running on its own thread, for tests and embedding.
+pub struct NodeHandle {
+    pub addr: SocketAddr,
+    pub store: SharedStore,
+    server: Option<ServerHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Start a node on a new thread with its own actix System; returns once it listens.
+pub fn spawn(config: Config, clock: SharedClock) -> std::io::Result<NodeHandle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("switchboard-node".into())
+        .spawn(move || {
+            let system = actix::System::new();
+            system.block_on(async move {
+                match start(config, clock).await {
+                    Ok(started) => {
+                        let _ = tx.send(Ok((
+                            started.addr,
+                            started.store.clone(),
+                            started.server.handle(),
+                        )));
+                        let _ = started.server.await;
+                        for arbiter in started.arbiters {
+                            arbiter.stop();
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let (addr, store, server) = rx
+        .recv()
+        .map_err(|_| std::io::Error::other("node thread died while starting"))??;
+    Ok(NodeHandle {
+        addr,
+        store,
+        server: Some(server),
+        thread: Some(thread),
+    })
+}
+
+impl NodeHandle {
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(server) = self.server.take() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = runtime {
+                rt.block_on(server.stop(false));
+            }
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -112,3 +112,15 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type SharedStore = Arc<dyn Store>;
+
+/// Run one store operation and record its latency under `op` (the trait method's name), whether
+/// it succeeded or not: a slow failure is as interesting as a slow success.
+pub(crate) async fn timed<T>(
+    op: &'static str,
+    operation: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let started = std::time::Instant::now();
+    let result = operation.await;
+    crate::metrics::observe_store_op(op, started.elapsed().as_secs_f64());
+    result
+}

@@ -1,0 +1,484 @@
+//! JSON handlers under `/api/v1`. Each one checks who is calling, asks the owning actor (or
+//! the store for read-only listings), and answers JSON or an [`ApiError`] with a stable code.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{AdminAuth, AgentAuth};
+use crate::actors::connection::transfer;
+use crate::actors::conversation::{self, StatusChange};
+use crate::actors::{agent, ask, router, HubRef};
+use crate::auth::{hash_password, random_secret, verify_password, AgentClaims};
+use crate::automation::inside_hours;
+use crate::domain::{
+    Agent, AgentId, ConversationId, ConversationStatus, Role, SiteSettings, VisitorId,
+};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::metrics;
+use crate::protocol::{looks_like_email, WidgetConfig, MAX_BODY_BYTES as MAX_MESSAGE_BYTES};
+
+type Hub = web::Data<HubRef>;
+type Json = ApiResult<HttpResponse>;
+
+fn ok(value: serde_json::Value) -> Json {
+    Ok(HttpResponse::Ok().json(value))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::post().to(login))
+        .route("/me", web::get().to(me))
+        .route("/conversations", web::get().to(list_conversations))
+        .route("/queue", web::get().to(queue))
+        .route("/conversations/{id}", web::get().to(conversation_detail))
+        .route("/conversations/{id}/messages", web::get().to(messages))
+        .route("/conversations/{id}/messages", web::post().to(reply))
+        .route("/conversations/{id}/snooze", web::post().to(snooze))
+        .route("/conversations/{id}/wake", web::post().to(wake))
+        .route("/conversations/{id}/close", web::post().to(close))
+        .route("/conversations/{id}/transfer", web::post().to(transfer_to))
+        .route("/visitors/{id}", web::get().to(visitor_detail))
+        .route("/agents", web::get().to(list_agents))
+        .route("/agents", web::post().to(create_agent))
+        .route("/agents/{id}", web::patch().to(update_agent))
+        .route("/site", web::get().to(site))
+        .route("/site/settings", web::put().to(update_settings))
+        .route("/site/rotate-secret", web::post().to(rotate_secret))
+        .route("/widget/config", web::get().to(widget_config));
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+pub async fn readyz(hub: Hub) -> HttpResponse {
+    match hub.store.list_sites().await {
+        Ok(_) => HttpResponse::Ok().body("ready"),
+        Err(e) => HttpResponse::ServiceUnavailable().body(format!("store not ready: {e}")),
+    }
+}
+
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics::render())
+}
+
+#[derive(Deserialize)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(hub: Hub, body: web::Json<Login>) -> Json {
+    let Login { email, password } = body.into_inner();
+    let agent = hub.store.agent_by_email(&email.to_lowercase()).await?;
+    let refused = || ApiError::new(ErrorCode::Unauthorized, "wrong email or password");
+    let agent = agent.ok_or_else(refused)?;
+    // argon2 is deliberately slow: keep it off the event loop.
+    let hash = agent.password_hash.clone();
+    let valid = web::block(move || verify_password(&password, &hash))
+        .await
+        .map_err(|_| ApiError::internal("login failed"))?;
+    if !valid {
+        return Err(refused());
+    }
+    let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
+    let token = hub.tokens.issue_agent(&AgentClaims {
+        sub: agent.id,
+        site: agent.site_id,
+        role: agent.role,
+        name: agent.name.clone(),
+        exp,
+    });
+    ok(json!({ "token": token, "agent": agent }))
+}
+
+async fn me(hub: Hub, auth: AgentAuth) -> Json {
+    let agent = hub
+        .store
+        .get_agent(auth.0.sub)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    let presence = match hub.running_agent(agent.id) {
+        Some(a) => a.send(agent::GetPresence).await.map_err(ApiError::from)?,
+        None => crate::domain::Presence::Offline,
+    };
+    ok(json!({ "agent": agent, "presence": presence }))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>) -> Json {
+    let status = match q.status.as_deref() {
+        None => ConversationStatus::Open,
+        Some(s) => ConversationStatus::parse(s)
+            .ok_or_else(|| ApiError::invalid("status is open, snoozed or closed"))?,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let list = hub
+        .store
+        .conversations_by_status(auth.0.site, status, limit)
+        .await?;
+    let list: Vec<_> = list
+        .into_iter()
+        .map(|c| {
+            let unread = c.unread_for_agent();
+            let mut v = serde_json::to_value(&c).unwrap_or_default();
+            v["unread"] = json!(unread);
+            v
+        })
+        .collect();
+    ok(json!({ "conversations": list }))
+}
+
+async fn queue(hub: Hub, auth: AgentAuth) -> Json {
+    let site = auth.0.site;
+    let waiting = ask(|| hub.router(site), router::QueueSnapshot).await?;
+    let mut out = Vec::with_capacity(waiting.len());
+    for id in waiting {
+        if let Ok(Ok(c)) = ask(
+            || hub.conversation(id),
+            conversation::Snapshot {
+                caller: Some(auth.caller()),
+            },
+        )
+        .await
+        {
+            out.push(c);
+        }
+    }
+    ok(json!({ "waiting": out }))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    before_seq: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn conversation_detail(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    q: web::Query<PageQuery>,
+) -> Json {
+    let id = id.into_inner();
+    let conv = ask(
+        || hub.conversation(id),
+        conversation::Snapshot {
+            caller: Some(auth.caller()),
+        },
+    )
+    .await??;
+    let visitor = hub.store.get_visitor(conv.visitor_id).await?;
+    let history = conversation::History {
+        caller: auth.caller(),
+        before: q.before_seq,
+        limit: q.limit.unwrap_or(50),
+    };
+    let (messages, has_more) = ask(|| hub.conversation(id), history).await??;
+    ok(
+        json!({ "conversation": conv, "visitor": visitor, "messages": messages, "has_more": has_more }),
+    )
+}
+
+async fn messages(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    q: web::Query<PageQuery>,
+) -> Json {
+    let id = id.into_inner();
+    let history = conversation::History {
+        caller: auth.caller(),
+        before: q.before_seq,
+        limit: q.limit.unwrap_or(50),
+    };
+    let (messages, has_more) = ask(|| hub.conversation(id), history).await??;
+    ok(json!({ "messages": messages, "has_more": has_more }))
+}
+
+#[derive(Deserialize)]
+struct Reply {
+    client_msg_id: String,
+    body: String,
+}
+
+async fn reply(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    body: web::Json<Reply>,
+) -> Json {
+    let Reply {
+        client_msg_id,
+        body,
+    } = body.into_inner();
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
+            "message body is over 8 KiB",
+        ));
+    }
+    if body.trim().is_empty() || client_msg_id.is_empty() || client_msg_id.len() > 64 {
+        return Err(ApiError::invalid(
+            "body must not be empty and client_msg_id must be 1 to 64 bytes",
+        ));
+    }
+    let id = id.into_inner();
+    let post = conversation::Post {
+        caller: auth.caller(),
+        client_msg_id,
+        body,
+        received_at: Instant::now(),
+    };
+    let posted = ask(|| hub.conversation(id), post).await??;
+    ok(json!({ "seq": posted.seq, "duplicate": posted.duplicate }))
+}
+
+async fn change(hub: &HubRef, auth: &AgentAuth, id: ConversationId, change: StatusChange) -> Json {
+    let msg = conversation::ChangeStatus {
+        caller: Some(auth.caller()),
+        change,
+    };
+    let conv = ask(|| hub.conversation(id), msg).await??;
+    ok(json!({ "conversation": conv }))
+}
+
+#[derive(Deserialize)]
+struct Snooze {
+    until: i64,
+}
+
+async fn snooze(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    body: web::Json<Snooze>,
+) -> Json {
+    change(
+        &hub,
+        &auth,
+        id.into_inner(),
+        StatusChange::Snooze { until: body.until },
+    )
+    .await
+}
+
+async fn wake(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+    change(&hub, &auth, id.into_inner(), StatusChange::Wake).await
+}
+
+async fn close(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+    change(&hub, &auth, id.into_inner(), StatusChange::Close).await
+}
+
+#[derive(Deserialize)]
+struct Transfer {
+    agent_id: AgentId,
+}
+
+async fn transfer_to(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+    body: web::Json<Transfer>,
+) -> Json {
+    let conv = transfer(&hub, auth.caller(), id.into_inner(), body.agent_id).await?;
+    ok(json!({ "conversation": conv }))
+}
+
+async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
+    let visitor = hub
+        .store
+        .get_visitor(id.into_inner())
+        .await?
+        .filter(|v| v.site_id == auth.0.site);
+    let visitor = visitor.ok_or_else(|| ApiError::not_found("visitor"))?;
+    let events = hub.store.visitor_events(visitor.id, 100).await?;
+    let conversations = hub.store.visitor_conversations(visitor.id, 20).await?;
+    ok(json!({ "visitor": visitor, "events": events, "conversations": conversations }))
+}
+
+async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
+    let site = auth.0.site;
+    let agents = hub.store.list_agents(site).await?;
+    let presence = ask(|| hub.router(site), router::PresenceSnapshot).await?;
+    let agents: Vec<_> = agents
+        .into_iter()
+        .map(|a| {
+            let p = presence
+                .get(&a.id)
+                .copied()
+                .unwrap_or(crate::domain::Presence::Offline);
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            v["presence"] = json!(p);
+            v
+        })
+        .collect();
+    ok(json!({ "agents": agents }))
+}
+
+#[derive(Deserialize)]
+struct NewAgent {
+    email: String,
+    name: String,
+    password: String,
+    #[serde(default = "default_role")]
+    role: Role,
+    #[serde(default = "default_capacity")]
+    capacity: u32,
+}
+
+fn default_role() -> Role {
+    Role::Agent
+}
+fn default_capacity() -> u32 {
+    5
+}
+
+async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> Json {
+    let n = body.into_inner();
+    if !looks_like_email(&n.email) || n.name.trim().is_empty() || n.password.len() < 8 {
+        return Err(ApiError::invalid(
+            "need an email, a name and a password of at least 8 characters",
+        ));
+    }
+    let password = n.password;
+    let password_hash = web::block(move || hash_password(&password))
+        .await
+        .map_err(|_| ApiError::internal("hashing failed"))?;
+    let agent = Agent {
+        id: AgentId::new(),
+        site_id: auth.0.site,
+        email: n.email.to_lowercase(),
+        name: n.name,
+        password_hash,
+        role: n.role,
+        capacity: n.capacity.min(1000),
+    };
+    hub.store.put_agent(&agent).await?;
+    Ok(HttpResponse::Created().json(json!({ "agent": agent })))
+}
+
+#[derive(Deserialize)]
+struct AgentPatch {
+    name: Option<String>,
+    role: Option<Role>,
+    capacity: Option<u32>,
+    password: Option<String>,
+}
+
+async fn update_agent(
+    hub: Hub,
+    auth: AdminAuth,
+    id: web::Path<AgentId>,
+    body: web::Json<AgentPatch>,
+) -> Json {
+    let mut agent = hub
+        .store
+        .get_agent(id.into_inner())
+        .await?
+        .filter(|a| a.site_id == auth.0.site)
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    let patch = body.into_inner();
+    if let Some(name) = patch.name.filter(|n| !n.trim().is_empty()) {
+        agent.name = name;
+    }
+    if let Some(role) = patch.role {
+        agent.role = role;
+    }
+    if let Some(capacity) = patch.capacity {
+        agent.capacity = capacity.min(1000);
+    }
+    if let Some(password) = patch.password {
+        if password.len() < 8 {
+            return Err(ApiError::invalid("password must be at least 8 characters"));
+        }
+        agent.password_hash = web::block(move || hash_password(&password))
+            .await
+            .map_err(|_| ApiError::internal("hashing failed"))?;
+    }
+    hub.store.put_agent(&agent).await?;
+    if let Some(a) = hub.running_agent(agent.id) {
+        a.do_send(agent::Refresh);
+    }
+    ok(json!({ "agent": agent }))
+}
+
+async fn site(hub: Hub, auth: AgentAuth) -> Json {
+    let site = hub.site(auth.0.site).await?;
+    ok(json!({ "site": &*site }))
+}
+
+/// Reject settings that would silently misbehave (unknown timezone, bad times).
+fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
+    if let Some(hours) = &s.business_hours {
+        if hours.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ApiError::invalid(format!(
+                "unknown timezone `{}`",
+                hours.timezone
+            )));
+        }
+        for w in &hours.weekly {
+            let valid_time =
+                |t: &str| t == "24:00" || chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok();
+            if w.day > 6 || !valid_time(&w.open) || !valid_time(&w.close) {
+                return Err(ApiError::invalid(
+                    "weekly hours need day 0-6 and HH:MM times",
+                ));
+            }
+        }
+    }
+    if s.widget_position != "left" && s.widget_position != "right" {
+        return Err(ApiError::invalid("widget_position is left or right"));
+    }
+    Ok(())
+}
+
+async fn update_settings(hub: Hub, auth: AdminAuth, body: web::Json<SiteSettings>) -> Json {
+    let settings = body.into_inner();
+    validate_settings(&settings)?;
+    let mut site = (*hub.site(auth.0.site).await?).clone();
+    site.settings = settings;
+    hub.store.put_site(&site).await?;
+    hub.invalidate_site(&site);
+    ok(json!({ "settings": site.settings }))
+}
+
+async fn rotate_secret(hub: Hub, auth: AdminAuth) -> Json {
+    let mut site = (*hub.site(auth.0.site).await?).clone();
+    site.identity_secret = random_secret(32);
+    hub.store.put_site(&site).await?;
+    hub.invalidate_site(&site);
+    ok(json!({ "identity_secret": site.identity_secret }))
+}
+
+#[derive(Deserialize)]
+struct WidgetQuery {
+    site: String,
+}
+
+async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
+    let site = hub
+        .site_by_key(&q.site)
+        .await?
+        .ok_or_else(|| ApiError::not_found("site"))?;
+    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline).await?;
+    let config = WidgetConfig {
+        site_name: site.name.clone(),
+        settings: site.settings.clone(),
+        agents_online,
+        inside_hours: inside_hours(site.settings.business_hours.as_ref(), hub.now()),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .json(config))
+}

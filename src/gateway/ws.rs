@@ -1,0 +1,26 @@
+//! `GET /ws`: upgrade to a WebSocket and hand it to a new connection actor.
+
+use actix::{Actor, AsyncContext};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::actors::connection::Connection;
+use crate::actors::HubRef;
+
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<HubRef>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let max = hub.config.max_frame_bytes;
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    let hub = hub.get_ref().clone();
+    Connection::create(move |ctx| {
+        ctx.add_stream(stream);
+        Connection::new(hub, session)
+    });
+    Ok(response)
+}
