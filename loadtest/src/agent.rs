@@ -11,9 +11,10 @@ use std::time::Duration;
 use switchboard::domain::Presence;
 use switchboard::domain::{AgentId, Author, ConversationId, ConversationStatus};
 use switchboard::protocol::{ClientFrame, ClientRole, ServerFrame};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::conn::{make_body, now_ns, parse_body, pause, Conn, ConnError, Incoming};
+use crate::conn::{make_body, now_ns, parse_body, pause, Conn, ConnError, Control, Incoming};
 use crate::loss::{Receiver, Seen, Stream};
 use crate::net::ws_connect;
 use crate::worker::{AgentCreds, Ctx};
@@ -27,11 +28,16 @@ struct AConv {
     closed: bool,
     /// Highest visitor seq a reply is scheduled for.
     replied_upto: u64,
+    /// The latest visitor message seen: seq, send time (unix ns, 0 if not ours), bye.
+    last_visitor: Option<(u64, u64, bool)>,
+    /// The latest agent message seen (from anyone): it answers the visitor messages before it.
+    last_agent_seq: u64,
 }
 
 enum Cmd {
     Send { cmid: String },
     Subscribe { conv: ConversationId, sent_ns: u64 },
+    Read { sent_ns: u64 },
     Other,
 }
 
@@ -47,6 +53,7 @@ struct Inflight {
 
 struct Agent {
     ctx: Rc<Ctx>,
+    control: watch::Receiver<Control>,
     creds: AgentCreds,
     me: Option<AgentId>,
     conn: Option<Conn>,
@@ -66,6 +73,7 @@ struct Agent {
 pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
     let me = creds.agent_id.parse().ok();
     let mut a = Agent {
+        control: ctx.control(),
         ctx: ctx.clone(),
         creds,
         me,
@@ -99,7 +107,7 @@ pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
                     .map(|r| r.sample(&mut rand::rng()))
                     .unwrap_or(0);
                 let until = Instant::now() + Duration::from_millis(delay);
-                if pause(until, &mut ctx.control.clone()).await.is_err() {
+                if pause(until, &mut a.control).await.is_err() {
                     break;
                 }
             }
@@ -112,7 +120,7 @@ pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
                 }
                 a.dropped_ns.get_or_insert(now_ns());
                 let until = Instant::now() + Duration::from_secs(1);
-                if pause(until, &mut ctx.control.clone()).await.is_err() {
+                if pause(until, &mut a.control).await.is_err() {
                     break;
                 }
             }
@@ -166,10 +174,9 @@ impl Agent {
             token: Some(self.creds.token.clone()),
         })
         .await?;
-        let mut control = ctx.control.clone();
         let deadline = Instant::now() + timeout;
         let assigned = loop {
-            let Some(inc) = conn.recv(Some(deadline), &mut control, true).await? else {
+            let Some(inc) = conn.recv(Some(deadline), &mut self.control, true).await? else {
                 ctx.error("hello_timeout");
                 return Err(ConnError::Closed("no welcome".into()));
             };
@@ -244,7 +251,7 @@ impl Agent {
         loop {
             let next_due = self.due.peek().map(|Reverse((t, ..))| *t);
             let conn = self.conn.as_mut().expect("connected");
-            match conn.recv(next_due, &mut control, true).await {
+            match conn.recv(next_due, &mut self.control, true).await {
                 Ok(Some(inc)) => self.handle(inc),
                 Ok(None) => {}
                 Err(ConnError::Closed(why)) => {
@@ -320,7 +327,12 @@ impl Agent {
                 continue;
             }
             self.msg_counter += 1;
-            let cmid = format!("{}-a{}", self.creds.email, self.msg_counter);
+            let cmid = format!(
+                "{}-{}-a{}",
+                self.ctx.spec.start_unix_ns / 1_000_000,
+                self.creds.agent_id,
+                self.msg_counter
+            );
             let sent_ns = now_ns();
             let body = make_body(sent_ns, reply_to, "re", self.ctx.scen().visitors.body_bytes);
             self.inflight.insert(
@@ -385,7 +397,11 @@ impl Agent {
                         c.sub_pending = false;
                         c.subscribed = true;
                     }
+                    self.answer_replay(conv);
                     self.check_resumed();
+                }
+                Some(Cmd::Read { sent_ns }) => {
+                    ctx.record_us("ack_read", inc.at_ns.saturating_sub(sent_ns) / 1000);
                 }
                 _ => {}
             },
@@ -416,14 +432,13 @@ impl Agent {
                     c.mine = false;
                 }
             }
-            ServerFrame::Inbox { conversation, .. } => {
+            ServerFrame::Inbox { conversation, .. }
                 if conversation.status == ConversationStatus::Open
                     && conversation.assignee.is_some_and(|a| self.is_me(a))
-                    && !self.convs.contains_key(&conversation.id)
-                {
-                    self.convs.entry(conversation.id).or_default().mine = true;
-                    self.subscribe(conversation.id);
-                }
+                    && !self.convs.contains_key(&conversation.id) =>
+            {
+                self.convs.entry(conversation.id).or_default().mine = true;
+                self.subscribe(conversation.id);
             }
             ServerFrame::Conversation { conversation } => {
                 if let Some(c) = self.convs.get_mut(&conversation.id) {
@@ -454,34 +469,27 @@ impl Agent {
                 }
                 match &m.author {
                     Author::Visitor { .. } => {
+                        let bye = m.body.contains(";bye;");
+                        let t = parse_body(&m.body).map(|(t, _)| t).unwrap_or(0);
+                        c.last_visitor = Some((m.seq, t, bye));
+                        if !live {
+                            // Part of a subscription's replay: answered at the subscribe ack
+                            // if it is still the unanswered latest.
+                            ctx.incr("replayed");
+                            return;
+                        }
                         ctx.incr("delivered");
                         ctx.incr("delivered_v2a");
-                        if let Some((t, _)) = parse_body(&m.body) {
-                            if live {
-                                ctx.record_us("v2a", inc.at_ns.saturating_sub(t) / 1000);
-                            }
+                        if t > 0 {
+                            ctx.record_us("v2a", inc.at_ns.saturating_sub(t) / 1000);
                         }
-                        if m.seq > c.replied_upto && c.mine && !c.closed {
-                            c.replied_upto = m.seq;
-                            let delay = ctx.scen().agents.reply_delay_ms.sample(&mut rand::rng());
-                            let bye = m.body.contains(";bye;");
-                            self.due.push(Reverse((
-                                Instant::now() + Duration::from_millis(delay),
-                                m.conversation_id,
-                                m.seq,
-                                bye,
-                            )));
-                            if ctx.scen().agents.read_receipts {
-                                let id = self.cmd(Cmd::Other);
-                                self.outbox.push(ClientFrame::Read {
-                                    id,
-                                    conversation_id: m.conversation_id,
-                                    seq: m.seq,
-                                });
-                            }
-                        }
+                        self.plan_reply(m.conversation_id, m.seq, bye);
                     }
                     Author::Agent { .. } => {
+                        c.last_agent_seq = c.last_agent_seq.max(m.seq);
+                        if !live {
+                            ctx.incr("replayed");
+                        }
                         if let Some(cmid) = &m.client_msg_id {
                             if let Some(f) = self.inflight.get_mut(cmid) {
                                 if f.echo_seq.is_some() {
@@ -499,6 +507,61 @@ impl Agent {
             ServerFrame::Goodbye { code, .. } => ctx.error(code.as_str()),
             _ => {}
         }
+    }
+
+    /// Schedule a reply to visitor message `seq`, with read receipt, if it is ours to answer.
+    fn plan_reply(&mut self, conv: ConversationId, seq: u64, bye: bool) {
+        let Some(c) = self.convs.get_mut(&conv) else {
+            return;
+        };
+        if seq <= c.replied_upto || !c.mine || c.closed {
+            return;
+        }
+        c.replied_upto = seq;
+        let delay = self
+            .ctx
+            .scen()
+            .agents
+            .reply_delay_ms
+            .sample(&mut rand::rng());
+        self.due.push(Reverse((
+            Instant::now() + Duration::from_millis(delay),
+            conv,
+            seq,
+            bye,
+        )));
+        if self.ctx.scen().agents.read_receipts {
+            let id = self.cmd(Cmd::Read { sent_ns: now_ns() });
+            self.outbox.push(ClientFrame::Read {
+                id,
+                conversation_id: conv,
+                seq,
+            });
+        }
+    }
+
+    /// After a subscription's replay: answer the latest visitor message if nobody has, or
+    /// close the conversation if it was left over by an earlier run.
+    fn answer_replay(&mut self, conv: ConversationId) {
+        let Some(c) = self.convs.get(&conv) else {
+            return;
+        };
+        let Some((seq, t, bye)) = c.last_visitor else {
+            return;
+        };
+        if seq <= c.last_agent_seq.max(c.replied_upto) || !c.mine || c.closed {
+            return;
+        }
+        if t < self.ctx.spec.start_unix_ns && self.ctx.scen().agents.close_stale {
+            self.ctx.incr("stale_closed");
+            let id = self.cmd(Cmd::Other);
+            self.outbox.push(ClientFrame::Close {
+                id,
+                conversation_id: conv,
+            });
+            return;
+        }
+        self.plan_reply(conv, seq, bye);
     }
 
     /// A reply with both its ack and its echo is done; compare their seqs.

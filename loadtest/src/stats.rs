@@ -28,6 +28,7 @@ pub const LATENCIES: &[(&str, &str)] = &[
         "visitor send -> ack (message durably stored)",
     ),
     ("ack_agent", "agent send -> ack (message durably stored)"),
+    ("ack_read", "agent read receipt -> ack"),
     (
         "resume",
         "connection dropped -> resumed subscription acked (gap delivered)",

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use switchboard::domain::{Author, ConversationId, ConversationStatus};
 use switchboard::protocol::{ClientFrame, ClientRole, ServerFrame};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use crate::conn::{make_body, now_ns, parse_body, pause, Conn, ConnError, Incoming};
+use crate::conn::{make_body, now_ns, parse_body, pause, Conn, ConnError, Control, Incoming};
 use crate::loss::{Receiver, Stream};
 use crate::net::ws_connect;
 use crate::worker::Ctx;
@@ -43,6 +43,7 @@ enum Cmd {
 
 struct Visitor {
     ctx: Rc<Ctx>,
+    control: watch::Receiver<Control>,
     tag: String,
     conn: Option<Conn>,
     token: Option<String>,
@@ -97,12 +98,9 @@ pub async fn run(ctx: Rc<Ctx>, _idle: bool) {
         }
         ctx.incr("visitor_returns");
         let away = ctx.scen().visitors.return_after_ms.sample(&mut rand::rng());
-        if pause(
-            Instant::now() + Duration::from_millis(away),
-            &mut v.ctx.control.clone(),
-        )
-        .await
-        .is_err()
+        if pause(Instant::now() + Duration::from_millis(away), &mut v.control)
+            .await
+            .is_err()
         {
             break;
         }
@@ -128,6 +126,7 @@ impl Visitor {
     fn new(ctx: Rc<Ctx>, kind: &str) -> Visitor {
         let tag = ctx.client_tag(kind);
         Visitor {
+            control: ctx.control(),
             ctx,
             tag,
             conn: None,
@@ -208,7 +207,7 @@ impl Visitor {
             .unwrap_or(0);
         pause(
             Instant::now() + Duration::from_millis(delay),
-            &mut self.ctx.control.clone(),
+            &mut self.control,
         )
         .await
     }
@@ -397,7 +396,7 @@ impl Visitor {
             }
             pause(
                 Instant::now() + Duration::from_millis(500 * attempt),
-                &mut ctx.control.clone(),
+                &mut self.control,
             )
             .await?;
         }
@@ -420,8 +419,7 @@ impl Visitor {
         let deadline = Instant::now() + timeout;
         let mut early = Vec::new();
         loop {
-            let mut control = ctx.control.clone();
-            let Some(inc) = conn.recv(Some(deadline), &mut control, false).await? else {
+            let Some(inc) = conn.recv(Some(deadline), &mut self.control, false).await? else {
                 ctx.error("hello_timeout");
                 return Err(ConnError::Closed("no welcome".into()));
             };
@@ -532,13 +530,12 @@ impl Visitor {
         done: impl Fn(&Visitor) -> bool,
         deadline: Option<Instant>,
     ) -> Result<bool, ConnError> {
-        let mut control = self.ctx.control.clone();
         loop {
             if done(self) {
                 return Ok(true);
             }
             let conn = self.conn.as_mut().ok_or(ConnError::Dropped)?;
-            match conn.recv(deadline, &mut control, false).await {
+            match conn.recv(deadline, &mut self.control, false).await {
                 Ok(Some(inc)) => self.handle(inc),
                 Ok(None) => return Ok(false),
                 Err(ConnError::Closed(why)) => {
@@ -650,8 +647,12 @@ impl Visitor {
                         }
                     }
                     Author::Agent { .. } => {
-                        ctx.incr("delivered");
-                        ctx.incr("delivered_a2v");
+                        if live {
+                            ctx.incr("delivered");
+                            ctx.incr("delivered_a2v");
+                        } else {
+                            ctx.incr("replayed");
+                        }
                         if let Some((t, r)) = parse_body(&m.body) {
                             if live {
                                 ctx.record_us("a2v", inc.at_ns.saturating_sub(t) / 1000);
@@ -664,20 +665,17 @@ impl Visitor {
             }
             ServerFrame::Assigned {
                 conversation_id, ..
-            } => {
-                if Some(conversation_id) == self.conv && !self.assigned {
-                    self.assigned = true;
-                    if let Some(s) = self.start_acked_ns {
-                        ctx.record_us("queue_wait", inc.at_ns.saturating_sub(s) / 1000);
-                    }
+            } if Some(conversation_id) == self.conv && !self.assigned => {
+                self.assigned = true;
+                if let Some(s) = self.start_acked_ns {
+                    ctx.record_us("queue_wait", inc.at_ns.saturating_sub(s) / 1000);
                 }
             }
-            ServerFrame::Conversation { conversation } => {
+            ServerFrame::Conversation { conversation }
                 if Some(conversation.id) == self.conv
-                    && conversation.status == ConversationStatus::Closed
-                {
-                    self.closed = true;
-                }
+                    && conversation.status == ConversationStatus::Closed =>
+            {
+                self.closed = true;
             }
             ServerFrame::Goodbye { code, .. } => {
                 ctx.error(code.as_str());

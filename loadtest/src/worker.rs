@@ -119,6 +119,14 @@ impl Ctx {
         format!("w{}{kind}{n}", self.spec.index)
     }
 
+    /// A control receiver for one client, with the current state marked as seen: a client
+    /// created after a storm must not take that storm as news.
+    pub fn control(&self) -> watch::Receiver<Control> {
+        let mut r = self.control.clone();
+        r.borrow_and_update();
+        r
+    }
+
     pub fn with<R>(&self, f: impl FnOnce(&mut Shared) -> R) -> R {
         f(&mut self.shared.borrow_mut())
     }
@@ -267,11 +275,7 @@ async fn run(spec: WorkerSpec) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (stats, loss, convs) = ctx.with(|s| {
-        let convs = s
-            .convs
-            .drain()
-            .map(|(k, v)| (k, v))
-            .collect::<HashMap<_, _>>();
+        let convs = s.convs.drain().collect::<HashMap<_, _>>();
         (s.stats.take(), s.loss.clone(), convs)
     });
     emit(&WorkerMsg::Final {
