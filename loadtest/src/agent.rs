@@ -99,7 +99,6 @@ pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
             Ok(()) | Err(ConnError::Stop) => break,
             Err(ConnError::Dropped) => {
                 ctx.incr("dropped");
-                a.dropped_ns = Some(now_ns());
                 let delay = ctx
                     .control
                     .borrow()
@@ -110,6 +109,8 @@ pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
                 if pause(until, &mut a.control).await.is_err() {
                     break;
                 }
+                // Resume time runs from the reconnect, after the scenario's delay.
+                a.dropped_ns = Some(now_ns());
             }
             Err(ConnError::Closed(why)) => {
                 failures += 1;

@@ -156,16 +156,31 @@ fn merge_receiver(a: Option<Receiver>, b: Option<Receiver>) -> Option<Receiver> 
     }
 }
 
-/// Merge per-worker summaries and count the lost tails.
-pub fn tail_loss(parts: &[HashMap<String, ConvSummary>], grace_ms: u64) -> (u64, usize) {
+/// Merge per-worker summaries and count the lost tails; also returns up to 20 offending
+/// conversations (id and merged summary) for the report, to follow up on the server.
+pub fn tail_loss(
+    parts: &[HashMap<String, ConvSummary>],
+    grace_ms: u64,
+) -> (u64, usize, Vec<String>) {
     let mut all: HashMap<&str, ConvSummary> = HashMap::new();
     for part in parts {
         for (id, s) in part {
             all.entry(id.as_str()).or_default().merge(s);
         }
     }
-    let lost = all.values().map(|s| s.tail_lost(grace_ms)).sum();
-    (lost, all.len())
+    let mut lost = 0;
+    let mut examples = Vec::new();
+    for (id, s) in &all {
+        let n = s.tail_lost(grace_ms);
+        lost += n;
+        if n > 0 && examples.len() < 20 {
+            examples.push(format!(
+                "{id}: {}",
+                serde_json::to_string(s).unwrap_or_default()
+            ));
+        }
+    }
+    (lost, all.len(), examples)
 }
 
 #[cfg(test)]
@@ -214,7 +229,8 @@ mod tests {
             left_ms: None,
         });
         b.insert("c1".to_string(), ab);
-        assert_eq!(tail_loss(&[a.clone(), b.clone()], 2_000), (2, 1));
+        let (lost, n, ex) = tail_loss(&[a.clone(), b.clone()], 2_000);
+        assert_eq!((lost, n, ex.len()), (2, 1, 1));
 
         // A visitor that left for good before the last ack is not owed that message.
         let mut c = HashMap::new();
@@ -233,7 +249,8 @@ mod tests {
             left_ms: None,
         });
         d.insert("c2".to_string(), ad);
-        assert_eq!(tail_loss(&[c, d], 2_000), (0, 1));
+        let (lost, n, _) = tail_loss(&[c, d], 2_000);
+        assert_eq!((lost, n), (0, 1));
     }
 
     #[test]

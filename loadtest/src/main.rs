@@ -28,11 +28,12 @@ use crate::scenario::{Scenario, BUILTIN, FIELDS_HELP};
 const SCENARIOS_HELP: &str = "\
 BUILT-IN SCENARIOS (loadtest/scenarios/*.toml; `show NAME` prints one)
   smoke            short chats, returns, idle sessions and a small storm; must show zero loss
-  steady           30,000 idle sessions as fast as possible, then 50 chatting visitors/s for 60 s
+  steady           18,000 idle sessions as fast as possible, then 50 chatting visitors/s for 60 s
   ramp             arrivals ramp 0 -> 60/s, long chats: finds the highest rate with p99 <= 25 ms
   spike            20 visitors/s, a 10 s spike at 300/s, back to 20/s
   reconnect-storm  drop 50% of all connections at once; measure resume and the delivered gap
   soak             30 minutes at 20 visitors/s with 5,000 idle sessions
+  idle             18,000 idle sessions only, no agents: server RSS per idle visitor session
 ";
 
 #[derive(Parser)]

@@ -158,6 +158,8 @@ pub struct Report {
     pub loss: Loss,
     pub loss_total: u64,
     pub conversations_checked: usize,
+    /// Conversations with a lost tail: id and merged per-side summary (seqs, ms since start).
+    pub tail_lost_examples: Vec<String>,
     pub throughput: Throughput,
     pub capacity: Capacity,
     pub server: ServerSummary,
@@ -172,6 +174,7 @@ pub struct RunData {
     pub samples: Vec<Sample>,
     pub loss: Loss,
     pub conversations_checked: usize,
+    pub tail_lost_examples: Vec<String>,
 }
 
 fn p(h: Option<&Histogram<u64>>, q: f64) -> f64 {
@@ -239,6 +242,7 @@ impl Report {
         r.loss = data.loss.clone();
         r.loss_total = data.loss.total();
         r.conversations_checked = data.conversations_checked;
+        r.tail_lost_examples = data.tail_lost_examples.clone();
 
         let mut start = 0;
         for ph in &scen.phases {
@@ -847,6 +851,7 @@ mod tests {
             samples,
             loss: Loss::default(),
             conversations_checked: 3,
+            tail_lost_examples: Vec::new(),
         }
     }
 

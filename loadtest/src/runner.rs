@@ -110,6 +110,10 @@ async fn login(
 
 /// Log in (creating when missing) `n` load-test agents, a few at a time.
 async fn prepare_agents(opts: &RunOptions, n: usize) -> Result<Vec<AgentCreds>, String> {
+    if n == 0 {
+        // Not even the admin login: its password hash would skew the server's RSS baseline.
+        return Ok(Vec::new());
+    }
     let target = opts.targets[0];
     let (admin_token, _) = login(target, &opts.admin_email, &opts.admin_password)
         .await?
@@ -364,7 +368,7 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         loss.add(l);
         parts.push(convs.clone());
     }
-    let (tail, checked) = tail_loss(&parts, 2_000);
+    let (tail, checked, examples) = tail_loss(&parts, 2_000);
     loss.tail_lost += tail;
     if merge.finals.len() < workers {
         total_stats.error("worker_lost");
@@ -376,6 +380,7 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         samples,
         loss,
         conversations_checked: checked,
+        tail_lost_examples: examples,
     };
     let report = Report::build(
         &scen,

@@ -268,6 +268,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/reconnect-storm.toml"),
     ),
     ("soak", include_str!("../scenarios/soak.toml")),
+    ("idle", include_str!("../scenarios/idle.toml")),
 ];
 
 #[derive(Debug)]

@@ -31,7 +31,7 @@ pub const LATENCIES: &[(&str, &str)] = &[
     ("ack_read", "agent read receipt -> ack"),
     (
         "resume",
-        "connection dropped -> resumed subscription acked (gap delivered)",
+        "reconnect start (after the drop and the reconnect delay) -> resubscription acked (gap delivered)",
     ),
 ];
 

@@ -197,7 +197,6 @@ impl Visitor {
     async fn on_dropped(&mut self) -> Result<(), ConnError> {
         self.disconnect();
         self.ctx.incr("dropped");
-        self.dropped_ns = Some(now_ns());
         let delay = self
             .ctx
             .control
@@ -205,11 +204,14 @@ impl Visitor {
             .reconnect_delay_ms
             .map(|r| r.sample(&mut rand::rng()))
             .unwrap_or(0);
-        pause(
+        let r = pause(
             Instant::now() + Duration::from_millis(delay),
             &mut self.control,
         )
-        .await
+        .await;
+        // Resume time runs from here: the reconnect delay is the scenario's choice.
+        self.dropped_ns = Some(now_ns());
+        r
     }
 
     fn disconnect(&mut self) {
