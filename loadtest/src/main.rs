@@ -1,1 +1,181 @@
-fn main() {}
+//! `switchboard-loadtest`: simulated visitors and agents against one or more Switchboard nodes,
+//! with end-to-end latency, throughput, loss checking and server resource figures.
+//!
+//! Modules, in the order a run uses them: [`scenario`] (what load), [`runner`] (the parent:
+//! agents, workers, merging, report), [`worker`] (a child process running clients), [`visitor`]
+//! and [`agent`] (the simulated people), [`conn`] and [`net`] (sockets), [`stats`] and [`loss`]
+//! (what is measured), [`scrape`] (server side), [`report`] and [`chart`] (output).
+
+mod agent;
+mod chart;
+mod conn;
+mod loss;
+mod net;
+mod report;
+mod runner;
+mod scenario;
+mod scrape;
+mod stats;
+mod visitor;
+mod worker;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::{Scenario, BUILTIN, FIELDS_HELP};
+
+const SCENARIOS_HELP: &str = "\
+BUILT-IN SCENARIOS (loadtest/scenarios/*.toml; `show NAME` prints one)
+  smoke            short chats, returns, idle sessions and a small storm; must show zero loss
+  steady           18,000 idle sessions as fast as possible, then 50 chatting visitors/s for 60 s
+  ramp             arrivals ramp 0 -> 60/s, long chats: finds the highest rate with p99 <= 25 ms
+  spike            20 visitors/s, a 10 s spike at 300/s, back to 20/s
+  reconnect-storm  drop 50% of all connections at once; measure resume and the delivered gap
+  soak             30 minutes at 20 visitors/s with 5,000 idle sessions
+  idle             18,000 idle sessions only, no agents: server RSS per idle visitor session
+";
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-loadtest",
+    version,
+    about = "Load-test harness for Switchboard: simulated visitors and agents, loss checks, HDR latency reports",
+    after_long_help = format!("{SCENARIOS_HELP}\n{FIELDS_HELP}")
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario against a node and write the report (JSON, Markdown, HTML, PNG).
+    #[command(after_long_help = format!("{SCENARIOS_HELP}\n{FIELDS_HELP}"))]
+    Run(RunArgs),
+    /// List the built-in scenarios.
+    List,
+    /// Print a built-in scenario's TOML (a starting point for your own).
+    Show { name: String },
+    /// Internal: a worker process started by `run` (reads its spec from stdin).
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Built-in scenario name or path to a scenario TOML file.
+    #[arg(short, long, default_value = "smoke")]
+    scenario: String,
+    /// Node to load (http://host:port); repeat to scrape several nodes (clients use the first).
+    #[arg(short, long, default_value = "http://127.0.0.1:8080")]
+    target: Vec<String>,
+    /// Directory for the report files (<scenario>.json/.md/.html and PNG charts).
+    #[arg(short, long, default_value = "loadtest-report")]
+    out: PathBuf,
+    /// Worker processes (overrides generator.workers and the socket estimate).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Agents to log in (overrides agents.count and the automatic sizing).
+    #[arg(long)]
+    agents: Option<usize>,
+    /// Pid of the node for CPU/RSS from /proc (default: found by the target's listening port).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Admin account used to create the load-test agents.
+    #[arg(long, default_value = "admin@demo.local")]
+    admin_email: String,
+    #[arg(long, default_value = "demo1234")]
+    admin_password: String,
+    /// Exit with status 3 when any loss or error was seen.
+    #[arg(long)]
+    check: bool,
+    /// No progress line or summary on the terminal.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Cmd::Worker => match worker::main() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("worker: {e}");
+                1
+            }
+        },
+        Cmd::List => {
+            for (name, text) in BUILTIN {
+                let d = Scenario::parse(text)
+                    .map(|s| s.description)
+                    .unwrap_or_default();
+                println!("{name:<16} {d}");
+            }
+            0
+        }
+        Cmd::Show { name } => match BUILTIN.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => {
+                print!("{text}");
+                0
+            }
+            None => {
+                eprintln!("no built-in scenario `{name}`; see `list`");
+                2
+            }
+        },
+        Cmd::Run(a) => run(a),
+    };
+    std::process::exit(code);
+}
+
+fn run(a: RunArgs) -> i32 {
+    worker::raise_nofile_limit();
+    let scenario = match Scenario::load(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let mut targets = Vec::new();
+    for t in &a.target {
+        match runner::parse_target(t) {
+            Ok(addr) => targets.push(addr),
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        }
+    }
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let opts = runner::RunOptions {
+        scenario,
+        targets,
+        out_dir: a.out,
+        workers: a.workers,
+        agents: a.agents,
+        server_pid: a.server_pid,
+        admin_email: a.admin_email,
+        admin_password: a.admin_password,
+        command_line,
+        quiet: a.quiet,
+    };
+    match runner::run(opts) {
+        Ok(report) => {
+            if a.check && (report.loss_total > 0 || report.errors_total > 0) {
+                eprintln!(
+                    "check failed: loss {} errors {}",
+                    report.loss_total, report.errors_total
+                );
+                3
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("load test failed: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Server-side numbers during the run: each node's `/metrics`, plus `/proc/<pid>` when the node
+//! runs on this machine (found by its listening port, or given with `--server-pid`).
+//!
+//! `/proc` is the source of CPU and RSS when the node's registry has no process collector; both
+//! are sampled when available and the report says which one it used.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One sample of one node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the run start.
+    pub t: f64,
+    pub node: String,
+    pub rss_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+    pub connections: Option<f64>,
+    pub messages_persisted: Option<f64>,
+    pub messages_delivered: Option<f64>,
+    /// Where `rss_bytes`/`cpu_seconds` came from: "metrics" or "proc".
+    pub source: String,
+}
+
+/// The values the harness reads from a Prometheus text page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub rss_bytes: Option<f64>,
+    pub cpu_seconds: Option<f64>,
+    pub connections: Option<f64>,
+    pub messages_persisted: Option<f64>,
+    pub messages_delivered: Option<f64>,
+}
+
+/// Parse the few series we need; a family with labels is summed over its labels.
+pub fn parse_metrics(text: &str) -> Parsed {
+    let mut p = Parsed::default();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (name_labels, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let Ok(v) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let name = name_labels.split('{').next().unwrap_or("").trim();
+        let slot = match name {
+            "process_resident_memory_bytes" => &mut p.rss_bytes,
+            "process_cpu_seconds_total" => &mut p.cpu_seconds,
+            "switchboard_connections" => &mut p.connections,
+            "switchboard_messages_persisted_total" => &mut p.messages_persisted,
+            "switchboard_messages_delivered_total" => &mut p.messages_delivered,
+            _ => continue,
+        };
+        *slot = Some(slot.unwrap_or(0.0) + v);
+    }
+    p
+}
+
+/// The pid of the local process listening on `port`, by matching the socket inode from
+/// /proc/net/tcp{,6} against every process's open file descriptors.
+pub fn find_listen_pid(port: u16) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for l in text.lines().skip(1) {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            if cols.len() < 10 || cols[3] != "0A" {
+                continue;
+            }
+            let local_port = cols[1]
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) {
+                inodes.push(format!("socket:[{}]", cols[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(link) = std::fs::read_link(fd.path()) {
+                if inodes.iter().any(|i| link.as_os_str() == i.as_str()) {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// RSS (bytes) and CPU seconds (user + system) of a local process.
+pub fn proc_usage(pid: u32) -> Option<(u64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // SAFETY: sysconf is always safe to call.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((rss_kb * 1024, (utime + stime) / hz.max(1.0)))
+}
+
+/// Sample one node now.
+pub async fn sample(node: SocketAddr, pid: Option<u32>, t: f64) -> Sample {
+    let mut s = Sample {
+        t,
+        node: node.to_string(),
+        ..Sample::default()
+    };
+    if let Ok(r) =
+        crate::net::http(node, "GET", "/metrics", None, None, Duration::from_secs(2)).await
+    {
+        if r.status == 200 {
+            let p = parse_metrics(&r.body);
+            s.connections = p.connections;
+            s.messages_persisted = p.messages_persisted;
+            s.messages_delivered = p.messages_delivered;
+            if let (Some(rss), Some(cpu)) = (p.rss_bytes, p.cpu_seconds) {
+                s.rss_bytes = Some(rss as u64);
+                s.cpu_seconds = Some(cpu);
+                s.source = "metrics".into();
+            }
+        }
+    }
+    if let Some((rss, cpu)) = pid.and_then(proc_usage) {
+        // /proc is exact and sampled at the same moment; prefer it for a local node.
+        s.rss_bytes = Some(rss);
+        s.cpu_seconds = Some(cpu);
+        s.source = "proc".into();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_sums_labelled_series() {
+        let text = "# HELP x\n# TYPE switchboard_connections gauge\n\
+            switchboard_connections{role=\"visitor\"} 10\n\
+            switchboard_connections{role=\"agent\"} 2\n\
+            switchboard_messages_persisted_total 42\n\
+            process_resident_memory_bytes 1.5e6\n\
+            process_cpu_seconds_total 3.25\nunrelated_total 9\nbroken line\n";
+        let p = parse_metrics(text);
+        assert_eq!(p.connections, Some(12.0));
+        assert_eq!(p.messages_persisted, Some(42.0));
+        assert_eq!(p.rss_bytes, Some(1.5e6));
+        assert_eq!(p.cpu_seconds, Some(3.25));
+        assert_eq!(p.messages_delivered, None);
+    }
+
+    #[test]
+    fn reads_own_process_usage_and_finds_own_listener() {
+        let (rss, cpu) = proc_usage(std::process::id()).expect("own /proc entry");
+        assert!(rss > 0 && cpu >= 0.0);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(find_listen_pid(port), Some(std::process::id()));
+    }
+}

@@ -1,0 +1,126 @@
+//! Runs the `smoke` scenario with the real harness binary against a real node process started
+//! here (fresh SQLite data dir, random port), and checks the report: zero loss, zero errors,
+//! real traffic (messages, sessions, resumes after the storm), and a JSON file that parses.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The node binary: $SWITCHBOARD_BIN, or the workspace's debug build next to this harness
+/// (built here if missing, e.g. when only this package's tests were built).
+fn node_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SWITCHBOARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let harness = Path::new(env!("CARGO_BIN_EXE_switchboard-loadtest"));
+    let bin = harness.with_file_name("switchboard");
+    if !bin.exists() {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "switchboard", "--bin", "switchboard"])
+            .current_dir(workspace)
+            .status()
+            .expect("running cargo build for the node");
+        assert!(status.success(), "building the node failed");
+    }
+    assert!(bin.exists(), "node binary not found at {}", bin.display());
+    bin
+}
+
+/// Kills the node when the test ends, pass or fail.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(data_dir: &Path) -> (Node, String) {
+    let mut child = Command::new(node_binary())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the node");
+    let stdout = child.stdout.take().unwrap();
+    let node = Node(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("switchboard listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("node printed its listening line");
+    (node, url)
+}
+
+#[test]
+fn smoke_scenario_has_no_loss_and_no_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, url) = start_node(&dir.path().join("data"));
+    let out = dir.path().join("report");
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard-loadtest"))
+        .args([
+            "run",
+            "--scenario",
+            "smoke",
+            "--check",
+            "--target",
+            &url,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("running the harness");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "harness failed ({:?}) after {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status,
+        started.elapsed()
+    );
+
+    let text = std::fs::read_to_string(out.join("smoke.json")).expect("JSON report written");
+    let r: serde_json::Value = serde_json::from_str(&text).expect("JSON report parses");
+    assert_eq!(r["loss_total"], 0, "loss: {}", r["loss"]);
+    assert_eq!(r["errors_total"], 0, "errors: {}", r["errors"]);
+    let counter = |k: &str| r["counters"][k].as_u64().unwrap_or(0);
+    assert!(
+        counter("acked_visitor") > 0,
+        "visitors sent messages: {}",
+        r["counters"]
+    );
+    assert!(
+        counter("acked_agent") > 0,
+        "agents replied: {}",
+        r["counters"]
+    );
+    assert!(counter("delivered") > 0);
+    assert!(counter("sessions") >= 20, "idle sessions opened");
+    assert!(
+        counter("resumed") > 0,
+        "the storm dropped and resumed connections"
+    );
+    assert!(r["conversations_checked"].as_u64().unwrap() > 0);
+    assert!(r["latency"]["v2a"]["count"].as_u64().unwrap() > 0);
+    assert!(r["latency"]["a2v"]["count"].as_u64().unwrap() > 0);
+    assert!(!r["timeline"].as_array().unwrap().is_empty());
+    for f in [
+        "smoke.md",
+        "smoke.html",
+        "smoke-latency.png",
+        "smoke-throughput.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} written");
+    }
+}
