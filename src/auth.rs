@@ -40,6 +40,62 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// argon2 takes ~19 MiB and tens of milliseconds per hash, by design. Hashes run on a small
+/// fixed pool of threads: on tokio's blocking pool every thread that ever hashed kept its freed
+/// 19 MiB arena (glibc), and 200 logins left a node at 2-3 GB. Two threads also bound the CPU a
+/// burst of logins can take from chat traffic.
+struct HashPool {
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+}
+
+const HASH_THREADS: usize = 2;
+const HASH_QUEUE: usize = 1024;
+
+static HASH_POOL: std::sync::LazyLock<HashPool> = std::sync::LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(HASH_QUEUE);
+    let queue = std::sync::Arc::new(parking_lot::Mutex::new(queue));
+    for n in 0..HASH_THREADS {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("password-hash-{n}"))
+            .spawn(move || loop {
+                let job = queue.lock().recv();
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .expect("spawn password hashing thread");
+    }
+    HashPool { jobs }
+});
+
+/// Run `f` on the hashing pool; `unavailable` when a flood of logins fills its queue.
+async fn on_hash_pool<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    HASH_POOL
+        .jobs
+        .try_send(job)
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "too many logins at once; retry"))?;
+    rx.await
+        .map_err(|_| ApiError::internal("password hashing failed"))
+}
+
+/// [`hash_password`] off the async threads, on the bounded hashing pool.
+pub async fn hash_password_pooled(password: String) -> Result<String, ApiError> {
+    on_hash_pool(move || hash_password(&password)).await
+}
+
+/// [`verify_password`] off the async threads, on the bounded hashing pool.
+pub async fn verify_password_pooled(password: String, phc: String) -> Result<bool, ApiError> {
+    on_hash_pool(move || verify_password(&password, &phc)).await
+}
+
 fn mac(key: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length.
     HmacSha256::new_from_slice(key).expect("HMAC takes any key length")

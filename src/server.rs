@@ -134,6 +134,13 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
     let server =
         HttpServer::new(move || App::new().configure(|cfg| gateway::routes(cfg, app_hub.clone())))
             .workers(workers)
+            // Chat frames are small and latency-bound: without TCP_NODELAY, two frames written
+            // back to back wait ~40 ms for the peer's delayed ACK (Nagle).
+            .on_connect(|conn, _| {
+                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    let _ = tcp.set_nodelay(true);
+                }
+            })
             .max_connections(config.max_connections)
             .backlog(config.backlog)
             .shutdown_timeout(5)

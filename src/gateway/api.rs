@@ -11,7 +11,7 @@ use super::auth::{AdminAuth, AgentAuth};
 use crate::actors::conversation::{self, StatusChange};
 use crate::actors::router::transfer;
 use crate::actors::{agent, ask, router, HubRef};
-use crate::auth::{hash_password, random_secret, verify_password, AgentClaims};
+use crate::auth::{hash_password_pooled, random_secret, verify_password_pooled, AgentClaims};
 use crate::automation::inside_hours;
 use crate::domain::{
     Agent, AgentId, ConversationId, ConversationStatus, Role, SiteSettings, VisitorId,
@@ -79,9 +79,7 @@ async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     let agent = agent.ok_or_else(refused)?;
     // argon2 is deliberately slow: keep it off the event loop.
     let hash = agent.password_hash.clone();
-    let valid = web::block(move || verify_password(&password, &hash))
-        .await
-        .map_err(|_| ApiError::internal("login failed"))?;
+    let valid = verify_password_pooled(password, hash).await?;
     if !valid {
         return Err(refused());
     }
@@ -345,9 +343,7 @@ async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> J
         ));
     }
     let password = n.password;
-    let password_hash = web::block(move || hash_password(&password))
-        .await
-        .map_err(|_| ApiError::internal("hashing failed"))?;
+    let password_hash = hash_password_pooled(password).await?;
     let agent = Agent {
         id: AgentId::new(),
         site_id: auth.0.site,
@@ -395,9 +391,7 @@ async fn update_agent(
         if password.len() < 8 {
             return Err(ApiError::invalid("password must be at least 8 characters"));
         }
-        agent.password_hash = web::block(move || hash_password(&password))
-            .await
-            .map_err(|_| ApiError::internal("hashing failed"))?;
+        agent.password_hash = hash_password_pooled(password).await?;
     }
     hub.store.put_agent(&agent).await?;
     if let Some(a) = hub.running_agent(agent.id) {
