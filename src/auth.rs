@@ -139,6 +139,9 @@ pub struct AgentClaims {
 pub struct VisitorClaims {
     pub sub: VisitorId,
     pub site: SiteId,
+    /// A verified (identified) visitor's token: it never stands in for the identity signature.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 const AGENT_PREFIX: &str = "at1";
@@ -198,10 +201,9 @@ impl Tokens {
     }
 
     /// The visitor a token names, if it is genuine and belongs to `site`.
-    pub fn verify_visitor(&self, token: &str, site: SiteId) -> Option<VisitorId> {
+    pub fn verify_visitor(&self, token: &str, site: SiteId) -> Option<VisitorClaims> {
         self.open::<VisitorClaims>(VISITOR_PREFIX, token)
             .filter(|c| c.site == site)
-            .map(|c| c.sub)
     }
 }
 
@@ -243,6 +245,7 @@ mod tests {
         let v = t.issue_visitor(&VisitorClaims {
             sub: VisitorId::new(),
             site,
+            verified: false,
         });
         assert!(t.verify_visitor(&v, site).is_some());
         assert!(t.verify_visitor(&v, SiteId::new()).is_none());

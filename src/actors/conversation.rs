@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::outbound::ConnHandle;
 use super::router::{self, RouterActor};
-use super::{ask, visitor, HubRef};
+use super::{visitor, HubRef};
 use crate::automation::FirstReply;
 use crate::domain::{
     AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, Seq, SiteId,
@@ -33,8 +33,12 @@ use crate::protocol::{Party, ServerFrame};
 const RECENT_WINDOW: usize = 256;
 /// Most messages a resume replays; older ones are paged with `history`.
 const MAX_REPLAY: usize = 1000;
-/// How often a changed conversation row (last activity, read cursors) is written back.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often the actor's housekeeping runs (inbox coalescing, passivation checks).
+const TICK_EVERY: Duration = Duration::from_secs(1);
+/// How often a changed conversation row (last activity, read cursors) is written back. The row
+/// is a cache: live state overlays it (`Hub::freshen`) and `seq` comes from the messages on load,
+/// so a crash loses at most this much of read cursors and activity time, never a message.
+const ROW_FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// Who is asking. Access rules: a visitor may touch only its own conversations, an agent only
 /// its own site's.
@@ -210,6 +214,7 @@ pub struct ConversationActor {
     /// Current routing state, replayed to a subscriber that joins after it happened.
     assignee_name: Option<String>,
     queue_position: Option<u32>,
+    last_flush: Instant,
     last_used: Instant,
 }
 
@@ -232,6 +237,7 @@ impl ConversationActor {
             inbox_dirty: false,
             assignee_name: None,
             queue_position: None,
+            last_flush: Instant::now(),
             last_used: Instant::now(),
         }
     }
@@ -435,7 +441,7 @@ impl ConversationActor {
         ctx.spawn(
             async move {
                 let site = hub.site(conv.site_id).await?;
-                let online = ask(|| hub.router(conv.site_id), router::AgentsOnline).await?;
+                let online = hub.agents_online(conv.site_id).await?;
                 Ok::<_, ApiError>(FirstReply::choose(&site.settings, hub.now(), online))
             }
             .into_actor(self)
@@ -476,6 +482,7 @@ impl ConversationActor {
         };
         let store = self.hub.store.clone();
         self.dirty = false;
+        self.last_flush = Instant::now();
         ctx.wait(
             async move {
                 store.update_conversation(&before, &after).await.map(|_| after)
@@ -560,7 +567,7 @@ impl ConversationActor {
                 });
             }
         }
-        if self.dirty && self.pending.is_empty() {
+        if self.dirty && self.pending.is_empty() && self.last_flush.elapsed() >= ROW_FLUSH_EVERY {
             self.flush_then(ctx, |_, _, _| {});
             return;
         }
@@ -581,7 +588,7 @@ impl Actor for ConversationActor {
         metrics::ACTORS.with_label_values(&["conversation"]).inc();
         ctx.set_mailbox_capacity(1024);
         self.load(ctx);
-        ctx.run_interval(FLUSH_EVERY, |act, ctx| act.tick(ctx));
+        ctx.run_interval(TICK_EVERY, |act, ctx| act.tick(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

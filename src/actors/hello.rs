@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::conversation::Caller;
 use super::outbound::ConnHandle;
-use super::{agent, ask, router, visitor, HubRef};
+use super::{agent, ask, visitor, HubRef};
 use crate::auth::{verify_identity, AgentClaims, VisitorClaims};
 use crate::automation::inside_hours;
 use crate::domain::{ConversationStatus, Site, Visibility, Visitor, VisitorId};
@@ -51,16 +51,20 @@ pub(super) async fn visitor_hello(
         .await
         .map_err(fail)?
         .ok_or_else(|| fail(ApiError::not_found("site")))?;
-    let visitor_id = resolve_visitor(hub, &site, token, identity)
+    let resolved = resolve_visitor(hub, &site, token, identity)
         .await
         .map_err(fail)?;
-    let (_visitor, conversations) = ask(|| hub.visitor(visitor_id, site.id), visitor::Attach)
-        .await
-        .map_err(fail)?
-        .map_err(fail)?;
-    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline)
-        .await
-        .map_err(fail)?;
+    let visitor_id = resolved.id;
+    // A brand-new anonymous visitor has no history to show: no actor, no store read.
+    let conversations = if resolved.new {
+        Vec::new()
+    } else {
+        ask(|| hub.visitor(visitor_id, site.id), visitor::Attach)
+            .await
+            .map_err(fail)?
+            .map_err(fail)?
+    };
+    let agents_online = hub.agents_online(site.id).await.map_err(fail)?;
     let widget = WidgetConfig {
         site_name: site.name.clone(),
         settings: site.settings.clone(),
@@ -75,6 +79,7 @@ pub(super) async fn visitor_hello(
         visitor_token: Some(hub.tokens.issue_visitor(&VisitorClaims {
             sub: visitor_id,
             site: site.id,
+            verified: resolved.verified,
         })),
         agent_id: None,
         widget: Some(Box::new(widget)),
@@ -89,89 +94,101 @@ pub(super) async fn visitor_hello(
     ))
 }
 
+/// The visitor a hello resolved to.
+struct Resolved {
+    id: VisitorId,
+    verified: bool,
+    /// Anonymous and never seen: nothing is stored for it until it does something.
+    new: bool,
+}
+
 /// Which visitor this hello is: the verified one for a signed identity (never merged with an
 /// anonymous token's visitor), the token's anonymous visitor, or a new anonymous visitor.
+///
+/// Most visitors of a website never chat, so a new anonymous visitor costs no store write: its
+/// row is created by the visitor actor on its first `start`, `page_view` or `leave_email`.
 async fn resolve_visitor(
     hub: &HubRef,
     site: &Site,
     token: Option<String>,
     identity: Option<Identity>,
-) -> ApiResult<VisitorId> {
-    let now = hub.now();
+) -> ApiResult<Resolved> {
     if let Some(identity) = identity {
-        if !verify_identity(
-            &site.identity_secret,
-            &identity.user_id,
-            &identity.signature,
-        ) {
-            return Err(ApiError::new(
-                ErrorCode::BadSignature,
-                "identity signature does not match",
-            ));
-        }
-        for _ in 0..2 {
-            if let Some(mut v) = hub
-                .store
-                .visitor_by_user_id(site.id, &identity.user_id)
-                .await?
-            {
-                if (identity.name.is_some() && identity.name != v.name)
-                    || (identity.email.is_some() && identity.email != v.email)
-                {
-                    v.name = identity.name.clone().or(v.name);
-                    v.email = identity.email.clone().or(v.email);
-                    hub.store.put_visitor(&v).await?;
-                }
-                return Ok(v.id);
-            }
-            let v = Visitor {
-                id: VisitorId::new(),
-                site_id: site.id,
-                user_id: Some(identity.user_id.clone()),
-                name: identity.name.clone(),
-                email: identity.email.clone(),
-                created_at: now,
-                last_seen_at: now,
-            };
-            match hub.store.put_visitor(&v).await {
-                Ok(()) => return Ok(v.id),
-                // Another socket created the same user a moment ago: read it back.
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "could not create visitor; retry",
-        ));
+        let id = verified_visitor(hub, site, identity).await?;
+        return Ok(Resolved {
+            id,
+            verified: true,
+            new: false,
+        });
     }
     if site.settings.visibility == Visibility::IdentifiedOnly {
         return Err(ApiError::forbidden(
             "this site's chat is for signed-in users",
         ));
     }
-    if let Some(vid) = token.and_then(|t| hub.tokens.verify_visitor(&t, site.id)) {
+    match token.and_then(|t| hub.tokens.verify_visitor(&t, site.id)) {
         // A verified visitor is only ever resumed with its signature.
-        if hub
+        Some(claims) if !claims.verified => Ok(Resolved {
+            id: claims.sub,
+            verified: false,
+            new: false,
+        }),
+        _ => Ok(Resolved {
+            id: VisitorId::new(),
+            verified: false,
+            new: true,
+        }),
+    }
+}
+
+/// The verified visitor for a correctly signed identity, created on first sight.
+async fn verified_visitor(hub: &HubRef, site: &Site, identity: Identity) -> ApiResult<VisitorId> {
+    if !verify_identity(
+        &site.identity_secret,
+        &identity.user_id,
+        &identity.signature,
+    ) {
+        return Err(ApiError::new(
+            ErrorCode::BadSignature,
+            "identity signature does not match",
+        ));
+    }
+    let now = hub.now();
+    for _ in 0..2 {
+        if let Some(mut v) = hub
             .store
-            .get_visitor(vid)
+            .visitor_by_user_id(site.id, &identity.user_id)
             .await?
-            .is_some_and(|v| !v.is_verified())
         {
-            return Ok(vid);
+            if (identity.name.is_some() && identity.name != v.name)
+                || (identity.email.is_some() && identity.email != v.email)
+            {
+                v.name = identity.name.clone().or(v.name);
+                v.email = identity.email.clone().or(v.email);
+                hub.store.put_visitor(&v).await?;
+            }
+            return Ok(v.id);
+        }
+        let v = Visitor {
+            id: VisitorId::new(),
+            site_id: site.id,
+            user_id: Some(identity.user_id.clone()),
+            name: identity.name.clone(),
+            email: identity.email.clone(),
+            created_at: now,
+            last_seen_at: now,
+        };
+        match hub.store.put_visitor(&v).await {
+            Ok(()) => return Ok(v.id),
+            // Another socket created the same user a moment ago: read it back.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
-    let v = Visitor {
-        id: VisitorId::new(),
-        site_id: site.id,
-        user_id: None,
-        name: None,
-        email: None,
-        created_at: now,
-        last_seen_at: now,
-    };
-    hub.store.put_visitor(&v).await?;
-    Ok(v.id)
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        "could not create visitor; retry",
+    ))
 }
 
 pub(super) async fn agent_hello(

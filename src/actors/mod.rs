@@ -12,6 +12,7 @@ mod rate_limit;
 pub mod router;
 pub mod visitor;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +45,9 @@ pub struct Hub {
     agents: ActorTable<AgentId, AgentActor>,
     routers: ActorTable<SiteId, RouterActor>,
     sites: SiteCache,
+    /// Whether any agent of a site is online, published by the site's router so that hello and
+    /// the widget config read it without a round trip.
+    agents_online: Mutex<HashMap<SiteId, bool>>,
     next_connection_id: AtomicU64,
 }
 
@@ -69,6 +73,7 @@ impl Hub {
             agents: ActorTable::new("agent", shards),
             routers: ActorTable::new("router", shards),
             sites: SiteCache::default(),
+            agents_online: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
         })
     }
@@ -172,6 +177,19 @@ impl Hub {
             fresh.push(live.unwrap_or(row));
         }
         fresh
+    }
+
+    /// Whether any agent of `site` is online (starting its router if needed).
+    pub async fn agents_online(self: &Arc<Self>, site: SiteId) -> ApiResult<bool> {
+        if let Some(online) = self.agents_online.lock().get(&site) {
+            return Ok(*online);
+        }
+        ask(|| self.router(site), router::AgentsOnline).await
+    }
+
+    /// Called by a site's router whenever its agents' presence changes.
+    pub(crate) fn publish_agents_online(&self, site: SiteId, online: bool) {
+        self.agents_online.lock().insert(site, online);
     }
 
     /// A site by its public key, cached for a few seconds (hello is the hottest lookup).

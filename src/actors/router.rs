@@ -408,6 +408,8 @@ impl Actor for RouterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["router"]).inc();
+        // A (re)started router knows no agent yet; they re-report within seconds.
+        self.hub.publish_agents_online(self.site, false);
         ctx.set_mailbox_capacity(4096);
         self.load(ctx);
     }
@@ -421,6 +423,14 @@ impl Actor for RouterActor {
 impl Handler<AgentStatus> for RouterActor {
     type Result = ();
     fn handle(&mut self, msg: AgentStatus, ctx: &mut Context<Self>) {
+        self.handle_status(msg, ctx);
+        let online = self.agents.values().any(|a| a.presence == Presence::Online);
+        self.hub.publish_agents_online(self.site, online);
+    }
+}
+
+impl RouterActor {
+    fn handle_status(&mut self, msg: AgentStatus, ctx: &mut Context<Self>) {
         let slot = self.slot(msg.agent);
         let was = slot.presence;
         slot.name = msg.name;

@@ -2,7 +2,8 @@
 //!
 //! It serialises what must happen once per visitor: starting a conversation (two tabs pressing
 //! "send" at once get the same conversation, not two), profile changes (leave-a-message email)
-//! and page events.
+//! and page events. An anonymous visitor's row is written here on its first such command, not
+//! at hello: most visitors of a website never chat.
 
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,9 @@ const VISITOR_IDLE_MS: u64 = 30_000;
 /// How many conversations a `welcome` lists.
 const WELCOME_CONVERSATIONS: usize = 20;
 
-/// A visitor socket joins: answers with the profile and recent conversations.
+/// A returning visitor's socket joins: answers with its recent conversations.
 #[derive(Message, Clone)]
-#[rtype(result = "ApiResult<(Visitor, Vec<Conversation>)>")]
+#[rtype(result = "ApiResult<Vec<Conversation>>")]
 pub struct Attach;
 
 /// Get the current open or snoozed conversation, or create one. `true` when created.
@@ -59,6 +60,8 @@ pub struct VisitorActor {
     site: SiteId,
     shard: u32,
     visitor: Option<Visitor>,
+    /// Whether `visitor` is in the store yet (a new anonymous visitor is not, until it acts).
+    stored: bool,
     current: Option<ConversationId>,
     /// Timestamp of the last page event: events get strictly increasing times, so two in one
     /// millisecond keep the order they happened in.
@@ -74,6 +77,7 @@ impl VisitorActor {
             site,
             shard,
             visitor: None,
+            stored: false,
             current: None,
             last_event_at: 0,
             last_used: Instant::now(),
@@ -83,6 +87,15 @@ impl VisitorActor {
     fn next_event_at(&mut self) -> i64 {
         self.last_event_at = self.hub.now().max(self.last_event_at + 1);
         self.last_event_at
+    }
+
+    /// The row to write before acting, if the visitor is not stored yet.
+    fn unstored(&mut self) -> Option<Visitor> {
+        if self.stored {
+            return None;
+        }
+        self.stored = true;
+        self.visitor.clone()
     }
 
     fn visitor(&self) -> ApiResult<&Visitor> {
@@ -104,7 +117,21 @@ impl VisitorActor {
             .into_actor(self)
             .map(|result, act, ctx| match result {
                 Ok((visitor, current)) => {
-                    act.visitor = visitor;
+                    act.stored = visitor.is_some();
+                    // Unknown id: a new anonymous visitor (ids reach this actor only from a
+                    // signed token or a fresh hello), kept in memory until it does something.
+                    act.visitor = visitor.or_else(|| {
+                        let now = act.hub.now();
+                        Some(Visitor {
+                            id: act.id,
+                            site_id: act.site,
+                            user_id: None,
+                            name: None,
+                            email: None,
+                            created_at: now,
+                            last_seen_at: now,
+                        })
+                    });
                     act.current = current
                         .into_iter()
                         .find(|c| c.status != ConversationStatus::Closed)
@@ -140,20 +167,19 @@ impl Actor for VisitorActor {
 }
 
 impl Handler<Attach> for VisitorActor {
-    type Result = ResponseFuture<ApiResult<(Visitor, Vec<Conversation>)>>;
+    type Result = ResponseFuture<ApiResult<Vec<Conversation>>>;
     fn handle(&mut self, _: Attach, _: &mut Context<Self>) -> Self::Result {
-        let visitor = match self.visitor() {
-            Ok(v) => v.clone(),
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
-        };
+        if let Err(e) = self.visitor() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         self.last_used = Instant::now();
-        let hub = self.hub.clone();
+        let (hub, id) = (self.hub.clone(), self.id);
         Box::pin(async move {
             let rows = hub
                 .store
-                .visitor_conversations(visitor.id, WELCOME_CONVERSATIONS)
+                .visitor_conversations(id, WELCOME_CONVERSATIONS)
                 .await?;
-            Ok((visitor, hub.freshen(rows).await))
+            Ok(hub.freshen(rows).await)
         })
     }
 }
@@ -169,10 +195,14 @@ impl Handler<Start> for VisitorActor {
         let hub = self.hub.clone();
         let (visitor_id, site) = (self.id, self.site);
         let current = self.current;
+        let unstored = self.unstored();
         let (tx, rx) = oneshot::channel();
         // `wait`: a second Start queues behind this one and then finds the conversation made here.
         ctx.wait(
             async move {
+                if let Some(visitor) = unstored {
+                    hub.store.put_visitor(&visitor).await?;
+                }
                 if let Some(id) = current {
                     let snapshot = ask(
                         || hub.conversation(id),
@@ -223,7 +253,13 @@ impl Handler<PageView> for VisitorActor {
             title: msg.title,
         };
         let store = self.hub.store.clone();
-        Box::pin(async move { Ok(store.append_visitor_event(&event).await?) })
+        let unstored = self.unstored();
+        Box::pin(async move {
+            if let Some(visitor) = unstored {
+                store.put_visitor(&visitor).await?;
+            }
+            Ok(store.append_visitor_event(&event).await?)
+        })
     }
 }
 
@@ -246,6 +282,7 @@ impl Handler<LeaveEmail> for VisitorActor {
             updated.name = msg.name;
         }
         self.visitor = Some(updated.clone());
+        self.stored = true;
         let store = self.hub.store.clone();
         Box::pin(async move { Ok(store.put_visitor(&updated).await?) })
     }

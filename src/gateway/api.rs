@@ -458,7 +458,7 @@ async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
         .site_by_key(&q.site)
         .await?
         .ok_or_else(|| ApiError::not_found("site"))?;
-    let agents_online = ask(|| hub.router(site.id), router::AgentsOnline).await?;
+    let agents_online = hub.agents_online(site.id).await?;
     let config = WidgetConfig {
         site_name: site.name.clone(),
         settings: site.settings.clone(),
