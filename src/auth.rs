@@ -61,7 +61,10 @@ static HASH_POOL: std::sync::LazyLock<HashPool> = std::sync::LazyLock::new(|| {
             .spawn(move || loop {
                 let job = queue.lock().recv();
                 match job {
-                    Ok(job) => job(),
+                    Ok(job) => {
+                        job();
+                        release_freed_memory();
+                    }
                     Err(_) => return,
                 }
             })
@@ -69,6 +72,17 @@ static HASH_POOL: std::sync::LazyLock<HashPool> = std::sync::LazyLock::new(|| {
     }
     HashPool { jobs }
 });
+
+/// Give the 19 MiB argon2 just freed back to the OS. Measured: glibc kept every hash's buffer
+/// in the thread's heap (RSS grew ~19.5 MB per login, 97 MB after five), because the buffers
+/// are too large to be reused in place but below the arena's trim threshold.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the OS; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// Run `f` on the hashing pool; `unavailable` when a flood of logins fills its queue.
 async fn on_hash_pool<T: Send + 'static>(
