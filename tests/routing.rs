@@ -170,16 +170,33 @@ async fn an_unanswered_assignment_goes_to_another_agent_after_the_timeout() {
     let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
     let conv = v.open_chat().await;
     a.assigned(&conv).await;
-    let assigned_at = Instant::now();
+    // The answer clock starts when the visitor has written something to answer.
+    v.say(&conv, "q1", "anyone there?").await;
+    let asked_at = Instant::now();
     let mut b = node.online_agent("awake@test.local", 5).await;
 
     b.assigned(&conv).await;
-    let after = assigned_at.elapsed();
+    let after = asked_at.elapsed();
     assert!(
         after >= Duration::from_millis(1_200),
         "moved after {after:?}, before the 1500 ms assignment timeout"
     );
     visitor_sees_assigned(&mut v, &conv, &b.id).await;
+}
+
+#[tokio::test]
+async fn a_silent_visitors_conversation_stays_with_its_agent() {
+    let node = TestNode::start_with(|c| {
+        c.assign_timeout_ms = 500;
+        c.agent_grace_ms = 60_000;
+    });
+    let mut a = node.online_agent("patient@test.local", 5).await;
+    let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let conv = v.open_chat().await;
+    a.assigned(&conv).await;
+    let mut b = node.online_agent("other@test.local", 5).await;
+    // Nothing to answer: no reassignment, however long the agent takes.
+    b.no_event("assigned", Duration::from_millis(1_500)).await;
 }
 
 #[tokio::test]

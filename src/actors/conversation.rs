@@ -209,6 +209,8 @@ pub struct ConversationActor {
     visitor_has_written: bool,
     /// The assignee has answered since being assigned (for the router's answer timeout).
     answered: bool,
+    /// The last human message is the visitor's: someone owes an answer.
+    visitor_waiting: bool,
     /// A visitor message arrived since the assignee's inbox was last told.
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
@@ -234,6 +236,7 @@ impl ConversationActor {
             subscribers: HashMap::new(),
             visitor_has_written: false,
             answered: false,
+            visitor_waiting: false,
             inbox_dirty: false,
             assignee_name: None,
             queue_position: None,
@@ -401,10 +404,18 @@ impl ConversationActor {
                     duplicate,
                 }));
             }
+            self.visitor_waiting = match &message.author {
+                Author::Visitor { .. } => true,
+                Author::Agent { .. } => false,
+                Author::Bot => self.visitor_waiting,
+            };
             self.remember(message);
             if first_visitor_message {
                 self.visitor_has_written = true;
                 self.send_first_reply(ctx);
+            }
+            if visitor_wrote && !self.answered {
+                self.tell_router_awaiting();
             }
             if assignee_wrote && !self.answered {
                 self.answered = true;
@@ -418,6 +429,17 @@ impl ConversationActor {
             // The assignee's unread badge moves only when the visitor writes; the update is
             // coalesced to one per tick so a busy conversation costs the router nothing per message.
             self.inbox_dirty |= visitor_wrote;
+        }
+    }
+
+    /// Start the router's answer clock for the current assignee (it ignores repeats).
+    fn tell_router_awaiting(&self) {
+        let assignee = self.conv.as_ref().and_then(|c| c.assignee);
+        if let (Some(router), Some(agent)) = (self.router(), assignee) {
+            router.do_send(router::AwaitingAnswer {
+                conversation_id: self.id,
+                agent,
+            });
         }
     }
 
@@ -544,6 +566,11 @@ impl ConversationActor {
             .any(|m| matches!(m.author, Author::Visitor { .. }))
             || (recent.len() >= RECENT_WINDOW);
         self.answered = true;
+        self.visitor_waiting = recent
+            .iter()
+            .rev()
+            .find(|m| !matches!(m.author, Author::Bot))
+            .is_some_and(|m| matches!(m.author, Author::Visitor { .. }));
         for m in recent {
             if let Some(cid) = &m.client_msg_id {
                 self.dedup.insert(cid.clone(), m.seq);
@@ -894,6 +921,9 @@ impl Handler<Assign> for ConversationActor {
                     None,
                     None,
                 );
+                if act.visitor_waiting {
+                    act.tell_router_awaiting();
+                }
             }
             let _ = tx.send(result.map(|_| conv));
         });

@@ -50,6 +50,14 @@ pub struct Answered {
     pub agent: AgentId,
 }
 
+/// The visitor wrote and the assignee has not answered yet: start the answer clock.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct AwaitingAnswer {
+    pub conversation_id: ConversationId,
+    pub agent: AgentId,
+}
+
 /// Snoozed or closed: it no longer counts toward anyone's load nor waits.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
@@ -117,7 +125,8 @@ pub struct RouterActor {
     agents: HashMap<AgentId, AgentSlot>,
     queue: VecDeque<(ConversationId, i64)>,
     owner: HashMap<ConversationId, AgentId>,
-    awaiting_answer: HashMap<ConversationId, SpawnHandle>,
+    /// Assignments that must be answered; `Some` once the visitor wrote and the clock runs.
+    awaiting_answer: HashMap<ConversationId, Option<SpawnHandle>>,
     positions: HashMap<ConversationId, u32>,
     assignments: u64,
 }
@@ -192,7 +201,7 @@ impl RouterActor {
         conversation_id: ConversationId,
         ctx: &mut Context<Self>,
     ) -> Option<AgentId> {
-        if let Some(timer) = self.awaiting_answer.remove(&conversation_id) {
+        if let Some(Some(timer)) = self.awaiting_answer.remove(&conversation_id) {
             ctx.cancel_future(timer);
         }
         let agent = self.owner.remove(&conversation_id)?;
@@ -233,11 +242,9 @@ impl RouterActor {
         self.owner.insert(conversation_id, agent);
         metrics::ASSIGNMENTS.with_label_values(&[reason]).inc();
         if needs_answer {
-            let timeout = Duration::from_millis(self.hub.config.assign_timeout_ms);
-            let timer = ctx.run_later(timeout, move |act, ctx| {
-                act.answer_timed_out(conversation_id, agent, ctx)
-            });
-            self.awaiting_answer.insert(conversation_id, timer);
+            // The answer clock starts only once the visitor has written something to answer
+            // (`AwaitingAnswer` from the conversation): an idle visitor's chat never times out.
+            self.awaiting_answer.insert(conversation_id, None);
         }
         let hub = self.hub.clone();
         let frame = ServerFrame::Assigned {
@@ -463,17 +470,34 @@ impl Handler<Answered> for RouterActor {
     type Result = ();
     fn handle(&mut self, msg: Answered, ctx: &mut Context<Self>) {
         if self.owner.get(&msg.conversation_id) == Some(&msg.agent) {
-            if let Some(timer) = self.awaiting_answer.remove(&msg.conversation_id) {
+            if let Some(Some(timer)) = self.awaiting_answer.remove(&msg.conversation_id) {
                 ctx.cancel_future(timer);
             }
         }
     }
 }
 
+impl Handler<AwaitingAnswer> for RouterActor {
+    type Result = ();
+    fn handle(&mut self, msg: AwaitingAnswer, ctx: &mut Context<Self>) {
+        if self.owner.get(&msg.conversation_id) != Some(&msg.agent) {
+            return;
+        }
+        let Some(slot @ None) = self.awaiting_answer.get_mut(&msg.conversation_id) else {
+            return; // not an assignment that needs answering, or the clock already runs
+        };
+        let (conversation_id, agent) = (msg.conversation_id, msg.agent);
+        let timeout = Duration::from_millis(self.hub.config.assign_timeout_ms);
+        *slot = Some(ctx.run_later(timeout, move |act, ctx| {
+            act.answer_timed_out(conversation_id, agent, ctx)
+        }));
+    }
+}
+
 impl Handler<Released> for RouterActor {
     type Result = ();
     fn handle(&mut self, msg: Released, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.awaiting_answer.remove(&msg.conversation_id) {
+        if let Some(Some(timer)) = self.awaiting_answer.remove(&msg.conversation_id) {
             ctx.cancel_future(timer);
         }
         self.unqueue(msg.conversation_id);
@@ -505,7 +529,7 @@ impl Handler<Reopened> for RouterActor {
 impl Handler<Take> for RouterActor {
     type Result = ResponseActFuture<Self, ApiResult<Conversation>>;
     fn handle(&mut self, msg: Take, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(timer) = self.awaiting_answer.remove(&msg.conversation_id) {
+        if let Some(Some(timer)) = self.awaiting_answer.remove(&msg.conversation_id) {
             ctx.cancel_future(timer);
         }
         self.unqueue(msg.conversation_id);
