@@ -378,10 +378,15 @@ pub enum ServerFrame {
     Conversation {
         conversation: Conversation,
     },
-    /// Agent inbox: a conversation of the site needs attention or changed (live updates).
+    /// Agent inbox: one of the agent's own conversations changed (new visitor messages).
     Inbox {
         conversation: Conversation,
         unread: u64,
+    },
+    /// Agent inbox: conversations of the site changed (new, queued, assigned, status), gathered
+    /// for up to 250 ms; the latest state of each.
+    InboxBatch {
+        items: Vec<InboxItem>,
     },
     Assigned {
         conversation_id: ConversationId,
@@ -407,6 +412,13 @@ pub enum ServerFrame {
         code: ErrorCode,
         message: String,
     },
+}
+
+/// One conversation in an `inbox_batch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxItem {
+    pub conversation: Conversation,
+    pub unread: u64,
 }
 
 /// Which side of a conversation did something.

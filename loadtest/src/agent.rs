@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use switchboard::domain::Presence;
-use switchboard::domain::{AgentId, Author, ConversationId, ConversationStatus};
+use switchboard::domain::{AgentId, Author, Conversation, ConversationId, ConversationStatus};
 use switchboard::protocol::{ClientFrame, ClientRole, ServerFrame};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -54,6 +54,8 @@ struct Inflight {
 struct Agent {
     ctx: Rc<Ctx>,
     control: watch::Receiver<Control>,
+    /// The last storm this client took part in (see `conn::check_control`).
+    storm_seen: u64,
     creds: AgentCreds,
     me: Option<AgentId>,
     conn: Option<Conn>,
@@ -73,6 +75,7 @@ struct Agent {
 pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
     let me = creds.agent_id.parse().ok();
     let mut a = Agent {
+        storm_seen: ctx.control().borrow().storm_epoch,
         control: ctx.control(),
         ctx: ctx.clone(),
         creds,
@@ -177,7 +180,15 @@ impl Agent {
         .await?;
         let deadline = Instant::now() + timeout;
         let assigned = loop {
-            let Some(inc) = conn.recv(Some(deadline), &mut self.control, true).await? else {
+            let Some(inc) = conn
+                .recv(
+                    Some(deadline),
+                    &mut self.control,
+                    true,
+                    &mut self.storm_seen,
+                )
+                .await?
+            else {
                 ctx.error("hello_timeout");
                 return Err(ConnError::Closed("no welcome".into()));
             };
@@ -252,7 +263,10 @@ impl Agent {
         loop {
             let next_due = self.due.peek().map(|Reverse((t, ..))| *t);
             let conn = self.conn.as_mut().expect("connected");
-            match conn.recv(next_due, &mut self.control, true).await {
+            match conn
+                .recv(next_due, &mut self.control, true, &mut self.storm_seen)
+                .await
+            {
                 Ok(Some(inc)) => self.handle(inc),
                 Ok(None) => {}
                 Err(ConnError::Closed(why)) => {
@@ -433,13 +447,11 @@ impl Agent {
                     c.mine = false;
                 }
             }
-            ServerFrame::Inbox { conversation, .. }
-                if conversation.status == ConversationStatus::Open
-                    && conversation.assignee.is_some_and(|a| self.is_me(a))
-                    && !self.convs.contains_key(&conversation.id) =>
-            {
-                self.convs.entry(conversation.id).or_default().mine = true;
-                self.subscribe(conversation.id);
+            ServerFrame::Inbox { conversation, .. } => self.discover(&conversation),
+            ServerFrame::InboxBatch { items } => {
+                for item in &items {
+                    self.discover(&item.conversation);
+                }
             }
             ServerFrame::Conversation { conversation } => {
                 if let Some(c) = self.convs.get_mut(&conversation.id) {
@@ -507,6 +519,17 @@ impl Agent {
             }
             ServerFrame::Goodbye { code, .. } => ctx.error(code.as_str()),
             _ => {}
+        }
+    }
+
+    /// An inbox update may be the first news of a conversation routed to us: follow it.
+    fn discover(&mut self, conversation: &Conversation) {
+        if conversation.status == ConversationStatus::Open
+            && conversation.assignee.is_some_and(|a| self.is_me(a))
+            && !self.convs.contains_key(&conversation.id)
+        {
+            self.convs.entry(conversation.id).or_default().mine = true;
+            self.subscribe(conversation.id);
         }
     }
 

@@ -90,6 +90,7 @@ impl Conn {
         deadline: Option<Instant>,
         control: &mut watch::Receiver<Control>,
         is_agent: bool,
+        storm_seen: &mut u64,
     ) -> Result<Option<Incoming>, ConnError> {
         let far = Instant::now() + Duration::from_secs(24 * 3600);
         let sleep = tokio::time::sleep_until(deadline.unwrap_or(far));
@@ -117,7 +118,7 @@ impl Conn {
                     if changed.is_err() {
                         return Err(ConnError::Stop);
                     }
-                    check_control(control, is_agent)?;
+                    check_control(control, is_agent, storm_seen)?;
                 }
             }
         }
@@ -125,20 +126,27 @@ impl Conn {
 }
 
 /// Apply a control change seen by a client: storms pick clients at random.
+///
+/// A client rolls the dice once per storm (`storm_seen` is the last storm epoch it handled and
+/// lives as long as the client, across reconnects): any later control change, such as the drain
+/// at the end of the run, must not drop it again.
 pub fn check_control(
     control: &mut watch::Receiver<Control>,
     is_agent: bool,
+    storm_seen: &mut u64,
 ) -> Result<(), ConnError> {
     let c = control.borrow_and_update().clone();
     if c.stop {
         return Err(ConnError::Stop);
     }
-    if c.storm_epoch > 0
-        && c.storm_share > 0.0
-        && (!is_agent || c.storm_agents)
-        && rand::random::<f64>() < c.storm_share
-    {
-        return Err(ConnError::Dropped);
+    if c.storm_epoch > *storm_seen {
+        *storm_seen = c.storm_epoch;
+        if c.storm_share > 0.0
+            && (!is_agent || c.storm_agents)
+            && rand::random::<f64>() < c.storm_share
+        {
+            return Err(ConnError::Dropped);
+        }
     }
     Ok(())
 }
@@ -201,9 +209,19 @@ mod tests {
             c.storm_share = 1.0;
             c.storm_agents = false;
         });
-        assert_eq!(check_control(&mut rx, false), Err(ConnError::Dropped));
-        assert_eq!(check_control(&mut rx, true), Ok(()));
+        let (mut visitor_seen, mut agent_seen) = (0, 0);
+        assert_eq!(
+            check_control(&mut rx, false, &mut visitor_seen),
+            Err(ConnError::Dropped)
+        );
+        assert_eq!(check_control(&mut rx, true, &mut agent_seen), Ok(()));
+        // A later change (the drain) is not a new storm: nobody is dropped twice.
+        tx.send_modify(|c| c.sending = false);
+        assert_eq!(check_control(&mut rx, false, &mut visitor_seen), Ok(()));
         tx.send_modify(|c| c.stop = true);
-        assert_eq!(check_control(&mut rx, true), Err(ConnError::Stop));
+        assert_eq!(
+            check_control(&mut rx, true, &mut agent_seen),
+            Err(ConnError::Stop)
+        );
     }
 }

@@ -44,6 +44,8 @@ enum Cmd {
 struct Visitor {
     ctx: Rc<Ctx>,
     control: watch::Receiver<Control>,
+    /// The last storm this client took part in (see `conn::check_control`).
+    storm_seen: u64,
     tag: String,
     conn: Option<Conn>,
     token: Option<String>,
@@ -126,6 +128,7 @@ impl Visitor {
     fn new(ctx: Rc<Ctx>, kind: &str) -> Visitor {
         let tag = ctx.client_tag(kind);
         Visitor {
+            storm_seen: ctx.control().borrow().storm_epoch,
             control: ctx.control(),
             ctx,
             tag,
@@ -421,7 +424,15 @@ impl Visitor {
         let deadline = Instant::now() + timeout;
         let mut early = Vec::new();
         loop {
-            let Some(inc) = conn.recv(Some(deadline), &mut self.control, false).await? else {
+            let Some(inc) = conn
+                .recv(
+                    Some(deadline),
+                    &mut self.control,
+                    false,
+                    &mut self.storm_seen,
+                )
+                .await?
+            else {
                 ctx.error("hello_timeout");
                 return Err(ConnError::Closed("no welcome".into()));
             };
@@ -537,7 +548,10 @@ impl Visitor {
                 return Ok(true);
             }
             let conn = self.conn.as_mut().ok_or(ConnError::Dropped)?;
-            match conn.recv(deadline, &mut self.control, false).await {
+            match conn
+                .recv(deadline, &mut self.control, false, &mut self.storm_seen)
+                .await
+            {
                 Ok(Some(inc)) => self.handle(inc),
                 Ok(None) => return Ok(false),
                 Err(ConnError::Closed(why)) => {

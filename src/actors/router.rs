@@ -17,7 +17,10 @@ use super::{agent, ask, conversation, HubRef};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, Presence, SiteId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
-use crate::protocol::ServerFrame;
+use crate::protocol::{InboxItem, ServerFrame};
+
+/// How long site-wide inbox updates are gathered into one frame per agent.
+const INBOX_BATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// Conversations loaded at start; a site with more open ones is beyond one router's design.
 const LOAD_LIMIT: usize = 100_000;
@@ -129,6 +132,9 @@ pub struct RouterActor {
     awaiting_answer: HashMap<ConversationId, Option<SpawnHandle>>,
     positions: HashMap<ConversationId, u32>,
     assignments: u64,
+    /// Site-wide inbox updates waiting for the next batch, latest per conversation.
+    pending_inbox: HashMap<ConversationId, InboxItem>,
+    inbox_flush_scheduled: bool,
 }
 
 impl RouterActor {
@@ -142,6 +148,8 @@ impl RouterActor {
             awaiting_answer: HashMap::new(),
             positions: HashMap::new(),
             assignments: 0,
+            pending_inbox: HashMap::new(),
+            inbox_flush_scheduled: false,
         }
     }
 
@@ -262,8 +270,8 @@ impl RouterActor {
                 conv
             }
             .into_actor(self)
-            .map(move |result: ApiResult<Conversation>, act, _| match result {
-                Ok(conv) => act.push_inbox(&conv, conv.unread_for_agent(), false),
+            .map(move |result: ApiResult<Conversation>, act, ctx| match result {
+                Ok(conv) => act.push_inbox(&conv, conv.unread_for_agent(), false, ctx),
                 Err(e) => tracing::warn!(conversation = %conversation_id, error = %e, "assignment not stored"),
             }),
         );
@@ -350,21 +358,48 @@ impl RouterActor {
         }
     }
 
-    fn push_inbox(&self, conversation: &Conversation, unread: u64, assignee_only: bool) {
-        let only = if assignee_only {
-            match conversation.assignee {
-                Some(a) => Some(a),
-                None => return,
+    /// Tell agents a conversation changed. The assignee's own update goes at once; updates for
+    /// every present agent are coalesced and sent as one `inbox_batch` per agent per
+    /// [`INBOX_BATCH_EVERY`]: per-event frames cost conversations x agents, which is what makes
+    /// big sites slow (measured: a burst of 6,700 new chats with 270 agents was 3.6 M frames).
+    fn push_inbox(
+        &mut self,
+        conversation: &Conversation,
+        unread: u64,
+        assignee_only: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        if assignee_only {
+            let Some(assignee) = conversation.assignee else {
+                return;
+            };
+            let frame = ServerFrame::Inbox {
+                conversation: conversation.clone(),
+                unread,
             }
-        } else {
-            None
-        };
-        let frame = ServerFrame::Inbox {
-            conversation: conversation.clone(),
-            unread,
+            .encode();
+            return self.push_to_agents(frame, Some(assignee));
         }
-        .encode();
-        self.push_to_agents(frame, only);
+        self.pending_inbox.insert(
+            conversation.id,
+            InboxItem {
+                conversation: conversation.clone(),
+                unread,
+            },
+        );
+        if !self.inbox_flush_scheduled {
+            self.inbox_flush_scheduled = true;
+            ctx.run_later(INBOX_BATCH_EVERY, |act, _| act.flush_inbox());
+        }
+    }
+
+    fn flush_inbox(&mut self) {
+        self.inbox_flush_scheduled = false;
+        if self.pending_inbox.is_empty() {
+            return;
+        }
+        let items: Vec<InboxItem> = self.pending_inbox.drain().map(|(_, item)| item).collect();
+        self.push_to_agents(ServerFrame::InboxBatch { items }.encode(), None);
     }
 
     fn load(&mut self, ctx: &mut Context<Self>) {
@@ -589,8 +624,8 @@ impl Handler<PresenceSnapshot> for RouterActor {
 
 impl Handler<InboxChanged> for RouterActor {
     type Result = ();
-    fn handle(&mut self, msg: InboxChanged, _: &mut Context<Self>) {
-        self.push_inbox(&msg.conversation, msg.unread, msg.assignee_only);
+    fn handle(&mut self, msg: InboxChanged, ctx: &mut Context<Self>) {
+        self.push_inbox(&msg.conversation, msg.unread, msg.assignee_only, ctx);
     }
 }
 

@@ -25,6 +25,11 @@ export class Inbox {
       tab.addEventListener('keydown', (e) => this.tabKeys(e));
     }
     socket.addEventListener('inbox', (e) => this.onInbox(e.detail));
+    // Site-wide changes arrive gathered (up to 250 ms): apply them all, render once.
+    socket.addEventListener('inbox_batch', (e) => {
+      for (const item of e.detail.items) this.onInbox(item, false);
+      this.render();
+    });
     socket.addEventListener('conversation', (e) => this.upsert(e.detail.conversation));
     socket.addEventListener('welcome', () => this.reload()); // after a reconnect, catch up
   }
@@ -40,12 +45,12 @@ export class Inbox {
     this.render();
   }
 
-  onInbox({ conversation, unread }) {
+  onInbox({ conversation, unread }, render = true) {
     const known = this.convs.get(conversation.id);
     const grew = !known || unread > known.unread;
     this.convs.set(conversation.id, { conversation, unread: conversation.id === this.selected ? 0 : unread });
     this.details.delete(conversation.id); // the preview changed
-    this.render();
+    if (render) this.render();
     if (grew && unread > 0 && this.onNew) this.onNew(conversation, this.details.get(conversation.id));
   }
 

@@ -133,7 +133,7 @@ export class AgentSocket extends EventTarget {
       else w.resolve(f.type === 'ack' ? f.result || {} : f);
       return;
     }
-    // Events: 'message', 'typing', 'read', 'conversation', 'inbox', 'assigned', 'presence', 'goodbye'.
+    // Events: 'message', 'typing', 'read', 'conversation', 'inbox', 'inbox_batch', 'assigned', 'presence', 'goodbye'.
     this.dispatchEvent(new CustomEvent(f.type, { detail: f }));
   }
 }
