@@ -289,14 +289,13 @@ async fn an_away_agent_takes_no_new_conversation_until_back_online() {
 #[tokio::test]
 async fn snoozed_conversations_do_not_count_toward_load() {
     let node = TestNode::start_with(|c| c.assign_timeout_ms = NO_ASSIGN_TIMEOUT);
-    let mut a = node.online_agent("one@test.local", 1).await;
-    let mut v1 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
-    let c1 = v1.open_chat().await;
-    a.assigned(&c1).await;
-
-    let mut v2 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
-    let c2 = v2.open_chat().await;
-    v2.event_for("queue", &c2).await;
+    let Full {
+        mut a,
+        c1,
+        mut v2,
+        c2,
+        ..
+    } = full_agent_and_a_waiting_chat(&node, "one@test.local").await;
 
     a.ok(json!({"type":"snooze","conversation_id":c1,"until":now_ms() + 3_600_000}))
         .await;
@@ -307,13 +306,13 @@ async fn snoozed_conversations_do_not_count_toward_load() {
 #[tokio::test]
 async fn take_and_transfer_move_conversations_between_agents() {
     let node = TestNode::start_with(|c| c.assign_timeout_ms = NO_ASSIGN_TIMEOUT);
-    let mut a = node.online_agent("full@test.local", 1).await;
-    let mut v1 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
-    let c1 = v1.open_chat().await;
-    a.assigned(&c1).await;
-    let mut v2 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
-    let c2 = v2.open_chat().await;
-    v2.event_for("queue", &c2).await;
+    let Full {
+        mut a,
+        mut v1,
+        c1,
+        mut v2,
+        c2,
+    } = full_agent_and_a_waiting_chat(&node, "full@test.local").await;
 
     // B is away (routing gives it nothing) but may take from the queue by hand.
     let mut b = node.online_agent("picker@test.local", 5).await;
@@ -355,4 +354,24 @@ async fn a_visitor_learns_its_queue_position_and_agent_even_if_routing_beat_its_
     visitor_sees_assigned(&mut v1, &c1, &a.id).await;
     let q = v2.event_for("queue", &c2).await;
     assert_eq!(q["position"], 1, "{q}");
+}
+
+/// An agent with capacity 1 holding chat `c1` (visitor `v1`), and chat `c2` (visitor `v2`) waiting.
+struct Full {
+    a: Agent,
+    v1: Visitor,
+    c1: String,
+    v2: Visitor,
+    c2: String,
+}
+
+async fn full_agent_and_a_waiting_chat(node: &TestNode, email: &str) -> Full {
+    let mut a = node.online_agent(email, 1).await;
+    let mut v1 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let c1 = v1.open_chat().await;
+    a.assigned(&c1).await;
+    let mut v2 = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let c2 = v2.open_chat().await;
+    v2.event_for("queue", &c2).await;
+    Full { a, v1, c1, v2, c2 }
 }
