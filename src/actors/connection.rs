@@ -581,7 +581,8 @@ impl Actor for Connection {
             }
             Who::Agent { claims, .. } => {
                 metrics::CONNECTIONS.with_label_values(&["agent"]).dec();
-                if let Ok(a) = self.hub.agent(claims.sub) {
+                // Only a running agent actor holds this socket; never start one just to detach.
+                if let Some(a) = self.hub.running_agent(claims.sub) {
                     a.do_send(agent::Detach { conn_id: self.id });
                 }
             }
