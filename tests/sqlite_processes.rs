@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::{join_all, try_join_all};
 use switchboard::domain::{Author, ConversationId, Message, Seq, VisitorId};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard::store::Store;
+use switchboard::store::{MessageStore, SiteStore};
 
 const DB_ENV: &str = "SWITCHBOARD_TEST_SHARED_DB";
 const WRITER_ENV: &str = "SWITCHBOARD_TEST_WRITER";

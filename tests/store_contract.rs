@@ -16,7 +16,7 @@ use switchboard::domain::{
 };
 use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard::store::{SharedStore, Store, StoreError};
+use switchboard::store::{MessageStore, SharedStore, StoreError};
 
 const T0: Millis = 1_700_000_000_000;
 

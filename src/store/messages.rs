@@ -1,0 +1,27 @@
+//! The messages of a conversation, numbered by `seq`.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::domain::{ConversationId, Message, Seq};
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Durably store one message. Resolves only once it is committed (fsync'd WAL on SQLite).
+    /// Writing the same `(conversation_id, seq)` twice with the same content is a no-op.
+    async fn append_message(&self, message: &Message) -> StoreResult<()>;
+    /// Messages with `seq > after`, ascending, at most `limit`.
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+    /// The newest `limit` messages with `seq < before`, ascending.
+    async fn messages_before(
+        &self,
+        conversation: ConversationId,
+        before: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+}

@@ -1,0 +1,295 @@
+//! The ScyllaDB backend (production).
+//!
+//! One table per query (see `schema/scylla/0001_init.cql` and `schema/README.md`): every read
+//! names a full partition key, so the driver routes it to a replica that owns the data (token-
+//! and shard-aware routing needs prepared statements with the partition key bound, which is
+//! why every statement is prepared once at connect and kept in [`Statements`]).
+//!
+//! Consistency: the driver default, `LOCAL_QUORUM`, for reads and writes, so a write
+//! acknowledged to a caller is seen by any later read. Uniqueness rules (a site's public key,
+//! an agent's email, the first secret) are claimed with lightweight transactions (`IF NOT
+//! EXISTS`); those paths are rare (admin and startup). The message path never uses LWT:
+//! `append_message` is a plain idempotent `INSERT`.
+//!
+//! Differences from SQLite, all because checking them would need a read or LWT per message:
+//! - appending a *different* message at a taken `(conversation, seq)` overwrites it, and a
+//!   reused `client_msg_id` is not detected (the conversation actor owns seq assignment and
+//!   de-duplicates client ids in memory);
+//! - `create_conversation` of an existing id overwrites it;
+//! - two visitors given the same site `user_id`: the last one written wins the lookup.
+
+//!
+//! This file is the engine (connect, schema, statement preparation helpers, paging, LWT);
+//! each model's statements and queries live in its own file.
+
+use futures_util::TryStreamExt;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
+use scylla::value::{CqlValue, Row};
+
+use super::{StoreError, StoreResult};
+
+mod agents;
+mod conversations;
+mod messages;
+mod sites;
+mod visitors;
+
+pub use messages::BUCKET;
+
+/// The schema, applied with `IF NOT EXISTS` at every connect.
+const SCHEMA: &str = include_str!("../../../schema/scylla/0001_init.cql");
+
+/// Rows fetched per page by every multi-row read.
+const PAGE_SIZE: i32 = 500;
+
+/// How to connect a [`ScyllaStore`].
+#[derive(Debug, Clone)]
+pub struct ScyllaOptions {
+    /// Contact points, `"host:port[,host:port...]"`; the driver discovers the rest of the cluster.
+    pub uri: String,
+    /// Created if missing. Letters, digits and `_` only.
+    pub keyspace: String,
+    /// Used only when the keyspace is created (NetworkTopologyStrategy, every datacenter).
+    pub replication_factor: u32,
+}
+
+/// ScyllaDB implementation of [`Store`].
+pub struct ScyllaStore {
+    session: Session,
+    st: Statements,
+}
+/// Every statement the store runs, prepared once, by model.
+struct Statements {
+    sites: sites::SiteStatements,
+    agents: agents::AgentStatements,
+    visitors: visitors::VisitorStatements,
+    conversations: conversations::ConversationStatements,
+    messages: messages::MessageStatements,
+}
+
+impl ScyllaStore {
+    /// Connect, create the keyspace and tables if missing, and prepare every statement.
+    pub async fn connect(opts: ScyllaOptions) -> StoreResult<ScyllaStore> {
+        // The keyspace name is spliced into DDL text (it cannot be a bind marker).
+        if opts.keyspace.is_empty()
+            || !opts
+                .keyspace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::Backend(format!(
+                "invalid keyspace name {:?}",
+                opts.keyspace
+            )));
+        }
+        let nodes: Vec<&str> = opts
+            .uri
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        if nodes.is_empty() {
+            return Err(StoreError::Backend("no scylla contact points given".into()));
+        }
+        let session = SessionBuilder::new()
+            .known_nodes(nodes)
+            .build()
+            .await
+            .map_err(backend("connect"))?;
+
+        for statement in schema_statements(&opts.keyspace, opts.replication_factor) {
+            session
+                .query_unpaged(statement, ())
+                .await
+                .map_err(backend("create schema"))?;
+        }
+        session
+            .await_schema_agreement()
+            .await
+            .map_err(backend("schema agreement"))?;
+        session
+            .use_keyspace(&opts.keyspace, false)
+            .await
+            .map_err(backend("use keyspace"))?;
+
+        let st = Statements::prepare(&session).await?;
+        Ok(ScyllaStore { session, st })
+    }
+
+    /// Run a write or single-row statement.
+    async fn exec(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<QueryResult> {
+        self.session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(backend("execute"))
+    }
+
+    /// Run a read and decode every row, fetching page after page.
+    async fn rows<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
+    {
+        self.session
+            .execute_iter(statement.clone(), values)
+            .await
+            .map_err(backend("query"))?
+            .rows_stream::<R>()
+            .map_err(corrupt("row type"))?
+            .try_collect()
+            .await
+            .map_err(backend("fetch rows"))
+    }
+
+    /// Run a read expected to return at most one row.
+    async fn maybe_row<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Option<R>>
+    where
+        R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
+    {
+        Ok(self.rows(statement, values).await?.into_iter().next())
+    }
+
+    /// Run an `IF ...` statement and say whether it applied.
+    async fn lwt(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<bool> {
+        let result = self.exec(statement, values).await?;
+        // The first column of an LWT's answer is `[applied]`; the others (the row that was
+        // in the way) vary, hence the untyped row.
+        let row = result
+            .into_rows_result()
+            .map_err(corrupt("lwt result"))?
+            .maybe_first_row::<Row>()
+            .map_err(corrupt("lwt result"))?;
+        match row.as_ref().and_then(|r| r.columns.first()) {
+            Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
+            _ => Err(StoreError::Corrupt(
+                "lwt answer without [applied]".to_string(),
+            )),
+        }
+    }
+}
+
+/// Prepares statements with the settings each kind of statement needs.
+struct Preparer<'a> {
+    session: &'a Session,
+}
+
+impl Preparer<'_> {
+    /// Reads page; writes that are idempotent (everything but LWT) may be retried by the
+    /// driver after a timeout without changing the outcome.
+    async fn read(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        let mut st = self.prepare(cql).await?;
+        st.set_page_size(PAGE_SIZE);
+        st.set_is_idempotent(true);
+        Ok(st)
+    }
+
+    /// Reading back what an LWT wrote: SERIAL sees any Paxos round in progress too.
+    async fn serial_read(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        let mut st = self.prepare(cql).await?;
+        st.set_consistency(Consistency::LocalSerial);
+        st.set_is_idempotent(true);
+        Ok(st)
+    }
+
+    async fn write(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        let mut st = self.prepare(cql).await?;
+        st.set_is_idempotent(true);
+        Ok(st)
+    }
+
+    async fn lwt(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        self.prepare(cql).await
+    }
+
+    async fn prepare(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        self.session
+            .prepare(cql.into())
+            .await
+            .map_err(backend("prepare"))
+    }
+}
+
+impl Statements {
+    async fn prepare(session: &Session) -> StoreResult<Statements> {
+        let p = Preparer { session };
+        Ok(Statements {
+            sites: sites::SiteStatements::prepare(&p).await?,
+            agents: agents::AgentStatements::prepare(&p).await?,
+            visitors: visitors::VisitorStatements::prepare(&p).await?,
+            conversations: conversations::ConversationStatements::prepare(&p).await?,
+            messages: messages::MessageStatements::prepare(&p).await?,
+        })
+    }
+}
+
+/// The schema file as statements for this keyspace: comment lines dropped, split at `;`.
+fn schema_statements(keyspace: &str, replication_factor: u32) -> Vec<String> {
+    let text: String = SCHEMA
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.replace("${keyspace}", keyspace)
+                .replace("${replication_factor}", &replication_factor.to_string())
+        })
+        .collect()
+}
+
+/// A logged batch: its writes land together or not at all (across partitions, via the batch
+/// log). Idempotent, since it only overwrites cells and deletes fixed keys: the driver may
+/// retry it after a timeout.
+fn logged_batch() -> Batch {
+    let mut batch = Batch::new(BatchType::Logged);
+    batch.set_is_idempotent(true);
+    batch
+}
+
+// --- errors ---
+
+fn backend<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::Backend(format!("scylla {what}: {e}"))
+}
+
+fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::Corrupt(format!("scylla {what}: {e}"))
+}
+
+// --- values: CQL bigint is i64 ---
+
+fn to_i64(n: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Backend(format!("{what} {n} exceeds bigint")))
+}
+
+fn to_u64(n: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative {what} {n}")))
+}
+
+/// A limit as CQL `int`; 0 never reaches the database (CQL rejects `LIMIT 0`).
+fn cql_limit(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
