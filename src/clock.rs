@@ -45,3 +45,22 @@ impl Clock for ManualClock {
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+/// Microseconds since the Unix epoch, from the real clock (never the injected one).
+///
+/// Messages between actors carry wall-clock times, not `Instant`s, because they may cross
+/// nodes; delivery latency is measured with this, and the nodes of one host share its clock.
+pub type WallMicros = u64;
+
+/// Now, as [`WallMicros`].
+pub fn wall_micros() -> WallMicros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as WallMicros)
+        .unwrap_or(0)
+}
+
+/// Seconds elapsed since `since` (0 if the clock stepped back).
+pub fn seconds_since(since: WallMicros) -> f64 {
+    wall_micros().saturating_sub(since) as f64 / 1e6
+}

@@ -100,8 +100,9 @@ impl ErrorCode {
     }
 }
 
-/// An error a caller can act on: a code and a human-readable message.
-#[derive(Debug, Clone, thiserror::Error)]
+/// An error a caller can act on: a code and a human-readable message. Plain data: it crosses
+/// nodes inside actor replies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{code:?}: {message}")]
 pub struct ApiError {
     pub code: ErrorCode,

@@ -3,8 +3,11 @@
 //! Map of the crate, read top to bottom the way a message travels:
 //! - [`config`]: flags, environment and TOML into one [`config::Config`].
 //! - [`gateway`]: HTTP API (`/api/v1`), static pages and the WebSocket endpoints.
+//! - [`commands`]: one module per command (checks, effect, typed result), shared by the
+//!   WebSocket dispatch and the HTTP API.
 //! - [`actors`]: one actor per connection, conversation, visitor, agent, and one router per site.
-//! - [`cluster`]: the registry that maps an entity id to its shard, and a shard to its node.
+//! - [`cluster`]: entity references (`ask`/`tell`), the registry that maps an entity id to its
+//!   shard and a shard to its node, and the socket table.
 //! - [`protocol`]: the wire frames (protocol v1) and their decoder.
 //! - [`domain`]: ids, conversations, messages, sites, agents, visitors.
 //! - [`store`]: the `Store` trait and its SQLite and ScyllaDB backends.
@@ -18,6 +21,7 @@ pub mod auth;
 pub mod automation;
 pub mod clock;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -222,6 +222,19 @@ pub static SLOW_CONSUMER_DISCONNECTS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+pub static UNDELIVERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_undelivered_messages_total",
+                "Actor messages that could not be delivered, by entity kind, message and reason",
+            ),
+            &["kind", "message", "reason"],
+        )
+        .unwrap(),
+    )
+});
+
 /// Record one store operation's latency.
 pub fn observe_store_op(op: &'static str, seconds: f64) {
     STORE_OPERATION.with_label_values(&[op]).observe(seconds);
@@ -276,6 +289,7 @@ pub fn init() {
     LazyLock::force(&ASSIGNMENTS);
     LazyLock::force(&ERRORS);
     LazyLock::force(&SLOW_CONSUMER_DISCONNECTS);
+    LazyLock::force(&UNDELIVERED);
 }
 
 /// The text exposition format for `/metrics`.

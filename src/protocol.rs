@@ -449,10 +449,79 @@ impl ServerFrame {
     }
 }
 
-/// Convenience for building `ack` results.
-pub fn status_result(status: ConversationStatus) -> serde_json::Value {
-    serde_json::json!({ "status": status })
+/// Encode an `ack` frame straight from a command's typed result (no intermediate JSON value:
+/// `send` acks are on the hot path). Clients decode `result` into the same type.
+pub fn encode_ack<R: Serialize>(id: &str, result: &R) -> ByteString {
+    #[derive(Serialize)]
+    struct Ack<'a, R> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: &'a str,
+        result: &'a R,
+    }
+    let ack = Ack {
+        kind: "ack",
+        id,
+        result,
+    };
+    ByteString::from(serde_json::to_string(&ack).expect("ack results always serialise"))
 }
+
+// ---- ack results: the typed `result` of each command's `ack` (and of the HTTP API) ----
+
+/// `start`: the visitor's current conversation, and whether this command created it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartResult {
+    pub conversation: Conversation,
+    pub created: bool,
+}
+
+/// `subscribe`: sent after the gap, before live events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeResult {
+    pub last_seq: Seq,
+    pub status: ConversationStatus,
+    /// The gap was longer than one replay: older messages come from `history`.
+    pub truncated: bool,
+}
+
+/// `send` (and `POST .../messages`): the message's seq; `duplicate` when the client id was
+/// seen before and this is the original's seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostResult {
+    pub seq: Seq,
+    pub duplicate: bool,
+}
+
+/// `read`: the read cursor after the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadResult {
+    pub seq: Seq,
+}
+
+/// `history` (and `GET .../messages`): a page, ascending, and whether older ones exist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryResult {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// `presence`: the agent's presence after the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceResult {
+    pub status: Presence,
+}
+
+/// `take`, `transfer`, `snooze`, `wake`, `close`: the conversation after the command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationResult {
+    pub conversation: Conversation,
+}
+
+/// Commands whose ack carries nothing (`ping`, `typing`, `unsubscribe`, `page_view`,
+/// `leave_email`): `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Done {}
 
 #[cfg(test)]
 mod tests {

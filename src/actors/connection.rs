@@ -6,23 +6,21 @@
 //! [`ConnHandle`]. Writes are sequenced with `ctx.wait` so frames leave in the order they were
 //! queued, and each write has a deadline: a client that stops reading cannot pin memory.
 
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use bytestring::ByteString;
-use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::conversation::{self, Caller, StatusChange};
 use super::hello::{agent_hello, visitor_hello, Who};
 use super::outbound::{ConnHandle, Outbound, SlowConsumer};
 use super::rate_limit::RateLimit;
-use super::router::{take, transfer};
-use super::{agent, ask, visitor, HubRef};
+use super::{agent, conversation, HubRef};
+use crate::clock::{seconds_since, wall_micros};
+use crate::cluster::SubscriberId;
+use crate::commands::{Command, Ctx};
 use crate::domain::ConversationId;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -35,8 +33,6 @@ const MAX_IN_FLIGHT: usize = 256;
 /// How often a socket checks that the actors it is attached to are still alive.
 const OWNER_CHECK: Duration = Duration::from_secs(5);
 
-type Reply = Pin<Box<dyn Future<Output = ApiResult<Option<Value>>>>>;
-
 enum Wire {
     Text(ByteString),
     Ping,
@@ -44,13 +40,12 @@ enum Wire {
 
 pub struct Connection {
     hub: HubRef,
-    id: u64,
+    /// This socket's name in the cluster: entities keep it, the node's socket table resolves it.
+    id: SubscriberId,
     session: Option<Session>,
     handle: Option<ConnHandle>,
     who: Who,
     subscriptions: HashSet<ConversationId>,
-    /// Subscribe commands in flight, by command id: they count once acknowledged.
-    pending_subscribes: HashMap<String, ConversationId>,
     last_heard: Instant,
     rate: RateLimit,
     in_flight: usize,
@@ -63,23 +58,18 @@ impl Connection {
     pub fn new(hub: HubRef, session: Session) -> Self {
         let rate = RateLimit::new(hub.config.rate_per_sec, hub.config.rate_burst);
         Connection {
-            id: hub.next_connection_id(),
+            id: hub.sockets.allocate(),
             hub,
             session: Some(session),
             handle: None,
             who: Who::Pending,
             subscriptions: HashSet::new(),
-            pending_subscribes: HashMap::new(),
             last_heard: Instant::now(),
             rate,
             in_flight: 0,
             hello_in_flight: false,
             closing: false,
         }
-    }
-
-    fn conn_handle(&self) -> ConnHandle {
-        self.handle.clone().expect("handle is set in started()")
     }
 
     // ---- writing ----
@@ -196,46 +186,74 @@ impl Connection {
             Ok(frame) => frame,
             Err(bad) => return self.send_error(bad.id, &bad.error, ctx),
         };
-        let id = frame.id().to_owned();
         // Debug level: free at the default `info`, and with `switchboard=debug` every log line
         // of the command (down to the store) carries the socket, command id and type.
-        let span = tracing::debug_span!("command", connection = self.id, command_id = %id, kind = frame.kind());
+        let span = tracing::debug_span!("command", connection = self.id.conn, command_id = %frame.id(), kind = frame.kind());
         if self.in_flight >= MAX_IN_FLIGHT {
             let e = ApiError::new(ErrorCode::RateLimited, "too many commands in flight");
-            return self.send_error(Some(id), &e, ctx);
+            return self.send_error(Some(frame.id().to_owned()), &e, ctx);
         }
-        let reply = match span.in_scope(|| self.dispatch(frame, ctx)) {
-            Ok(reply) => reply,
-            Err(e) => return self.send_error(Some(id), &e, ctx),
+        if let ClientFrame::Hello { .. } = frame {
+            return span.in_scope(|| self.hello(frame, ctx));
+        }
+        let (id, command) = Command::from_frame(frame).expect("hello is handled above");
+        if let Err(e) = span.in_scope(|| self.dispatch(&id, command, ctx)) {
+            self.send_error(Some(id), &e, ctx);
+        }
+    }
+
+    /// Run a command through the command layer and write its ack (or error) when it answers.
+    /// Refusals that need no actor come back at once as `Err`.
+    fn dispatch(&mut self, id: &str, command: Command, ctx: &mut Context<Self>) -> ApiResult<()> {
+        let (caller, site) = self.who.caller()?;
+        let cmd_ctx = Ctx {
+            hub: self.hub.clone(),
+            caller,
+            site,
+            socket: Some(self.id.clone()),
+            received_at: wall_micros(),
+        };
+        command.check(&cmd_ctx)?;
+        // The socket's own record of what it follows: a subscription counts once acknowledged
+        // (it is dropped from every conversation when the socket closes).
+        let subscribing = match &command {
+            Command::Subscribe(c) => Some(c.conversation_id),
+            Command::Unsubscribe(c) => {
+                self.subscriptions.remove(&c.conversation_id);
+                None
+            }
+            _ => None,
         };
         self.in_flight += 1;
-        let started = Instant::now();
+        let received_at = cmd_ctx.received_at;
+        let id = id.to_owned();
         ctx.spawn(
-            reply
-                .instrument(span)
+            command
+                .run(cmd_ctx)
+                .instrument(tracing::Span::current())
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     act.in_flight -= 1;
-                    if let Some(conversation_id) = act.pending_subscribes.remove(&id) {
-                        if result.is_ok() {
-                            act.subscriptions.insert(conversation_id);
-                        }
-                    }
                     match result {
-                        Ok(Some(result)) => {
-                            act.send_frame(&ServerFrame::ack(id, result), ctx);
-                            metrics::ACK_LATENCY.observe(started.elapsed().as_secs_f64());
+                        Ok(reply) => {
+                            if let Some(conversation_id) = subscribing {
+                                act.subscriptions.insert(conversation_id);
+                            }
+                            if let Some(ack) = reply.encode_ack(&id) {
+                                act.write(Wire::Text(ack), ctx, |_, _| {});
+                                metrics::ACK_LATENCY.observe(seconds_since(received_at));
+                            }
                         }
-                        Ok(None) => {}
                         Err(e) => act.send_error(Some(id), &e, ctx),
                     }
                 }),
         );
+        Ok(())
     }
 
-    /// Turn a command into the future that answers it. Synchronous refusals return `Err`.
-    fn dispatch(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) -> ApiResult<Reply> {
-        if let ClientFrame::Hello {
+    /// The handshake: who is on this socket. Answered with `welcome` or an error.
+    fn hello(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) {
+        let ClientFrame::Hello {
             id,
             v,
             role,
@@ -244,227 +262,23 @@ impl Connection {
             identity,
             token,
         } = frame
-        {
-            return self.hello(id, v, role, site, visitor_token, identity, token, ctx);
-        }
-        let caller = self.who.caller()?;
-        let hub = self.hub.clone();
-        let received_at = Instant::now();
-        let agent_only = |caller: &Caller| match caller {
-            Caller::Agent { id, site, name } => Ok((*id, *site, name.clone())),
-            Caller::Visitor(_) => Err(ApiError::forbidden("agents only")),
+        else {
+            return;
         };
-        let visitor_only = |who: &Who| match who {
-            Who::Visitor { id, site } => Ok((*id, site.id)),
-            _ => Err(ApiError::forbidden("visitors only")),
-        };
-        let reply: Reply = match frame {
-            ClientFrame::Hello { .. } => unreachable!("handled above"),
-            ClientFrame::Ping { .. } => Box::pin(async { Ok(Some(json!({}))) }),
-            ClientFrame::Start { .. } => {
-                let (vid, site) = visitor_only(&self.who)?;
-                Box::pin(async move {
-                    let (conv, created) = ask(|| hub.visitor(vid, site), visitor::Start).await??;
-                    Ok(Some(json!({ "conversation": conv, "created": created })))
-                })
-            }
-            ClientFrame::Subscribe {
-                id,
-                conversation_id,
-                after_seq,
-            } => {
-                self.pending_subscribes.insert(id.clone(), conversation_id);
-                let msg = conversation::Subscribe {
-                    caller,
-                    conn: self.conn_handle(),
-                    command_id: id,
-                    after_seq,
-                };
-                Box::pin(async move {
-                    ask(|| hub.conversation(conversation_id), msg).await??;
-                    Ok(None)
-                })
-            }
-            ClientFrame::Unsubscribe {
-                conversation_id, ..
-            } => {
-                self.subscriptions.remove(&conversation_id);
-                if let Ok(c) = hub.conversation(conversation_id) {
-                    c.do_send(conversation::Unsubscribe { conn_id: self.id });
-                }
-                Box::pin(async { Ok(Some(json!({}))) })
-            }
-            ClientFrame::Send {
-                conversation_id,
-                client_msg_id,
-                body,
-                ..
-            } => {
-                let msg = conversation::Post {
-                    caller,
-                    client_msg_id,
-                    body,
-                    received_at,
-                };
-                Box::pin(async move {
-                    let posted = ask(|| hub.conversation(conversation_id), msg).await??;
-                    Ok(Some(
-                        json!({ "seq": posted.seq, "duplicate": posted.duplicate }),
-                    ))
-                })
-            }
-            ClientFrame::Typing {
-                conversation_id,
-                typing,
-                ..
-            } => {
-                let msg = conversation::Typing {
-                    caller,
-                    conn_id: self.id,
-                    typing,
-                };
-                Box::pin(async move {
-                    ask(|| hub.conversation(conversation_id), msg).await??;
-                    Ok(Some(json!({})))
-                })
-            }
-            ClientFrame::Read {
-                conversation_id,
-                seq,
-                ..
-            } => Box::pin(async move {
-                let seq = ask(
-                    || hub.conversation(conversation_id),
-                    conversation::MarkRead { caller, seq },
-                )
-                .await??;
-                Ok(Some(json!({ "seq": seq })))
-            }),
-            ClientFrame::History {
-                conversation_id,
-                before_seq,
-                limit,
-                ..
-            } => {
-                let msg = conversation::History {
-                    caller,
-                    before: before_seq,
-                    limit: limit.unwrap_or(50) as usize,
-                };
-                Box::pin(async move {
-                    let (messages, has_more) =
-                        ask(|| hub.conversation(conversation_id), msg).await??;
-                    Ok(Some(json!({ "messages": messages, "has_more": has_more })))
-                })
-            }
-            ClientFrame::PageView { url, title, .. } => {
-                let (vid, site) = visitor_only(&self.who)?;
-                Box::pin(async move {
-                    ask(|| hub.visitor(vid, site), visitor::PageView { url, title }).await??;
-                    Ok(Some(json!({})))
-                })
-            }
-            ClientFrame::LeaveEmail { email, name, .. } => {
-                let (vid, site) = visitor_only(&self.who)?;
-                Box::pin(async move {
-                    ask(
-                        || hub.visitor(vid, site),
-                        visitor::LeaveEmail { email, name },
-                    )
-                    .await??;
-                    Ok(Some(json!({})))
-                })
-            }
-            ClientFrame::Presence { status, .. } => {
-                let (agent_id, _, _) = agent_only(&caller)?;
-                Box::pin(async move {
-                    let status =
-                        ask(|| hub.agent(agent_id), agent::SetPresence { status }).await??;
-                    Ok(Some(json!({ "status": status })))
-                })
-            }
-            ClientFrame::Take {
-                conversation_id, ..
-            } => {
-                let (agent_id, _, name) = agent_only(&caller)?;
-                Box::pin(async move {
-                    let conv = take(&hub, caller, conversation_id, agent_id, name, false).await?;
-                    Ok(Some(json!({ "conversation": conv })))
-                })
-            }
-            ClientFrame::Transfer {
-                conversation_id,
-                agent_id,
-                ..
-            } => {
-                agent_only(&caller)?;
-                Box::pin(async move {
-                    let conv = transfer(&hub, caller, conversation_id, agent_id).await?;
-                    Ok(Some(json!({ "conversation": conv })))
-                })
-            }
-            ClientFrame::Snooze {
-                conversation_id,
-                until,
-                ..
-            } => status_command(hub, caller, conversation_id, StatusChange::Snooze { until })?,
-            ClientFrame::Wake {
-                conversation_id, ..
-            } => status_command(hub, caller, conversation_id, StatusChange::Wake)?,
-            ClientFrame::Close {
-                conversation_id, ..
-            } => status_command(hub, caller, conversation_id, StatusChange::Close)?,
-        };
-        let _ = ctx;
-        Ok(reply)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn hello(
-        &mut self,
-        id: String,
-        v: u32,
-        role: ClientRole,
-        site: Option<String>,
-        visitor_token: Option<String>,
-        identity: Option<Identity>,
-        token: Option<String>,
-        ctx: &mut Context<Self>,
-    ) -> ApiResult<Reply> {
-        if !matches!(self.who, Who::Pending) || self.hello_in_flight {
-            return Err(ApiError::new(
-                ErrorCode::AlreadyHello,
-                "this socket already said hello",
-            ));
-        }
-        if v != PROTOCOL_VERSION {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedVersion,
-                format!("this server speaks protocol v{PROTOCOL_VERSION}"),
-            ));
+        if let Err(e) = self.check_hello(v) {
+            return self.send_error(Some(id), &e, ctx);
         }
         self.hello_in_flight = true;
-        let hub = self.hub.clone();
-        let conn = self.conn_handle();
-        let fut = async move {
-            match role {
-                ClientRole::Visitor => {
-                    let Some(key) = site else {
-                        return Err((id, ApiError::invalid("visitor hello needs `site`")));
-                    };
-                    visitor_hello(&hub, id, &key, visitor_token, identity).await
-                }
-                ClientRole::Agent => {
-                    let Some(token) = token else {
-                        return Err((
-                            id,
-                            ApiError::new(ErrorCode::Unauthorized, "agent hello needs `token`"),
-                        ));
-                    };
-                    agent_hello(&hub, id, &token, conn).await
-                }
-            }
-        };
+        let fut = hello_future(
+            self.hub.clone(),
+            self.id.clone(),
+            id,
+            role,
+            site,
+            visitor_token,
+            identity,
+            token,
+        );
         ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
             act.hello_in_flight = false;
             match result {
@@ -481,28 +295,54 @@ impl Connection {
                 Err((id, e)) => act.send_error(Some(id), &e, ctx),
             }
         }));
-        // The welcome (or error) is written by the spawned future above.
-        Ok(Box::pin(async { Ok(None) }))
+    }
+
+    fn check_hello(&self, v: u32) -> ApiResult<()> {
+        if !matches!(self.who, Who::Pending) || self.hello_in_flight {
+            return Err(ApiError::new(
+                ErrorCode::AlreadyHello,
+                "this socket already said hello",
+            ));
+        }
+        if v != PROTOCOL_VERSION {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol v{PROTOCOL_VERSION}"),
+            ));
+        }
+        Ok(())
     }
 }
 
-fn status_command(
+/// Resolve who a `hello` is from.
+#[allow(clippy::too_many_arguments)]
+async fn hello_future(
     hub: HubRef,
-    caller: Caller,
-    conversation_id: ConversationId,
-    change: StatusChange,
-) -> ApiResult<Reply> {
-    if matches!(caller, Caller::Visitor(_)) {
-        return Err(ApiError::forbidden("agents only"));
+    socket: SubscriberId,
+    id: String,
+    role: ClientRole,
+    site: Option<String>,
+    visitor_token: Option<String>,
+    identity: Option<Identity>,
+    token: Option<String>,
+) -> super::hello::HelloResult {
+    match role {
+        ClientRole::Visitor => {
+            let Some(key) = site else {
+                return Err((id, ApiError::invalid("visitor hello needs `site`")));
+            };
+            visitor_hello(&hub, id, &key, visitor_token, identity).await
+        }
+        ClientRole::Agent => {
+            let Some(token) = token else {
+                return Err((
+                    id,
+                    ApiError::new(ErrorCode::Unauthorized, "agent hello needs `token`"),
+                ));
+            };
+            agent_hello(&hub, id, &token, socket).await
+        }
     }
-    Ok(Box::pin(async move {
-        let msg = conversation::ChangeStatus {
-            caller: Some(caller),
-            change,
-        };
-        let conv = ask(|| hub.conversation(conversation_id), msg).await??;
-        Ok(Some(json!({ "conversation": conv })))
-    }))
 }
 
 impl Connection {
@@ -513,14 +353,14 @@ impl Connection {
         let lost_conversation = self
             .subscriptions
             .iter()
-            .any(|c| self.hub.running_conversation(*c).is_none());
+            .any(|c| !self.hub.conversation(*c).is_running());
         let lost_agent = match &self.who {
-            Who::Agent { claims, .. } => self.hub.running_agent(claims.sub).is_none(),
+            Who::Agent { claims, .. } => !self.hub.agent(claims.sub).is_running(),
             _ => false,
         };
         if lost_conversation || lost_agent {
             tracing::warn!(
-                connection = self.id,
+                connection = self.id.conn,
                 "an actor behind this socket restarted; asking the client to resume"
             );
             self.goodbye(
@@ -538,11 +378,13 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["connection"]).inc();
-        self.handle = Some(ConnHandle::new(
-            self.id,
+        let handle = ConnHandle::new(
+            self.id.conn,
             ctx.address(),
             self.hub.config.send_queue_frames,
-        ));
+        );
+        self.hub.sockets.insert(handle.clone());
+        self.handle = Some(handle);
         let hello_timeout = Duration::from_millis(self.hub.config.hello_timeout_ms);
         ctx.run_later(hello_timeout, |act, ctx| {
             if matches!(act.who, Who::Pending) {
@@ -558,7 +400,7 @@ impl Actor for Connection {
         let idle = Duration::from_millis(self.hub.config.idle_timeout_ms);
         ctx.run_interval(heartbeat, move |act, ctx| {
             if act.last_heard.elapsed() > idle {
-                tracing::debug!(connection = act.id, "idle timeout");
+                tracing::debug!(connection = act.id.conn, "idle timeout");
                 act.session = None;
                 return ctx.stop();
             }
@@ -569,10 +411,14 @@ impl Actor for Connection {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["connection"]).dec();
+        self.hub.sockets.remove(self.id.conn);
+        // Only a running conversation can hold this socket; never start one just to drop it.
         for conversation_id in self.subscriptions.drain() {
-            if let Ok(c) = self.hub.conversation(conversation_id) {
-                c.do_send(conversation::Unsubscribe { conn_id: self.id });
-            }
+            self.hub
+                .conversation(conversation_id)
+                .tell_if_running(conversation::Unsubscribe {
+                    subscriber: self.id.clone(),
+                });
         }
         match &self.who {
             Who::Pending => {}
@@ -582,9 +428,9 @@ impl Actor for Connection {
             Who::Agent { claims, .. } => {
                 metrics::CONNECTIONS.with_label_values(&["agent"]).dec();
                 // Only a running agent actor holds this socket; never start one just to detach.
-                if let Some(a) = self.hub.running_agent(claims.sub) {
-                    a.do_send(agent::Detach { conn_id: self.id });
-                }
+                self.hub.agent(claims.sub).tell_if_running(agent::Detach {
+                    socket: self.id.clone(),
+                });
             }
         }
         if let Some(session) = self.session.take() {
@@ -638,7 +484,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
                 );
             }
             Err(e) => {
-                tracing::debug!(connection = self.id, error = %e, "protocol error");
+                tracing::debug!(connection = self.id.conn, error = %e, "protocol error");
                 self.session = None;
                 ctx.stop();
             }
@@ -653,13 +499,14 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
 impl Handler<Outbound> for Connection {
     type Result = ();
     fn handle(&mut self, msg: Outbound, ctx: &mut Context<Self>) {
-        let handle = self.conn_handle();
         let received_at = msg.received_at;
-        self.write(Wire::Text(msg.frame), ctx, move |_, _| {
-            handle.written();
+        self.write(Wire::Text(msg.frame), ctx, move |act, _| {
+            if let Some(handle) = &act.handle {
+                handle.written();
+            }
             if let Some(at) = received_at {
                 metrics::MESSAGES_DELIVERED.inc();
-                metrics::DELIVERY_LATENCY.observe(at.elapsed().as_secs_f64());
+                metrics::DELIVERY_LATENCY.observe(seconds_since(at));
             }
         });
     }

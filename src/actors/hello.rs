@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use super::conversation::Caller;
-use super::outbound::ConnHandle;
-use super::{agent, ask, visitor, HubRef};
+use super::{agent, visitor, Caller, HubRef};
 use crate::auth::{verify_identity, AgentClaims, VisitorClaims};
 use crate::automation::inside_hours;
-use crate::domain::{ConversationStatus, Site, Visibility, Visitor, VisitorId};
+use crate::cluster::SubscriberId;
+use crate::domain::{ConversationStatus, Site, SiteId, Visibility, Visitor, VisitorId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::{ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION};
 use crate::store::StoreError;
@@ -22,16 +21,19 @@ pub(super) enum Who {
 }
 
 impl Who {
-    /// The caller for commands; `hello_required` before the handshake.
-    pub(super) fn caller(&self) -> ApiResult<Caller> {
+    /// The caller for commands and its site; `hello_required` before the handshake.
+    pub(super) fn caller(&self) -> ApiResult<(Caller, SiteId)> {
         match self {
             Who::Pending => Err(ApiError::new(ErrorCode::HelloRequired, "send hello first")),
-            Who::Visitor { id, .. } => Ok(Caller::Visitor(*id)),
-            Who::Agent { claims, name } => Ok(Caller::Agent {
-                id: claims.sub,
-                site: claims.site,
-                name: name.clone(),
-            }),
+            Who::Visitor { id, site } => Ok((Caller::Visitor(*id), site.id)),
+            Who::Agent { claims, name } => Ok((
+                Caller::Agent {
+                    id: claims.sub,
+                    site: claims.site,
+                    name: name.clone(),
+                },
+                claims.site,
+            )),
         }
     }
 }
@@ -59,9 +61,9 @@ pub(super) async fn visitor_hello(
     let conversations = if resolved.new {
         Vec::new()
     } else {
-        ask(|| hub.visitor(visitor_id, site.id), visitor::Attach)
+        hub.visitor(visitor_id)
+            .ask(visitor::Attach { site: site.id })
             .await
-            .map_err(fail)?
             .map_err(fail)?
     };
     let agents_online = hub.agents_online(site.id).await.map_err(fail)?;
@@ -195,13 +197,14 @@ pub(super) async fn agent_hello(
     hub: &HubRef,
     id: String,
     token: &str,
-    conn: ConnHandle,
+    socket: SubscriberId,
 ) -> HelloResult {
     let fail = |e: ApiError| (id.clone(), e);
     let claims = hub.tokens.verify_agent(token, hub.now()).map_err(fail)?;
-    let agent = ask(|| hub.agent(claims.sub), agent::Attach { conn })
+    let agent = hub
+        .agent(claims.sub)
+        .ask(agent::Attach { socket })
         .await
-        .map_err(fail)?
         .map_err(fail)?;
     let open = hub
         .store

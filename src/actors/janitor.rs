@@ -2,14 +2,18 @@
 //! actors may be passivated: snoozed conversations that are due wake up, and open conversations
 //! idle past the site's auto-close time are closed. The owning conversation actor re-checks
 //! the condition, so a sweep racing with a new message changes nothing.
+//!
+//! Each node sweeps only the conversations whose shard it owns (by conversation id, the
+//! conversation's sharding key), so in a cluster every due conversation is nudged by exactly
+//! one node: its owner.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::conversation::{self, StatusChange};
+use super::conversation::{self, ConversationActor, StatusChange};
 use super::HubRef;
-use crate::domain::ConversationStatus;
+use crate::domain::{ConversationId, ConversationStatus};
 
 /// Conversations looked at per site and status on each sweep.
 const SWEEP_LIMIT: usize = 1000;
@@ -38,9 +42,6 @@ impl JanitorActor {
                 let now = hub.now();
                 let sites = hub.store.list_sites().await?;
                 for site in sites {
-                    if hub.registry.local_shard(site.id.0).is_err() {
-                        continue;
-                    }
                     for conv in hub
                         .store
                         .conversations_by_status(site.id, ConversationStatus::Snoozed, SWEEP_LIMIT)
@@ -76,12 +77,11 @@ impl JanitorActor {
     }
 }
 
-fn nudge(hub: &HubRef, id: crate::domain::ConversationId, change: StatusChange) {
-    if let Ok(c) = hub.conversation(id) {
-        c.do_send(conversation::ChangeStatus {
-            caller: None,
-            change,
-        });
+/// Ask the conversation's actor to apply `change` if it still holds, when this node owns it.
+fn nudge(hub: &HubRef, id: ConversationId, change: StatusChange) {
+    if hub.registry.local_shard::<ConversationActor>(id).is_ok() {
+        hub.conversation(id)
+            .tell(conversation::TimeCheck { change });
     }
 }
 

@@ -1,8 +1,14 @@
 //! The actors. One per conversation, visitor, agent and WebSocket connection, and one router
-//! per site. Entity actors are found through the [`Hub`], which asks the cluster registry where
-//! an id lives and starts the actor on its shard's arbiter when it is not running.
+//! per site. Entity actors are reached through [`EntityRef`]s that the [`Hub`] hands out; the
+//! cluster registry turns a ref into the live actor on the node that owns its shard, starting
+//! it when it is not running.
+//!
+//! Each entity has a folder: `messages.rs` (what it is asked and told: plain serde data) and
+//! `mod.rs` (the actor); the rules of the conversation and the router live in plain structs
+//! next to them. An actor names another only through a ref and that entity's messages.
 
 pub mod agent;
+pub mod caller;
 pub mod connection;
 pub mod conversation;
 mod hello;
@@ -13,42 +19,40 @@ pub mod router;
 pub mod visitor;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Handler, MailboxError, Message as ActixMessage};
 use parking_lot::Mutex;
 
 use crate::auth::Tokens;
 use crate::clock::SharedClock;
-use crate::cluster::{ActorTable, Registry};
+use crate::cluster::{EntityRef, Registry, Sockets};
 use crate::config::Config;
 use crate::domain::{AgentId, Conversation, ConversationId, Site, SiteId, VisitorId};
 use crate::error::{ApiError, ApiResult};
 use crate::store::SharedStore;
+
+pub use caller::Caller;
 
 use agent::AgentActor;
 use conversation::ConversationActor;
 use router::RouterActor;
 use visitor::VisitorActor;
 
-/// Everything a node's actors share: configuration, store, clock, tokens and the registry.
+/// Everything a node's actors share: configuration, store, clock, tokens, the registry of
+/// entity actors, the table of this node's sockets, and a few node-local caches
+/// (docs/architecture.md lists each and how the cluster makes it cluster-wide).
 pub struct Hub {
     pub config: Arc<Config>,
     pub store: SharedStore,
     pub clock: SharedClock,
     pub tokens: Tokens,
     pub registry: Registry,
-    conversations: ActorTable<ConversationId, ConversationActor>,
-    visitors: ActorTable<VisitorId, VisitorActor>,
-    agents: ActorTable<AgentId, AgentActor>,
-    routers: ActorTable<SiteId, RouterActor>,
+    pub sockets: Sockets,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
     agents_online: Mutex<HashMap<SiteId, bool>>,
-    next_connection_id: AtomicU64,
 }
 
 pub type HubRef = Arc<Hub>;
@@ -61,20 +65,16 @@ impl Hub {
         tokens: Tokens,
         registry: Registry,
     ) -> HubRef {
-        let shards = registry.shards();
+        let sockets = Sockets::new(registry.node().clone());
         Arc::new(Hub {
             config,
             store,
             clock,
             tokens,
             registry,
-            conversations: ActorTable::new("conversation", shards),
-            visitors: ActorTable::new("visitor", shards),
-            agents: ActorTable::new("agent", shards),
-            routers: ActorTable::new("router", shards),
+            sockets,
             sites: SiteCache::default(),
             agents_online: Mutex::new(HashMap::new()),
-            next_connection_id: AtomicU64::new(1),
         })
     }
 
@@ -82,98 +82,32 @@ impl Hub {
         self.clock.now_ms()
     }
 
-    pub fn next_connection_id(&self) -> u64 {
-        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    pub fn conversation(self: &Arc<Self>, id: ConversationId) -> EntityRef<ConversationActor> {
+        EntityRef::new(self.clone(), id)
     }
 
-    pub fn conversation(
-        self: &Arc<Self>,
-        id: ConversationId,
-    ) -> ApiResult<Addr<ConversationActor>> {
-        let shard = self.registry.local_shard(id.0)?;
-        let hub = self.clone();
-        Ok(self.conversations.get_or_start(shard, id, || {
-            ConversationActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
-                ConversationActor::new(hub, id, shard)
-            })
-        }))
+    pub fn visitor(self: &Arc<Self>, id: VisitorId) -> EntityRef<VisitorActor> {
+        EntityRef::new(self.clone(), id)
     }
 
-    pub fn visitor(self: &Arc<Self>, id: VisitorId, site: SiteId) -> ApiResult<Addr<VisitorActor>> {
-        let shard = self.registry.local_shard(id.0)?;
-        let hub = self.clone();
-        Ok(self.visitors.get_or_start(shard, id, || {
-            VisitorActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
-                VisitorActor::new(hub, id, site, shard)
-            })
-        }))
+    pub fn agent(self: &Arc<Self>, id: AgentId) -> EntityRef<AgentActor> {
+        EntityRef::new(self.clone(), id)
     }
 
-    pub fn agent(self: &Arc<Self>, id: AgentId) -> ApiResult<Addr<AgentActor>> {
-        let shard = self.registry.local_shard(id.0)?;
-        let hub = self.clone();
-        Ok(self.agents.get_or_start(shard, id, || {
-            AgentActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
-                AgentActor::new(hub, id, shard)
-            })
-        }))
+    pub fn router(self: &Arc<Self>, site: SiteId) -> EntityRef<RouterActor> {
+        EntityRef::new(self.clone(), site)
     }
 
-    /// The conversation actor only if it is running (no start).
-    pub fn running_conversation(&self, id: ConversationId) -> Option<Addr<ConversationActor>> {
-        let shard = self.registry.local_shard(id.0).ok()?;
-        self.conversations.get(shard, id)
-    }
-
-    /// The agent actor only if it is running (no start): for fan-out to agents that may be offline.
-    pub fn running_agent(&self, id: AgentId) -> Option<Addr<AgentActor>> {
-        let shard = self.registry.local_shard(id.0).ok()?;
-        self.agents.get(shard, id)
-    }
-
-    pub fn router(self: &Arc<Self>, site: SiteId) -> ApiResult<Addr<RouterActor>> {
-        let shard = self.registry.local_shard(site.0)?;
-        let hub = self.clone();
-        Ok(self.routers.get_or_start(shard, site, || {
-            RouterActor::start_in_arbiter(self.registry.arbiter(shard), move |_| {
-                RouterActor::new(hub, site)
-            })
-        }))
-    }
-
-    pub(crate) fn forget_conversation(
-        &self,
-        shard: u32,
-        id: ConversationId,
-        addr: &Addr<ConversationActor>,
-    ) {
-        self.conversations.remove(shard, id, addr)
-    }
-    pub(crate) fn forget_visitor(&self, shard: u32, id: VisitorId, addr: &Addr<VisitorActor>) {
-        self.visitors.remove(shard, id, addr)
-    }
-    pub(crate) fn forget_agent(&self, shard: u32, id: AgentId, addr: &Addr<AgentActor>) {
-        self.agents.remove(shard, id, addr)
-    }
-
-    /// Conversation rows are written back lazily (at most once a second while busy); where a
-    /// conversation's actor is running, its memory is the truth. Overlay it on `rows`.
-    pub async fn freshen(&self, rows: Vec<Conversation>) -> Vec<Conversation> {
+    /// Conversation rows are written back lazily (at most every few seconds while busy); where
+    /// a conversation's actor is running, its memory is the truth. Overlay it on `rows`.
+    pub async fn freshen(self: &Arc<Self>, rows: Vec<Conversation>) -> Vec<Conversation> {
         let mut fresh = Vec::with_capacity(rows.len());
         for row in rows {
-            let live = match self
-                .registry
-                .local_shard(row.id.0)
-                .ok()
-                .and_then(|s| self.conversations.get(s, row.id))
-            {
-                Some(actor) => actor
-                    .send(conversation::Snapshot { caller: None })
-                    .await
-                    .ok()
-                    .and_then(Result::ok),
-                None => None,
-            };
+            let live = self
+                .conversation(row.id)
+                .ask_if_running(conversation::Snapshot { caller: None })
+                .await
+                .and_then(Result::ok);
             fresh.push(live.unwrap_or(row));
         }
         fresh
@@ -184,7 +118,7 @@ impl Hub {
         if let Some(online) = self.agents_online.lock().get(&site) {
             return Ok(*online);
         }
-        ask(|| self.router(site), router::AgentsOnline).await
+        self.router(site).ask(router::AgentsOnline).await
     }
 
     /// Called by a site's router whenever its agents' presence changes.
@@ -226,26 +160,6 @@ impl Hub {
     pub fn invalidate_site(&self, site: &Site) {
         self.sites.remove(site);
     }
-}
-
-/// Send a message to an entity actor, retrying once through the registry when the address
-/// closed under us (the actor passivated between lookup and send).
-pub async fn ask<A, M>(lookup: impl Fn() -> ApiResult<Addr<A>>, msg: M) -> ApiResult<M::Result>
-where
-    A: Actor + Handler<M>,
-    A::Context: actix::dev::ToEnvelope<A, M>,
-    M: ActixMessage + Clone + Send + 'static,
-    M::Result: Send,
-{
-    let mut last = None;
-    for _ in 0..3 {
-        match lookup()?.send(msg.clone()).await {
-            Ok(result) => return Ok(result),
-            Err(e @ MailboxError::Closed) => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(last.unwrap_or(MailboxError::Closed).into())
 }
 
 const SITE_CACHE_TTL: Duration = Duration::from_secs(5);

@@ -7,12 +7,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::{Addr, Message as ActixMessage};
 use bytestring::ByteString;
 
 use super::connection::Connection;
+use crate::clock::WallMicros;
+use crate::cluster::ConnId;
 use crate::metrics;
 
 /// A frame on its way to one socket. `received_at` is when the frame that caused it arrived,
@@ -21,7 +22,7 @@ use crate::metrics;
 #[rtype(result = "()")]
 pub struct Outbound {
     pub frame: ByteString,
-    pub received_at: Option<Instant>,
+    pub received_at: Option<WallMicros>,
 }
 
 /// Tells a connection it fell too far behind and must close.
@@ -31,7 +32,7 @@ pub struct SlowConsumer;
 
 #[derive(Clone)]
 pub struct ConnHandle {
-    pub id: u64,
+    pub id: ConnId,
     addr: Addr<Connection>,
     queued: Arc<AtomicUsize>,
     slow: Arc<AtomicBool>,
@@ -39,7 +40,7 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
-    pub fn new(id: u64, addr: Addr<Connection>, limit: usize) -> Self {
+    pub fn new(id: ConnId, addr: Addr<Connection>, limit: usize) -> Self {
         ConnHandle {
             id,
             addr,
@@ -50,7 +51,7 @@ impl ConnHandle {
     }
 
     /// Queue a frame. Returns false when the connection is gone or too slow: drop the handle.
-    pub fn push(&self, frame: ByteString, received_at: Option<Instant>) -> bool {
+    pub fn push(&self, frame: ByteString, received_at: Option<WallMicros>) -> bool {
         if !self.addr.connected() || self.slow.load(Ordering::Relaxed) {
             return false;
         }

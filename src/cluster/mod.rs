@@ -1,12 +1,20 @@
-//! How an entity id finds its actor: id -> shard (a fixed number of shards, hashed from the id)
-//! -> owning node -> actor on that node.
+//! How an entity id finds its actor: id -> shard (a fixed number of shards, hashed from the
+//! entity's sharding key) -> owning node -> actor on that node; and how a socket is named.
+//!
+//! - [`entity`]: [`EntityRef`] with `ask`/`tell`, the [`Entity`] trait, plain-data messages.
+//! - [`registry`]: the shard map and this node's live actors; the only holder of addresses.
+//! - [`sockets`]: [`SubscriberId`] (node + connection) and this node's socket table.
 //!
 //! Today one node owns every shard, so every lookup is local. The cluster issue makes shard
-//! ownership move between nodes inside [`ShardMap`]; the actors only ever see [`Registry`].
+//! ownership move between nodes inside [`ShardMap`]; callers only ever see [`EntityRef`].
 
+pub mod entity;
 mod registry;
+pub mod sockets;
 
-pub use registry::{ActorTable, Registry};
+pub use entity::{Entity, EntityKind, EntityRef, Notice, Request};
+pub use registry::Registry;
+pub use sockets::{ConnId, Sockets, SubscriberId};
 
 use uuid::Uuid;
 
@@ -14,8 +22,17 @@ use uuid::Uuid;
 pub type ShardId = u32;
 
 /// Identifies a node of the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct NodeId(pub String);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Which node owns which shard.
 #[derive(Debug, Clone)]
@@ -44,6 +61,16 @@ impl ShardMap {
 
     pub fn shards(&self) -> u32 {
         self.shards
+    }
+
+    pub fn local(&self) -> &NodeId {
+        &self.local
+    }
+
+    pub fn is_local(&self, shard: ShardId) -> bool {
+        self.owners
+            .get(shard as usize)
+            .is_some_and(|o| *o == self.local)
     }
 
     /// Stable across processes and versions: never change this function, it decides where data lives.

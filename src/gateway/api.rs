@@ -1,30 +1,41 @@
-//! JSON handlers under `/api/v1`. Each one checks who is calling, asks the owning actor (or
-//! the store for read-only listings), and answers JSON or an [`ApiError`] with a stable code.
-
-use std::time::Instant;
+//! JSON handlers under `/api/v1`. Each one checks who is calling, runs the same command the
+//! WebSocket runs (`crate::commands`) or reads the store for listings, and answers JSON or an
+//! [`ApiError`] with a stable code.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::{AdminAuth, AgentAuth};
 use crate::actors::conversation::{self, StatusChange};
-use crate::actors::router::transfer;
-use crate::actors::{agent, ask, router, HubRef};
+use crate::actors::{agent, router, HubRef};
 use crate::auth::{hash_password_pooled, random_secret, verify_password_pooled, AgentClaims};
 use crate::automation::inside_hours;
+use crate::commands::{self, Ctx};
 use crate::domain::{
-    Agent, AgentId, ConversationId, ConversationStatus, Role, SiteSettings, VisitorId,
+    Agent, AgentId, Conversation, ConversationId, ConversationStatus, Message, Presence, Role,
+    SiteSettings, Visitor, VisitorId,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
-use crate::protocol::{check_message, looks_like_email, WidgetConfig};
+use crate::protocol::{looks_like_email, WidgetConfig};
 
 type Hub = web::Data<HubRef>;
 type Json = ApiResult<HttpResponse>;
 
-fn ok(value: serde_json::Value) -> Json {
+fn ok(value: impl Serialize) -> Json {
     Ok(HttpResponse::Ok().json(value))
+}
+
+/// The command context of an HTTP caller: an agent, over no socket.
+fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
+    Ctx {
+        hub: hub.clone(),
+        caller: auth.caller(),
+        site: auth.0.site,
+        socket: None,
+        received_at: crate::clock::wall_micros(),
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -100,9 +111,9 @@ async fn me(hub: Hub, auth: AgentAuth) -> Json {
         .get_agent(auth.0.sub)
         .await?
         .ok_or_else(|| ApiError::not_found("agent"))?;
-    let presence = match hub.running_agent(agent.id) {
-        Some(a) => a.send(agent::GetPresence).await.map_err(ApiError::from)?,
-        None => crate::domain::Presence::Offline,
+    let presence = match hub.agent(agent.id).ask_if_running(agent::GetPresence).await {
+        Some(presence) => presence?,
+        None => Presence::Offline,
     };
     ok(json!({ "agent": agent, "presence": presence }))
 }
@@ -139,17 +150,13 @@ async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>)
 
 async fn queue(hub: Hub, auth: AgentAuth) -> Json {
     let site = auth.0.site;
-    let waiting = ask(|| hub.router(site), router::QueueSnapshot).await?;
+    let waiting = hub.router(site).ask(router::QueueSnapshot).await?;
     let mut out = Vec::with_capacity(waiting.len());
     for id in waiting {
-        if let Ok(Ok(c)) = ask(
-            || hub.conversation(id),
-            conversation::Snapshot {
-                caller: Some(auth.caller()),
-            },
-        )
-        .await
-        {
+        let snapshot = conversation::Snapshot {
+            caller: Some(auth.caller()),
+        };
+        if let Ok(c) = hub.conversation(id).ask(snapshot).await {
             out.push(c);
         }
     }
@@ -162,6 +169,25 @@ struct PageQuery {
     limit: Option<usize>,
 }
 
+impl PageQuery {
+    fn history(&self, conversation_id: ConversationId) -> commands::History {
+        commands::History {
+            conversation_id,
+            before_seq: self.before_seq,
+            limit: self.limit,
+        }
+    }
+}
+
+/// `GET /conversations/{id}`: the conversation, its visitor and the newest page of messages.
+#[derive(Serialize)]
+struct ConversationDetail {
+    conversation: Conversation,
+    visitor: Option<Visitor>,
+    messages: Vec<Message>,
+    has_more: bool,
+}
+
 async fn conversation_detail(
     hub: Hub,
     auth: AgentAuth,
@@ -169,23 +195,18 @@ async fn conversation_detail(
     q: web::Query<PageQuery>,
 ) -> Json {
     let id = id.into_inner();
-    let conv = ask(
-        || hub.conversation(id),
-        conversation::Snapshot {
-            caller: Some(auth.caller()),
-        },
-    )
-    .await??;
-    let visitor = hub.store.get_visitor(conv.visitor_id).await?;
-    let history = conversation::History {
-        caller: auth.caller(),
-        before: q.before_seq,
-        limit: q.limit.unwrap_or(50),
+    let snapshot = conversation::Snapshot {
+        caller: Some(auth.caller()),
     };
-    let (messages, has_more) = ask(|| hub.conversation(id), history).await??;
-    ok(
-        json!({ "conversation": conv, "visitor": visitor, "messages": messages, "has_more": has_more }),
-    )
+    let conversation = hub.conversation(id).ask(snapshot).await?;
+    let visitor = hub.store.get_visitor(conversation.visitor_id).await?;
+    let page = q.history(id).run(&ctx(&hub, &auth)).await?;
+    ok(ConversationDetail {
+        conversation,
+        visitor,
+        messages: page.messages,
+        has_more: page.has_more,
+    })
 }
 
 async fn messages(
@@ -194,14 +215,7 @@ async fn messages(
     id: web::Path<ConversationId>,
     q: web::Query<PageQuery>,
 ) -> Json {
-    let id = id.into_inner();
-    let history = conversation::History {
-        caller: auth.caller(),
-        before: q.before_seq,
-        limit: q.limit.unwrap_or(50),
-    };
-    let (messages, has_more) = ask(|| hub.conversation(id), history).await??;
-    ok(json!({ "messages": messages, "has_more": has_more }))
+    ok(q.history(id.into_inner()).run(&ctx(&hub, &auth)).await?)
 }
 
 #[derive(Deserialize)]
@@ -220,25 +234,20 @@ async fn reply(
         client_msg_id,
         body,
     } = body.into_inner();
-    check_message(&client_msg_id, &body)?;
-    let id = id.into_inner();
-    let post = conversation::Post {
-        caller: auth.caller(),
+    let send = commands::Send {
+        conversation_id: id.into_inner(),
         client_msg_id,
         body,
-        received_at: Instant::now(),
     };
-    let posted = ask(|| hub.conversation(id), post).await??;
-    ok(json!({ "seq": posted.seq, "duplicate": posted.duplicate }))
+    ok(send.run(&ctx(&hub, &auth)).await?)
 }
 
 async fn change(hub: &HubRef, auth: &AgentAuth, id: ConversationId, change: StatusChange) -> Json {
-    let msg = conversation::ChangeStatus {
-        caller: Some(auth.caller()),
+    let command = commands::ChangeStatus {
+        conversation_id: id,
         change,
     };
-    let conv = ask(|| hub.conversation(id), msg).await??;
-    ok(json!({ "conversation": conv }))
+    ok(command.run(&ctx(hub, auth)).await?)
 }
 
 #[derive(Deserialize)]
@@ -280,8 +289,11 @@ async fn transfer_to(
     id: web::Path<ConversationId>,
     body: web::Json<Transfer>,
 ) -> Json {
-    let conv = transfer(&hub, auth.caller(), id.into_inner(), body.agent_id).await?;
-    ok(json!({ "conversation": conv }))
+    let command = commands::Transfer {
+        conversation_id: id.into_inner(),
+        agent_id: body.agent_id,
+    };
+    ok(command.run(&ctx(&hub, &auth)).await?)
 }
 
 async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
@@ -301,14 +313,16 @@ async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> 
 async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
     let site = auth.0.site;
     let agents = hub.store.list_agents(site).await?;
-    let presence = ask(|| hub.router(site), router::PresenceSnapshot).await?;
+    let presence: std::collections::HashMap<AgentId, Presence> = hub
+        .router(site)
+        .ask(router::PresenceSnapshot)
+        .await?
+        .into_iter()
+        .collect();
     let agents: Vec<_> = agents
         .into_iter()
         .map(|a| {
-            let p = presence
-                .get(&a.id)
-                .copied()
-                .unwrap_or(crate::domain::Presence::Offline);
+            let p = presence.get(&a.id).copied().unwrap_or(Presence::Offline);
             let mut v = serde_json::to_value(&a).unwrap_or_default();
             v["presence"] = json!(p);
             v
@@ -394,9 +408,7 @@ async fn update_agent(
         agent.password_hash = hash_password_pooled(password).await?;
     }
     hub.store.put_agent(&agent).await?;
-    if let Some(a) = hub.running_agent(agent.id) {
-        a.do_send(agent::Refresh);
-    }
+    hub.agent(agent.id).tell_if_running(agent::Refresh);
     ok(json!({ "agent": agent }))
 }
 

@@ -4,8 +4,7 @@ use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use crate::actors::conversation::Caller;
-use crate::actors::HubRef;
+use crate::actors::{Caller, HubRef};
 use crate::auth::AgentClaims;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorCode};

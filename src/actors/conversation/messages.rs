@@ -1,92 +1,56 @@
-//! What a conversation actor is asked: the callers and the messages it handles.
+//! What a conversation actor is asked and told. Plain data (serde): a message may come from a
+//! socket or an HTTP request on another node.
 
-use std::time::Instant;
+use serde::{Deserialize, Serialize};
 
-use actix::prelude::*;
+use crate::actors::caller::Caller;
+use crate::clock::{Millis, WallMicros};
+use crate::cluster::SubscriberId;
+use crate::domain::{AgentId, Conversation, Seq};
+use crate::protocol::{HistoryResult, PostResult};
+use crate::{notices, requests};
 
-use crate::actors::outbound::ConnHandle;
-use crate::domain::{AgentId, Author, Conversation, Message, Seq, SiteId, VisitorId};
-use crate::error::ApiResult;
-use crate::protocol::Party;
-
-/// Who is asking. Access rules: a visitor may touch only its own conversations, an agent only
-/// its own site's.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Visitor(VisitorId),
-    Agent {
-        id: AgentId,
-        site: SiteId,
-        name: String,
-    },
-}
-
-impl Caller {
-    pub fn party(&self) -> Party {
-        match self {
-            Caller::Visitor(_) => Party::Visitor,
-            Caller::Agent { .. } => Party::Agent,
-        }
-    }
-    pub(super) fn author(&self) -> Author {
-        match self {
-            Caller::Visitor(id) => Author::Visitor { id: *id },
-            Caller::Agent { id, name, .. } => Author::Agent {
-                id: *id,
-                name: name.clone(),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PostResult {
-    pub seq: Seq,
-    pub duplicate: bool,
-}
-
-/// Subscribe a connection: the actor pushes the gap, then the `ack` for `command_id`, then live events.
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<()>")]
+/// Subscribe a socket: the actor pushes the gap after `after_seq`, then the `ack` for
+/// `command_id`, then live events, all through the socket's own queue so they stay in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscribe {
     pub caller: Caller,
-    pub conn: ConnHandle,
+    pub subscriber: SubscriberId,
     pub command_id: String,
     pub after_seq: Seq,
 }
 
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unsubscribe {
-    pub conn_id: u64,
+    pub subscriber: SubscriberId,
 }
 
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<PostResult>")]
+/// A chat message from a visitor or an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     pub caller: Caller,
     pub client_msg_id: String,
     pub body: String,
-    pub received_at: Instant,
+    /// When the node received the command, for the delivery-latency histogram.
+    pub received_at: WallMicros,
 }
 
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<()>")]
+/// Relay a typing indicator to everyone but the typing socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Typing {
     pub caller: Caller,
-    pub conn_id: u64,
+    pub subscriber: SubscriberId,
     pub typing: bool,
 }
 
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Seq>")]
+/// Move the caller's side's read cursor; answers with the cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarkRead {
     pub caller: Caller,
     pub seq: Seq,
 }
 
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<(Vec<Message>, bool)>")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub caller: Caller,
     pub before: Option<Seq>,
@@ -94,51 +58,68 @@ pub struct History {
 }
 
 /// The conversation as it is now; access-checked when `caller` is given.
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Conversation>")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub caller: Option<Caller>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StatusChange {
     Snooze {
-        until: i64,
+        until: Millis,
     },
     Wake,
     Close,
-    /// Janitor: close only if still open and idle for this long.
+    /// Time-based: close only if still open and idle for this long.
     AutoClose {
         idle_ms: i64,
     },
-    /// Janitor: wake only if snoozed and due.
+    /// Time-based: wake only if snoozed and due.
     WakeIfDue,
 }
 
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Conversation>")]
+/// An agent changes the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeStatus {
-    /// None: the node itself (janitor).
-    pub caller: Option<Caller>,
+    pub caller: Caller,
+    pub change: StatusChange,
+}
+
+/// The node's time-based sweep: apply a change if its condition still holds (the actor
+/// re-checks, so a sweep racing a new message changes nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeCheck {
     pub change: StatusChange,
 }
 
 /// From the router: the conversation's agent changed (None: back in the queue).
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Conversation>")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assign {
     pub agent: Option<(AgentId, String)>,
 }
 
 /// From the router: the conversation's place in the waiting line.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuePosition {
     pub position: u32,
 }
 
 /// From the visitor actor, right after creating the conversation: welcome and route it.
 /// Answers with the conversation once the welcome message is stored.
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Conversation>")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Init;
+
+requests! {
+    Subscribe => (),
+    Post => PostResult,
+    Typing => (),
+    MarkRead => Seq,
+    History => HistoryResult,
+    Snapshot => Conversation,
+    ChangeStatus => Conversation,
+    Assign => Conversation,
+    Init => Conversation,
+}
+
+notices! { Unsubscribe, TimeCheck, QueuePosition }

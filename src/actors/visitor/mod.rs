@@ -10,13 +10,19 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::conversation::{self, Caller};
-use super::{ask, HubRef};
+mod messages;
+
+pub use messages::*;
+
+use super::conversation;
+use super::{Caller, HubRef};
+use crate::cluster::{Entity, EntityKind, ShardId};
 use crate::domain::{
     Conversation, ConversationId, ConversationStatus, SiteId, Visitor, VisitorEvent, VisitorId,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
+use crate::protocol::StartResult;
 
 /// A visitor actor idle this long stops (its state is in the store).
 const VISITOR_IDLE_MS: u64 = 30_000;
@@ -24,43 +30,12 @@ const VISITOR_IDLE_MS: u64 = 30_000;
 /// How many conversations a `welcome` lists.
 const WELCOME_CONVERSATIONS: usize = 20;
 
-/// A returning visitor's socket joins: answers with its recent conversations.
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Vec<Conversation>>")]
-pub struct Attach;
-
-/// Get the current open or snoozed conversation, or create one. `true` when created.
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<(Conversation, bool)>")]
-pub struct Start;
-
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<()>")]
-pub struct PageView {
-    pub url: String,
-    pub title: String,
-}
-
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<()>")]
-pub struct LeaveEmail {
-    pub email: String,
-    pub name: Option<String>,
-}
-
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct ConversationClosed {
-    pub conversation_id: ConversationId,
-}
-
 pub struct VisitorActor {
     hub: HubRef,
     id: VisitorId,
-    site: SiteId,
-    shard: u32,
+    /// The stored visitor, or a new anonymous one (made on its first command) until stored.
     visitor: Option<Visitor>,
-    /// Whether `visitor` is in the store yet (a new anonymous visitor is not, until it acts).
+    /// Whether `visitor` is in the store yet.
     stored: bool,
     current: Option<ConversationId>,
     /// Timestamp of the last page event: events get strictly increasing times, so two in one
@@ -69,13 +44,18 @@ pub struct VisitorActor {
     last_used: Instant,
 }
 
-impl VisitorActor {
-    pub fn new(hub: HubRef, id: VisitorId, site: SiteId, shard: u32) -> Self {
+impl Entity for VisitorActor {
+    type Id = VisitorId;
+    const KIND: EntityKind = EntityKind::Visitor;
+
+    fn shard_key(id: &VisitorId) -> uuid::Uuid {
+        id.0
+    }
+
+    fn with_id(hub: HubRef, id: VisitorId, _shard: ShardId) -> Self {
         VisitorActor {
             hub,
             id,
-            site,
-            shard,
             visitor: None,
             stored: false,
             current: None,
@@ -83,7 +63,9 @@ impl VisitorActor {
             last_used: Instant::now(),
         }
     }
+}
 
+impl VisitorActor {
     fn next_event_at(&mut self) -> i64 {
         self.last_event_at = self.hub.now().max(self.last_event_at + 1);
         self.last_event_at
@@ -98,11 +80,27 @@ impl VisitorActor {
         self.visitor.clone()
     }
 
-    fn visitor(&self) -> ApiResult<&Visitor> {
-        self.visitor
-            .as_ref()
-            .filter(|v| v.site_id == self.site)
-            .ok_or_else(|| ApiError::not_found("visitor"))
+    /// The visitor, for a command from a socket of `site`. An id the store does not know is a
+    /// new anonymous visitor (ids reach this actor only from a signed token or a fresh hello),
+    /// kept in memory until it does something worth storing.
+    fn visitor(&mut self, site: SiteId) -> ApiResult<&Visitor> {
+        self.last_used = Instant::now();
+        if self.visitor.is_none() {
+            let now = self.hub.now();
+            self.visitor = Some(Visitor {
+                id: self.id,
+                site_id: site,
+                user_id: None,
+                name: None,
+                email: None,
+                created_at: now,
+                last_seen_at: now,
+            });
+        }
+        match &self.visitor {
+            Some(v) if v.site_id == site => Ok(v),
+            _ => Err(ApiError::not_found("visitor")),
+        }
     }
 
     fn load(&mut self, ctx: &mut Context<Self>) {
@@ -118,20 +116,7 @@ impl VisitorActor {
             .map(|result, act, ctx| match result {
                 Ok((visitor, current)) => {
                     act.stored = visitor.is_some();
-                    // Unknown id: a new anonymous visitor (ids reach this actor only from a
-                    // signed token or a fresh hello), kept in memory until it does something.
-                    act.visitor = visitor.or_else(|| {
-                        let now = act.hub.now();
-                        Some(Visitor {
-                            id: act.id,
-                            site_id: act.site,
-                            user_id: None,
-                            name: None,
-                            email: None,
-                            created_at: now,
-                            last_seen_at: now,
-                        })
-                    });
+                    act.visitor = visitor;
                     act.current = current
                         .into_iter()
                         .find(|c| c.status != ConversationStatus::Closed)
@@ -155,9 +140,8 @@ impl Actor for VisitorActor {
         // while the visitor is connected: an idle session then costs only its connection.
         let after = Duration::from_millis(self.hub.config.passivate_after_ms.min(VISITOR_IDLE_MS));
         ctx.run_interval(after / 4, move |act, ctx| {
-            if act.visitor.is_none() || act.last_used.elapsed() >= after {
-                act.hub.forget_visitor(act.shard, act.id, &ctx.address());
-                ctx.stop();
+            if act.last_used.elapsed() >= after {
+                act.hub.registry.passivate(act.id, ctx);
             }
         });
     }
@@ -166,13 +150,16 @@ impl Actor for VisitorActor {
     }
 }
 
+fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
+    Box::pin(std::future::ready(value))
+}
+
 impl Handler<Attach> for VisitorActor {
     type Result = ResponseFuture<ApiResult<Vec<Conversation>>>;
-    fn handle(&mut self, _: Attach, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.visitor() {
-            return Box::pin(std::future::ready(Err(e)));
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.visitor(msg.site) {
+            return ready(Err(e));
         }
-        self.last_used = Instant::now();
         let (hub, id) = (self.hub.clone(), self.id);
         Box::pin(async move {
             let rows = hub
@@ -185,15 +172,14 @@ impl Handler<Attach> for VisitorActor {
 }
 
 impl Handler<Start> for VisitorActor {
-    type Result = ResponseFuture<ApiResult<(Conversation, bool)>>;
+    type Result = ResponseFuture<ApiResult<StartResult>>;
 
-    fn handle(&mut self, _: Start, ctx: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
-        if let Err(e) = self.visitor() {
-            return Box::pin(std::future::ready(Err(e)));
+    fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.visitor(msg.site) {
+            return ready(Err(e));
         }
         let hub = self.hub.clone();
-        let (visitor_id, site) = (self.id, self.site);
+        let (visitor_id, site) = (self.id, msg.site);
         let current = self.current;
         let unstored = self.unstored();
         let (tx, rx) = oneshot::channel();
@@ -204,28 +190,33 @@ impl Handler<Start> for VisitorActor {
                     hub.store.put_visitor(&visitor).await?;
                 }
                 if let Some(id) = current {
-                    let snapshot = ask(
-                        || hub.conversation(id),
-                        conversation::Snapshot {
+                    let snapshot = hub
+                        .conversation(id)
+                        .ask(conversation::Snapshot {
                             caller: Some(Caller::Visitor(visitor_id)),
-                        },
-                    )
-                    .await?;
+                        })
+                        .await;
                     if let Ok(conv) = snapshot {
                         if conv.status != ConversationStatus::Closed {
-                            return Ok((conv, false));
+                            return Ok(StartResult {
+                                conversation: conv,
+                                created: false,
+                            });
                         }
                     }
                 }
                 let conv = Conversation::new(site, visitor_id, hub.now());
                 hub.store.create_conversation(&conv).await?;
-                let conv = ask(|| hub.conversation(conv.id), conversation::Init).await??;
-                Ok((conv, true))
+                let conv = hub.conversation(conv.id).ask(conversation::Init).await?;
+                Ok(StartResult {
+                    conversation: conv,
+                    created: true,
+                })
             }
             .into_actor(self)
-            .map(move |result: ApiResult<(Conversation, bool)>, act, _| {
-                if let Ok((conv, _)) = &result {
-                    act.current = Some(conv.id);
+            .map(move |result: ApiResult<StartResult>, act, _| {
+                if let Ok(started) = &result {
+                    act.current = Some(started.conversation.id);
                 }
                 let _ = tx.send(result);
             }),
@@ -244,7 +235,9 @@ impl Handler<Start> for VisitorActor {
 impl Handler<PageView> for VisitorActor {
     type Result = ResponseFuture<ApiResult<()>>;
     fn handle(&mut self, msg: PageView, _: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
+        if let Err(e) = self.visitor(msg.site) {
+            return ready(Err(e));
+        }
         let event = VisitorEvent {
             visitor_id: self.id,
             at: self.next_event_at(),
@@ -266,17 +259,15 @@ impl Handler<PageView> for VisitorActor {
 impl Handler<LeaveEmail> for VisitorActor {
     type Result = ResponseFuture<ApiResult<()>>;
     fn handle(&mut self, msg: LeaveEmail, _: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
-        let visitor = match self.visitor() {
+        let mut updated = match self.visitor(msg.site) {
             Ok(v) if v.is_verified() => {
-                return Box::pin(std::future::ready(Err(ApiError::forbidden(
+                return ready(Err(ApiError::forbidden(
                     "a verified visitor's contact details come from the site's identity",
-                ))))
+                )))
             }
             Ok(v) => v.clone(),
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
+            Err(e) => return ready(Err(e)),
         };
-        let mut updated = visitor;
         updated.email = Some(msg.email);
         if msg.name.is_some() {
             updated.name = msg.name;

@@ -9,76 +9,51 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bytestring::ByteString;
+
+mod messages;
+
+pub use messages::*;
 
 use super::outbound::ConnHandle;
-use super::router::{self};
-use super::HubRef;
+use super::{router, HubRef};
+use crate::cluster::{Entity, EntityKind, ShardId, SubscriberId};
 use crate::domain::{Agent, AgentId, Presence};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 
 /// How often a present agent re-reports its presence to its site's router.
 const PRESENCE_REFRESH: Duration = Duration::from_secs(10);
 
-/// A console socket joins; answers with the agent's record.
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Agent>")]
-pub struct Attach {
-    pub conn: ConnHandle,
-}
-
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Detach {
-    pub conn_id: u64,
-}
-
-#[derive(Message, Clone)]
-#[rtype(result = "ApiResult<Presence>")]
-pub struct SetPresence {
-    pub status: Presence,
-}
-
-/// A pre-encoded frame for every socket of this agent.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Push {
-    pub frame: ByteString,
-}
-
-/// The agent's record changed in the store (capacity, name, role): reload it.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Refresh;
-
-#[derive(Message, Clone)]
-#[rtype(result = "Presence")]
-pub struct GetPresence;
-
 pub struct AgentActor {
     hub: HubRef,
     id: AgentId,
-    shard: u32,
     agent: Option<Agent>,
-    connections: HashMap<u64, ConnHandle>,
+    connections: HashMap<SubscriberId, ConnHandle>,
     presence: Presence,
     grace: Option<SpawnHandle>,
 }
 
-impl AgentActor {
-    pub fn new(hub: HubRef, id: AgentId, shard: u32) -> Self {
+impl Entity for AgentActor {
+    type Id = AgentId;
+    const KIND: EntityKind = EntityKind::Agent;
+
+    fn shard_key(id: &AgentId) -> uuid::Uuid {
+        id.0
+    }
+
+    fn with_id(hub: HubRef, id: AgentId, _shard: ShardId) -> Self {
         AgentActor {
             hub,
             id,
-            shard,
             agent: None,
             connections: HashMap::new(),
             presence: Presence::Offline,
             grace: None,
         }
     }
+}
 
+impl AgentActor {
     /// What routing should see: an online agent with no socket left (inside its grace period)
     /// keeps its conversations but takes no new ones, as if away.
     fn effective_presence(&self) -> Presence {
@@ -90,14 +65,12 @@ impl AgentActor {
 
     fn report(&self) {
         let Some(agent) = &self.agent else { return };
-        if let Ok(router) = self.hub.router(agent.site_id) {
-            router.do_send(router::AgentStatus {
-                agent: self.id,
-                name: agent.name.clone(),
-                capacity: agent.capacity,
-                presence: self.effective_presence(),
-            });
-        }
+        self.hub.router(agent.site_id).tell(router::AgentStatus {
+            agent: self.id,
+            name: agent.name.clone(),
+            capacity: agent.capacity,
+            presence: self.effective_presence(),
+        });
     }
 
     fn load(&mut self, ctx: &mut Context<Self>) {
@@ -121,8 +94,7 @@ impl AgentActor {
 
     fn maybe_passivate(&mut self, ctx: &mut Context<Self>) {
         if self.connections.is_empty() && self.presence == Presence::Offline {
-            self.hub.forget_agent(self.shard, self.id, &ctx.address());
-            ctx.stop();
+            self.hub.registry.passivate(self.id, ctx);
         }
     }
 }
@@ -151,11 +123,16 @@ impl Handler<Attach> for AgentActor {
             .agent
             .clone()
             .ok_or_else(|| ApiError::not_found("agent"))?;
+        let conn = self
+            .hub
+            .sockets
+            .local(&msg.socket)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the socket has closed"))?;
         if let Some(timer) = self.grace.take() {
             ctx.cancel_future(timer);
         }
         let was_empty = self.connections.is_empty();
-        self.connections.insert(msg.conn.id, msg.conn);
+        self.connections.insert(msg.socket, conn);
         if was_empty && self.presence == Presence::Online {
             // Back within the grace period: available for new conversations again.
             self.report();
@@ -167,7 +144,7 @@ impl Handler<Attach> for AgentActor {
 impl Handler<Detach> for AgentActor {
     type Result = ();
     fn handle(&mut self, msg: Detach, ctx: &mut Context<Self>) {
-        self.connections.remove(&msg.conn_id);
+        self.connections.remove(&msg.socket);
         if !self.connections.is_empty() {
             return;
         }
@@ -216,8 +193,8 @@ impl Handler<Refresh> for AgentActor {
 }
 
 impl Handler<GetPresence> for AgentActor {
-    type Result = MessageResult<GetPresence>;
-    fn handle(&mut self, _: GetPresence, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.presence)
+    type Result = ApiResult<Presence>;
+    fn handle(&mut self, _: GetPresence, _: &mut Context<Self>) -> ApiResult<Presence> {
+        Ok(self.presence)
     }
 }

@@ -1,0 +1,404 @@
+//! The conversation actor's answers to its messages: each checks access, applies the rule
+//! (from the rule modules next to it) and replies. Replies that depend on a store write are
+//! filled in later through a oneshot channel.
+
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::lifecycle::{self, Transition};
+use super::pipeline::Seen;
+use super::resume::{self, MAX_REPLAY};
+use super::subscribers::Subscribers;
+use super::{
+    restarted, router, tell_visitor_closed, Assign, ChangeStatus, ConversationActor, History, Init,
+    MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
+    Unsubscribe,
+};
+use crate::actors::Caller;
+use crate::domain::{Conversation, ConversationStatus, Message, Seq};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::metrics;
+use crate::protocol::{encode_ack, HistoryResult, Party, PostResult, ServerFrame, SubscribeResult};
+
+/// A handler result the actor fills in later.
+fn later<T: Send + 'static>(rx: oneshot::Receiver<ApiResult<T>>) -> ResponseFuture<ApiResult<T>> {
+    Box::pin(async move { rx.await.unwrap_or_else(|_| Err(restarted())) })
+}
+
+fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
+    Box::pin(std::future::ready(value))
+}
+
+impl Handler<Post> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<PostResult>>;
+
+    fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_used = Instant::now();
+        metrics::MESSAGES_RECEIVED.inc();
+        let status = match self.checked(Some(&msg.caller)) {
+            Ok(conv) => conv.status,
+            Err(e) => return ready(Err(e)),
+        };
+        if status == ConversationStatus::Closed {
+            return ready(Err(ApiError::new(
+                ErrorCode::ConversationClosed,
+                "conversation is closed; start a new one",
+            )));
+        }
+        let (tx, rx) = oneshot::channel();
+        let tx = match self.pipeline.check(&msg.client_msg_id, tx) {
+            Seen::New(tx) => tx,
+            Seen::Pending => return later(rx),
+            Seen::Stored(seq) => {
+                return ready(Ok(PostResult {
+                    seq,
+                    duplicate: true,
+                }))
+            }
+        };
+        self.append(
+            msg.caller.author(),
+            Some(msg.client_msg_id),
+            msg.body,
+            Some(msg.received_at),
+            Some(tx),
+            ctx,
+        );
+        if status == ConversationStatus::Snoozed && matches!(msg.caller, Caller::Visitor(_)) {
+            // A visitor message wakes a snoozed conversation.
+            self.apply_change(StatusChange::Wake, ctx, |_, _, _| {});
+        }
+        later(rx)
+    }
+}
+
+impl Handler<Subscribe> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<()>>;
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_used = Instant::now();
+        let (last_seq, status) = match self.checked(Some(&msg.caller)) {
+            Ok(c) => (c.last_seq, c.status),
+            Err(e) => return ready(Err(e)),
+        };
+        let plan = resume::plan(
+            msg.after_seq,
+            last_seq,
+            self.pipeline.recent().front().map(|m| m.seq),
+        );
+        let ack = SubscribeResult {
+            last_seq,
+            status,
+            truncated: plan.truncated,
+        };
+        if plan.in_memory {
+            let gap: Vec<Message> = self
+                .pipeline
+                .recent()
+                .iter()
+                .filter(|m| m.seq > plan.from)
+                .cloned()
+                .collect();
+            return ready(self.finish_subscribe(msg, gap, ack));
+        }
+        let (tx, rx) = oneshot::channel();
+        let store = self.hub.store.clone();
+        let id = self.id;
+        ctx.wait(
+            async move { store.messages_after(id, plan.from, MAX_REPLAY).await }
+                .into_actor(self)
+                .map(move |result, act, _| {
+                    let result = result.map_err(ApiError::from).and_then(|mut gap| {
+                        // Anything past the released watermark is still in the pipeline and
+                        // reaches this subscriber through the live broadcast instead.
+                        gap.retain(|m| m.seq <= last_seq);
+                        act.finish_subscribe(msg, gap, ack)
+                    });
+                    let _ = tx.send(result);
+                }),
+        );
+        later(rx)
+    }
+}
+
+impl ConversationActor {
+    /// Queue the gap, the ack and the routing state on the socket, then add it to the fan-out:
+    /// all on the socket's own queue, so the client sees them in this order before live events.
+    fn finish_subscribe(
+        &mut self,
+        msg: Subscribe,
+        gap: Vec<Message>,
+        ack: SubscribeResult,
+    ) -> ApiResult<()> {
+        let conn = Subscribers::resolve(&self.hub.sockets, &msg.subscriber)?;
+        for m in gap {
+            conn.push(ServerFrame::Message(m).encode(), None);
+        }
+        conn.push(encode_ack(&msg.command_id, &ack), None);
+        // Routing may have acted before this subscriber arrived: tell it where things stand.
+        let routing = self.conv.as_ref().and_then(|c| {
+            lifecycle::routing_state(c, self.assignee_name.as_deref(), self.queue_position)
+        });
+        if let Some(state) = routing {
+            conn.push(state.encode(), None);
+        }
+        self.subscribers
+            .add(msg.subscriber, msg.caller.party(), conn);
+        Ok(())
+    }
+
+    /// Apply a lifecycle change, persist it, tell everyone, then call `then` with the result.
+    fn apply_change(
+        &mut self,
+        change: StatusChange,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, ApiResult<Conversation>, &mut Context<Self>) + 'static,
+    ) {
+        let now = self.hub.now();
+        let Some(conv) = self.conv.as_mut() else {
+            return then(self, Err(ApiError::not_found("conversation")), ctx);
+        };
+        let (next, until) = match lifecycle::transition(conv, change, now) {
+            Err(e) => return then(self, Err(e), ctx),
+            Ok(Transition::Unchanged) => {
+                let unchanged = conv.clone();
+                return then(self, Ok(unchanged), ctx);
+            }
+            Ok(Transition::To {
+                status,
+                snoozed_until,
+            }) => (status, snoozed_until),
+        };
+        conv.status = next;
+        conv.snoozed_until = until;
+        self.flush_then(ctx, move |act, result, ctx| {
+            let conv = match (result, act.conv.clone()) {
+                (Ok(()), Some(conv)) => conv,
+                (Err(e), _) => return then(act, Err(e), ctx),
+                (Ok(()), None) => return then(act, Err(ApiError::not_found("conversation")), ctx),
+            };
+            act.conversation_changed();
+            if let Some(router) = act.router() {
+                match next {
+                    ConversationStatus::Open => router.tell(router::Reopened {
+                        conversation_id: conv.id,
+                        assignee: conv.assignee,
+                        since: conv.created_at,
+                    }),
+                    ConversationStatus::Snoozed | ConversationStatus::Closed => {
+                        router.tell(router::Released {
+                            conversation_id: conv.id,
+                        })
+                    }
+                }
+            }
+            tell_visitor_closed(act.visitor(), &conv);
+            then(act, Ok(conv), ctx)
+        });
+    }
+}
+
+impl Handler<ChangeStatus> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<Conversation>>;
+
+    fn handle(&mut self, msg: ChangeStatus, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_used = Instant::now();
+        if matches!(msg.caller, Caller::Visitor(_)) {
+            return ready(Err(ApiError::forbidden(
+                "only agents change a conversation's status",
+            )));
+        }
+        if let Err(e) = self.checked(Some(&msg.caller)) {
+            return ready(Err(e));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.apply_change(msg.change, ctx, move |_, result, _| {
+            let _ = tx.send(result);
+        });
+        later(rx)
+    }
+}
+
+impl Handler<TimeCheck> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TimeCheck, ctx: &mut Context<Self>) {
+        self.apply_change(msg.change, ctx, |act, result, _| {
+            if let Err(e) = result {
+                tracing::warn!(conversation = %act.id, error = %e, "time-based change failed");
+            }
+        });
+    }
+}
+
+impl Handler<Assign> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<Conversation>>;
+
+    fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(conv) = self.conv.as_mut() else {
+            return ready(Err(ApiError::not_found("conversation")));
+        };
+        conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
+        self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
+        if conv.assignee.is_some() {
+            self.queue_position = None;
+        }
+        self.answering.assigned();
+        let (tx, rx) = oneshot::channel();
+        self.flush_then(ctx, move |act, result, _| {
+            let Some(conv) = act.conv.clone() else { return };
+            if result.is_ok() {
+                if let Some((agent_id, agent_name)) = msg.agent {
+                    let frame = ServerFrame::Assigned {
+                        conversation_id: conv.id,
+                        agent_id,
+                        agent_name,
+                    };
+                    act.broadcast(&frame, None, None, None);
+                }
+                act.broadcast(
+                    &ServerFrame::Conversation {
+                        conversation: conv.clone(),
+                    },
+                    None,
+                    None,
+                    None,
+                );
+                if act.answering.visitor_waiting() {
+                    act.tell_router_awaiting();
+                }
+            }
+            let _ = tx.send(result.map(|_| conv));
+        });
+        later(rx)
+    }
+}
+
+impl Handler<Unsubscribe> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        self.subscribers.remove(&msg.subscriber);
+    }
+}
+
+impl Handler<Typing> for ConversationActor {
+    type Result = ApiResult<()>;
+    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) -> ApiResult<()> {
+        let conv = self.checked(Some(&msg.caller))?;
+        let frame = ServerFrame::Typing {
+            conversation_id: conv.id,
+            who: msg.caller.party(),
+            typing: msg.typing,
+        };
+        self.broadcast(&frame, None, Some(&msg.subscriber), None);
+        Ok(())
+    }
+}
+
+impl Handler<MarkRead> for ConversationActor {
+    type Result = ApiResult<Seq>;
+    fn handle(&mut self, msg: MarkRead, _: &mut Context<Self>) -> ApiResult<Seq> {
+        self.checked(Some(&msg.caller))?;
+        self.last_used = Instant::now();
+        let conv = self.conv.as_mut().expect("checked above");
+        let seq = msg.seq.min(conv.last_seq);
+        let cursor = match msg.caller.party() {
+            Party::Visitor => &mut conv.visitor_read_seq,
+            Party::Agent => &mut conv.agent_read_seq,
+        };
+        if seq <= *cursor {
+            return Ok(*cursor);
+        }
+        *cursor = seq;
+        self.dirty = true;
+        let conv = conv.clone();
+        self.broadcast(
+            &ServerFrame::Read {
+                conversation_id: conv.id,
+                who: msg.caller.party(),
+                seq,
+            },
+            None,
+            None,
+            None,
+        );
+        if msg.caller.party() == Party::Agent {
+            if let Some(router) = self.router() {
+                router.tell(router::InboxChanged {
+                    unread: conv.unread_for_agent(),
+                    conversation: conv,
+                    assignee_only: true,
+                });
+            }
+        }
+        Ok(seq)
+    }
+}
+
+impl Handler<History> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<HistoryResult>>;
+
+    fn handle(&mut self, msg: History, _: &mut Context<Self>) -> Self::Result {
+        let last_seq = match self.checked(Some(&msg.caller)) {
+            Ok(c) => c.last_seq,
+            Err(e) => return ready(Err(e)),
+        };
+        let before = msg.before.unwrap_or(Seq::MAX).min(last_seq + 1);
+        let limit = msg.limit.clamp(1, 200);
+        let lowest_wanted = before.saturating_sub(limit as u64 + 1);
+        let recent = self.pipeline.recent();
+        if recent
+            .front()
+            .is_some_and(|m| m.seq <= lowest_wanted.max(1))
+        {
+            let page: Vec<Message> = recent.iter().filter(|m| m.seq < before).cloned().collect();
+            let has_more = page.len() > limit;
+            let messages = page[page.len().saturating_sub(limit)..].to_vec();
+            return ready(Ok(HistoryResult { messages, has_more }));
+        }
+        let store = self.hub.store.clone();
+        let id = self.id;
+        Box::pin(async move {
+            let mut messages = store.messages_before(id, before, limit + 1).await?;
+            let has_more = messages.len() > limit;
+            if has_more {
+                messages.remove(0);
+            }
+            Ok(HistoryResult { messages, has_more })
+        })
+    }
+}
+
+impl Handler<Snapshot> for ConversationActor {
+    type Result = ApiResult<Conversation>;
+    fn handle(&mut self, msg: Snapshot, _: &mut Context<Self>) -> ApiResult<Conversation> {
+        self.checked(msg.caller.as_ref()).cloned()
+    }
+}
+
+impl Handler<QueuePosition> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, msg: QueuePosition, _: &mut Context<Self>) {
+        self.queue_position = Some(msg.position);
+        let frame = ServerFrame::Queue {
+            conversation_id: self.id,
+            position: msg.position,
+        };
+        self.broadcast(&frame, Some(Party::Visitor), None, None);
+    }
+}
+
+impl Handler<Init> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<Conversation>>;
+
+    fn handle(&mut self, _: Init, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(conv) = self.conv.clone() else {
+            return ready(Err(ApiError::not_found("conversation")));
+        };
+        let (tx, rx) = oneshot::channel();
+        self.welcome(conv, tx, ctx);
+        later(rx)
+    }
+}

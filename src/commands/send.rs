@@ -1,0 +1,31 @@
+//! `send` (WebSocket) and `POST /api/v1/conversations/{id}/messages` (HTTP): append a chat
+//! message. Acked with its seq once stored; a retry with the same `client_msg_id` is stored
+//! once and answered with the original seq and `duplicate: true`.
+
+use super::Ctx;
+use crate::actors::conversation::Post;
+use crate::domain::ConversationId;
+use crate::error::ApiResult;
+use crate::protocol::{check_message, PostResult};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Send {
+    pub conversation_id: ConversationId,
+    pub client_msg_id: String,
+    pub body: String,
+}
+
+impl Send {
+    pub async fn run(self, ctx: &Ctx) -> ApiResult<PostResult> {
+        check_message(&self.client_msg_id, &self.body)?;
+        ctx.hub
+            .conversation(self.conversation_id)
+            .ask(Post {
+                caller: ctx.caller.clone(),
+                client_msg_id: self.client_msg_id,
+                body: self.body,
+                received_at: ctx.received_at,
+            })
+            .await
+    }
+}

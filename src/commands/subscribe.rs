@@ -1,0 +1,47 @@
+//! `subscribe` / `unsubscribe`: a socket follows a conversation's events. The conversation
+//! actor queues the gap, the ack and the routing state on the socket itself (so they precede
+//! live events); the command's own reply carries nothing.
+
+use super::Ctx;
+use crate::actors::conversation;
+use crate::domain::{ConversationId, Seq};
+use crate::error::ApiResult;
+use crate::protocol::Done;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscribe {
+    /// The ack the conversation queues must carry the command's id.
+    pub command_id: String,
+    pub conversation_id: ConversationId,
+    pub after_seq: Seq,
+}
+
+impl Subscribe {
+    pub async fn run(self, ctx: &Ctx) -> ApiResult<()> {
+        ctx.hub
+            .conversation(self.conversation_id)
+            .ask(conversation::Subscribe {
+                caller: ctx.caller.clone(),
+                subscriber: ctx.socket()?,
+                command_id: self.command_id,
+                after_seq: self.after_seq,
+            })
+            .await
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsubscribe {
+    pub conversation_id: ConversationId,
+}
+
+impl Unsubscribe {
+    pub fn run(self, ctx: &Ctx) -> ApiResult<Done> {
+        let subscriber = ctx.socket()?;
+        // Only a running conversation can hold the subscription: never start one to drop it.
+        ctx.hub
+            .conversation(self.conversation_id)
+            .tell_if_running(conversation::Unsubscribe { subscriber });
+        Ok(Done {})
+    }
+}
