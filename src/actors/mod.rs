@@ -17,6 +17,8 @@ pub mod outbound;
 mod rate_limit;
 pub mod router;
 pub mod visitor;
+#[cfg(test)]
+mod wire_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

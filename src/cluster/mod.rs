@@ -93,7 +93,10 @@ impl ShardMap {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod shard_tests {
     use super::*;
 
     #[test]

@@ -26,6 +26,8 @@ mod messages;
 mod pipeline;
 mod resume;
 mod subscribers;
+#[cfg(test)]
+mod tests;
 
 pub use messages::*;
 
