@@ -231,9 +231,9 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     title.textContent = S.cfg.site_name || t('title');
     const active = S.conv && S.conv.status !== 'closed';
     const agent = active && !S.ended && S.agentName;
-    const online = S.cfg.agents_online && S.cfg.inside_hours;
+    const online = S.cfg.agents_online; // outside business hours an agent online may still answer
     const known = emailKnown();
-    subtitle.textContent = agent || (!online ? t(known && S.cfg.inside_hours ? 'byemail' : 'offline')
+    subtitle.textContent = agent || (!online ? t(known ? 'byemail' : 'offline') : !S.cfg.inside_hours ? t('offline')
       : st.reply_time ? t('r_' + st.reply_time) : t('online'));
     headAv.textContent = initials(agent || title.textContent);
     show(hostEl, !S.blocked);
@@ -245,7 +245,6 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     show(again, S.ended && !S.refused);
     show(form, !S.ended && !S.refused);
     show(leaveBox, !online && !agent && !known);
-    leaveBox.firstChild.textContent = t(S.cfg.inside_hours ? 'leave' : 'away');
     show(thanks, Boolean(S.emailLeft && !online && !agent && active));
     thanks.textContent = t('thanks', S.emailLeft);
     // The automatic "leave your email" reply, once the visitor has given it, says nothing new.
@@ -268,6 +267,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     const kids = [];
     if (welcomeText()) kids.push(bubble({ author: { kind: 'bot' }, body: welcomeText() }));
     if (extra) kids.push(bubble({ author: { kind: 'bot' }, body: extra }));
+    if (!S.cfg.inside_hours) kids.push(h('p', { className: 'note', textContent: t('away') }));
     if (legal.length) {
       kids.push(h('p', { className: 'note' }, t('agree') + ' ', legal[0], ...(legal[1] ? [' ' + t('and') + ' ', legal[1]] : []), '.'));
     }

@@ -55,6 +55,7 @@ test('an admin renames the site and writes a Spanish welcome: the widget shows b
   await es.locator('#switchboard-widget h2', { hasText: 'Acme Coffee' }).waitFor();
   await until('Spanish welcome', async () => (await widgetText(es)).includes('¡Hola! ¿En qué te ayudamos?'));
   // Once the conversation starts, the welcome it stores still reads in the visitor's language.
+  await es.locator('#switchboard-widget input[type=email]').fill('ana@example.com'); // nobody is online
   await visitorSend(es, 'Hola');
   await until('message sent', async () => (await es.locator('#switchboard-widget .convs .msg.visitor').count()) === 1);
   const texts = await es.locator('#switchboard-widget .log').innerText();
