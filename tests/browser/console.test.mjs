@@ -80,6 +80,100 @@ test('the console is usable on a phone', async () => {
   await agentClose(agent);
 });
 
+test('search finds conversations by visitor name, email and message; anonymous visitors get readable names', async () => {
+  const agent = await newPage(browser);
+  await agentLogin(agent, node.url);
+  const grace = await newPage(browser);
+  await visitorOpen(grace, node.url);
+  await identify(grace, 'u-grace', 'Grace Hopper', 'grace@example.com');
+  await visitorSend(grace, 'Do you sell grinders?');
+  const anon = await newPage(browser);
+  await visitorOpen(anon, node.url);
+  await visitorSend(anon, 'Decaf, please');
+  await agent.locator('#inbox li', { hasText: 'Do you sell grinders?' }).waitFor();
+  await agent.locator('#inbox li', { hasText: 'Decaf, please' }).waitFor();
+
+  const rows = () => agent.locator('#inbox li[data-conversation-id] .preview').allTextContents();
+  const search = async (q, expected) => {
+    await agent.fill('#search', q);
+    await until(`results for "${q}"`, async () => JSON.stringify(await rows()) === JSON.stringify(expected));
+  };
+  await search('grace@exa', ['Do you sell grinders?']);
+  await search('hopper', ['Do you sell grinders?']);
+  await search('DECAF', ['Decaf, please']);
+  await search('nothing like this', []);
+  await agent.locator('#list-empty', { hasText: 'No conversation matches.' }).waitFor();
+
+  // The anonymous visitor is "Colour Animal", the same in the list, the thread and the profile.
+  await search('decaf', ['Decaf, please']);
+  const label = await agent.locator('#inbox li[data-conversation-id] .who').innerText();
+  assert.match(label, /^[A-Z][a-z]+ [A-Z][a-z]+$/);
+  await agentOpen(agent, 'Decaf, please');
+  await agent.locator('#thread-title', { hasText: label }).waitFor();
+  await agent.locator('#visitor-info dd', { hasText: label }).waitFor();
+  // The page the visitor is on, at the top of the profile.
+  await agent.locator('#visitor-info dd a', { hasText: 'Acme Coffee Roasters' }).waitFor();
+  await agent.fill('#search', '');
+  await grace.context().close();
+  await anon.context().close();
+  await agentClose(agent);
+});
+
+/** Before any page script: a controllable page visibility, a count of tones and a recording
+ *  Notification (headless Chromium shows none). */
+function backgroundProbe() {
+  let hidden = false;
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+  window.setHidden = (on) => { hidden = on; document.dispatchEvent(new Event('visibilitychange')); };
+  window.tones = 0;
+  const create = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function createOscillator() { window.tones += 1; return create.call(this); };
+  window.shown = [];
+  window.Notification = class {
+    static permission = 'granted';
+    constructor(title, options) { window.shown.push({ title, body: options.body }); }
+    addEventListener() {}
+  };
+}
+
+test('a visitor message in a background tab brings a chime and a notification with its text', async () => {
+  const agent = await newPage(browser);
+  await agent.addInitScript(backgroundProbe);
+  await agentLogin(agent, node.url);
+  await agent.evaluate(() => window.setHidden(true));
+  const visitor = await newPage(browser);
+  await visitorOpen(visitor, node.url);
+  await visitorSend(visitor, 'Anyone there? My order is late');
+  const notes = (n) => until(`${n} notification(s)`, async () => {
+    const s = await agent.evaluate(() => window.shown);
+    return s.length >= n ? s : null;
+  });
+  await notes(1);
+  // The automatic reply to the first message raises the unread count too, but is nothing to
+  // announce: after a second message there are exactly two notifications.
+  await visitorSend(visitor, 'Order 1042');
+  const shown = await notes(2);
+  assert.deepEqual(shown.map((n) => n.body), ['Anyone there? My order is late', 'Order 1042']);
+  assert.match(shown[0].title, /^[A-Z][a-z]+ [A-Z][a-z]+ (wrote|is waiting)$/);
+  assert.ok((await agent.evaluate(() => window.tones)) > 0, 'a chime');
+  assert.match(await agent.title(), /^\(\d\) /);
+  await agent.evaluate(() => window.setHidden(false));
+  await visitor.context().close();
+  await agentClose(agent);
+});
+
+test('settings offer a copy-paste embed snippet', async () => {
+  const admin = await newPage(browser, { permissions: ['clipboard-read', 'clipboard-write'] });
+  await agentLogin(admin, node.url, DEMO.admin);
+  await admin.goto(node.url + '/console/settings');
+  const snippet = await admin.locator('#embed-snippet').inputValue();
+  assert.equal(snippet, `<script async src="${node.url}/widget.js" data-site="pk_demo"></script>`);
+  await admin.click('#copy-snippet');
+  await admin.locator('#copy-status', { hasText: 'Copied.' }).waitFor();
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), snippet);
+  await agentClose(admin);
+});
+
 test('unread counts only what visitors wrote', { todo: 'needs the server to count visitor messages: docs/notes/issue12-server-side.md, item 6' }, async () => {
   const agent = await newPage(browser);
   await agentLogin(agent, node.url);

@@ -178,3 +178,132 @@ test('the agent sees the proactive message the visitor answered', { todo: 'needs
     await agentClose(agent);
   }
 });
+
+test('the header names the agent with initials after the team\'s reply time; links in replies open', async (t) => {
+  const node = await freshNode(t);
+  await updateSettings(node.url, { reply_time: 'minutes' });
+  const agent = await newPage(browser);
+  await agentLogin(agent, node.url);
+  const visitor = await newPage(browser);
+  await visitorOpen(visitor, node.url);
+  await until('reply time', async () => (await W(visitor, 'header p').innerText()) === 'Usually replies in a few minutes');
+  await visitorSend(visitor, 'Where is the brewing guide?');
+  await agentOpen(agent, 'Where is the brewing guide?');
+  await agentSend(agent, 'Here: https://example.com/brew-guide. Enjoy!');
+  const link = W(visitor, '.msg.agent a');
+  await link.waitFor();
+  assert.equal(await link.getAttribute('href'), 'https://example.com/brew-guide', 'the full stop stays out of the link');
+  assert.equal(await link.getAttribute('target'), '_blank');
+  assert.match(await W(visitor, '.msg.agent .who').innerText(), /Demo Agent$/);
+  assert.equal(await W(visitor, '.msg.agent .who .av').innerText(), 'DA');
+  assert.equal(await W(visitor, 'header p').innerText(), 'Demo Agent');
+  assert.equal(await W(visitor, 'header .av').innerText(), 'DA');
+  await visitor.context().close();
+  await agentClose(agent);
+});
+
+test('the composer grows with its text; the emoji picker inserts at the cursor and closes on Escape', async (t) => {
+  const node = await freshNode(t);
+  const visitor = await newPage(browser);
+  await visitorOpen(visitor, node.url);
+  const input = W(visitor, 'textarea');
+  const height = async () => (await input.boundingBox()).height;
+  const one = await height();
+  await input.fill('Line one\nLine two\nLine three');
+  await input.dispatchEvent('input');
+  await until('taller composer', async () => (await height()) > one + 20);
+  await input.fill('I like coffee');
+  await input.dispatchEvent('input');
+  await until('back to one line', async () => (await height()) === one);
+
+  await input.evaluate((el) => el.setSelectionRange(2, 2)); // after "I "
+  await W(visitor, 'button.emo').click();
+  assert.equal(await W(visitor, 'button.emo').getAttribute('aria-expanded'), 'true');
+  await W(visitor, '.emojis button', { hasText: '❤️' }).click();
+  assert.equal(await input.inputValue(), 'I ❤️like coffee');
+  assert.equal(await W(visitor, '.emojis').isVisible(), false, 'the picker closes after a pick');
+  assert.ok(await input.evaluate((el) => el.getRootNode().activeElement === el), 'focus returns to the composer');
+  await W(visitor, 'button.emo').click();
+  await visitor.keyboard.press('Escape');
+  assert.equal(await W(visitor, '.emojis').isVisible(), false);
+  assert.equal(await W(visitor, '#panel').isVisible(), true, 'Escape in the picker leaves the chat open');
+  await visitor.context().close();
+});
+
+test('the launcher turns into a close button while the chat is open', async (t) => {
+  const node = await freshNode(t);
+  const visitor = await newPage(browser);
+  await visitorOpen(visitor, node.url);
+  const launcher = W(visitor, '.launcher');
+  assert.equal(await launcher.getAttribute('aria-label'), 'Close chat');
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'true');
+  assert.equal(await W(visitor, '.launcher .shut').isVisible(), true);
+  await launcher.click();
+  assert.equal(await W(visitor, '#panel').isVisible(), false);
+  assert.equal(await launcher.getAttribute('aria-label'), 'Open chat');
+  assert.equal(await W(visitor, '.launcher .chat').isVisible(), true);
+  await visitor.context().close();
+});
+
+/** Before any page script: a controllable page visibility and a count of the tones played. */
+function soundAndVisibilityProbe() {
+  let hidden = false;
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+  window.setHidden = (on) => { hidden = on; document.dispatchEvent(new Event('visibilitychange')); };
+  window.tones = 0;
+  const create = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function createOscillator() { window.tones += 1; return create.call(this); };
+}
+
+test('a reply that arrives while the page is in the background plays a sound', async (t) => {
+  const node = await freshNode(t);
+  const agent = await newPage(browser);
+  await agentLogin(agent, node.url);
+  const visitor = await newPage(browser);
+  await visitor.addInitScript(soundAndVisibilityProbe);
+  await visitorOpen(visitor, node.url);
+  await visitorSend(visitor, 'Ring me when you answer');
+  await agentOpen(agent, 'Ring me when you answer');
+  await agentSend(agent, 'Answer while you look');
+  await until('first reply', async () => (await widgetMessages(visitor)).includes('Answer while you look'));
+  assert.equal(await visitor.evaluate(() => window.tones), 0, 'no sound while the visitor is looking');
+  await visitor.evaluate(() => window.setHidden(true));
+  await agentSend(agent, 'Answer in the background');
+  await until('a tone', async () => (await visitor.evaluate(() => window.tones)) > 0);
+  await visitor.context().close();
+  await agentClose(agent);
+});
+
+test('phone inputs use 16px text, so iOS does not zoom; focus rings use the brand colour', async (t) => {
+  const node = await freshNode(t);
+  await updateSettings(node.url, { widget_color: '#16a34a' });
+  const phone = await newPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await visitorOpen(phone, node.url);
+  await W(phone, 'input[type=email]').waitFor(); // nobody online: the email field shows too
+  for (const sel of ['textarea', 'input[type=email]', 'input#name']) {
+    const size = await W(phone, sel).evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+    assert.ok(size >= 16, `${sel} is ${size}px`);
+  }
+  await W(phone, 'textarea').focus();
+  assert.equal(await W(phone, 'textarea').evaluate((el) => getComputedStyle(el).outlineColor), 'rgb(22, 163, 74)');
+  await phone.context().close();
+});
+
+test('the widget script does not hold up the page that embeds it', async (t) => {
+  const node = await freshNode(t);
+  const visitor = await newPage(browser);
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await visitor.route('**/widget.js', async (route) => {
+    const response = await route.fetch();
+    await held; // the widget's server is slow
+    await route.fulfill({ response });
+  });
+  await visitor.goto(node.url + '/demo', { waitUntil: 'domcontentloaded' });
+  assert.equal(await visitor.locator('h1').innerText(), 'Acme Coffee Roasters', 'the page is there before the widget');
+  assert.equal(await visitor.locator('#switchboard-widget').count(), 0);
+  release();
+  await W(visitor, '.launcher').waitFor();
+  await visitor.context().close();
+});

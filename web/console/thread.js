@@ -176,7 +176,7 @@ export class Thread {
   }
 
   scrollDown() {
-    const box = this.el.messages.parentElement;
+    const box = this.el.messages.closest('.scroll');
     box.scrollTop = box.scrollHeight;
   }
 
