@@ -416,7 +416,12 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     try {
       w = await command('hello', who, ws);
     } catch (e) {
-      if (e.code === 'unauthorized' && who.visitor_token) { store('localStorage', 'token', null); return hello(ws); }
+      if (e.code === 'unauthorized' && who.visitor_token) {
+        // A new visitor from here on: the email and proactive message kept were the old one's.
+        for (const key of ['token', 'email', 'proactive']) store('localStorage', key, null);
+        S.emailLeft = null;
+        return hello(ws);
+      }
       if (e.code === 'bad_signature') { S.refused = true; settleIdentity(false); }
       if (e.code === 'forbidden' || e.code === 'not_found') S.blocked = true; // identified-only site, or unknown key
       if (e.code !== 'offline') lost();
