@@ -2,6 +2,8 @@
 //! Plain data, no behaviour that needs I/O: actors own the behaviour, the store
 //! owns persistence, the protocol owns the wire.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -289,10 +291,27 @@ pub struct TriggerRule {
     pub message: String,
 }
 
+/// How soon the team usually answers; the widget says it under the site name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyTime {
+    Minutes,
+    Hours,
+    Day,
+}
+
+// Fields added after the first release carry defaults (the struct's `#[serde(default)]`), so
+// settings stored by older versions still load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SiteSettings {
+    /// The welcome in the site's default language.
     pub welcome_message: String,
+    /// The welcome in other languages, by two-letter code ("es"); the widget shows the variant
+    /// of its own language and falls back to `welcome_message`.
+    pub welcome_messages: BTreeMap<String, String>,
+    /// Shown in the widget's header while no agent has joined; `None` says nothing.
+    pub reply_time: Option<ReplyTime>,
     pub business_hours: Option<BusinessHours>,
     pub reply_inside_hours: String,
     pub reply_outside_hours: String,
@@ -313,6 +332,8 @@ impl Default for SiteSettings {
     fn default() -> Self {
         SiteSettings {
             welcome_message: "Hi! How can we help you today?".into(),
+            welcome_messages: BTreeMap::new(),
+            reply_time: None,
             business_hours: None,
             reply_inside_hours: "Thanks! An agent will be with you in a moment.".into(),
             reply_outside_hours: "We're away right now. Leave your message and email and we'll reply as soon as we're back.".into(),

@@ -66,7 +66,7 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
     }
     let site = Site {
         id: SiteId::new(),
-        name: "Demo Shop".into(),
+        name: "Acme Coffee Roasters".into(), // the shop the demo page shows
         public_key: DEMO_SITE_KEY.into(),
         identity_secret: DEMO_IDENTITY_SECRET.into(),
         settings: SiteSettings::default(),

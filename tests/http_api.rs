@@ -354,6 +354,49 @@ async fn site_settings_and_widget_config() {
 }
 
 #[tokio::test]
+async fn an_admin_renames_the_site_and_sets_welcome_variants() {
+    let node = TestNode::start();
+    let admin = node.admin_token().await;
+    let agent = node.login(DEMO_AGENT_EMAIL, DEMO_PASSWORD).await.0;
+    let r = node
+        .patch("/api/v1/site", Some(&agent), &json!({"name": "Nope"}))
+        .await;
+    assert_eq!(r.status, 403, "only admins rename: {}", r.text());
+    let r = node
+        .patch("/api/v1/site", Some(&admin), &json!({"name": "  "}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = node
+        .patch("/api/v1/site", Some(&admin), &json!({"name": " Acme Tea "}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["site"]["name"], "Acme Tea");
+    assert!(!r.text().contains(DEMO_IDENTITY_SECRET));
+
+    node.update_settings(&admin, |s| {
+        s["welcome_messages"] = json!({"es": "¡Hola!"});
+        s["reply_time"] = json!("minutes");
+    })
+    .await;
+    let cfg = node
+        .get(&format!("/api/v1/widget/config?site={DEMO_SITE_KEY}"), None)
+        .await
+        .json();
+    assert_eq!(cfg["site_name"], "Acme Tea", "the widget sees the new name");
+    assert_eq!(cfg["settings"]["welcome_messages"]["es"], "¡Hola!");
+    assert_eq!(cfg["settings"]["reply_time"], "minutes");
+
+    // A variant under something that is not a language code could never be shown: refused.
+    let site = node.get("/api/v1/site", Some(&admin)).await.json();
+    let mut settings = site["site"]["settings"].clone();
+    settings["welcome_messages"] = json!({"Spanish": "¡Hola!"});
+    let r = node
+        .put("/api/v1/site/settings", Some(&admin), &settings)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[tokio::test]
 async fn rotating_the_identity_secret() {
     let node = TestNode::start();
     let admin = node.admin_token().await;

@@ -5,6 +5,7 @@
  * page and the widget cannot restyle each other. It speaks protocol v1 (docs/protocol.md) over
  * ws(s)://<origin of this script>/ws and keeps the visitor token in localStorage.
  * Page API: Switchboard.identify({userId, name, email, signature}), .logout(), .open(), .close().
+ * The host page is never held up: the script is async, and it waits for <body> if it runs first.
  */
 (() => {
   'use strict';
@@ -29,7 +30,8 @@
       reconnecting: 'Connection lost. Reconnecting…', messages: 'Messages', unread: '{n} unread',
       refused: "We couldn't verify your identity, so the chat is unavailable. Please sign in again.",
       agree: 'By chatting you agree to our', privacy: 'Privacy policy', terms: 'Terms', and: 'and',
-      failed: 'Something went wrong: {n}',
+      failed: 'Something went wrong: {n}', byemail: "We'll reply by email", emoji: 'Insert emoji',
+      r_minutes: 'Usually replies in a few minutes', r_hours: 'Usually replies in a few hours', r_day: 'Usually replies within a day',
     },
     es: {
       title: 'Chatea con nosotros', open: 'Abrir chat', close: 'Cerrar chat', online: 'Estamos en línea',
@@ -43,7 +45,8 @@
       reconnecting: 'Se perdió la conexión. Reconectando…', messages: 'Mensajes', unread: '{n} sin leer',
       refused: 'No hemos podido verificar tu identidad, así que el chat no está disponible. Vuelve a iniciar sesión.',
       agree: 'Al chatear aceptas nuestra', privacy: 'Política de privacidad', terms: 'Condiciones', and: 'y',
-      failed: 'Algo salió mal: {n}',
+      failed: 'Algo salió mal: {n}', byemail: 'Te responderemos por correo', emoji: 'Insertar emoji',
+      r_minutes: 'Suele responder en unos minutos', r_hours: 'Suele responder en unas horas', r_day: 'Suele responder en un día',
     },
   };
   const LANG = [script.dataset.lang, document.documentElement.lang, ...(navigator.languages || [navigator.language])]
@@ -78,51 +81,65 @@
 * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 [hidden] { display: none !important; }
 button, input, textarea { font: inherit; color: inherit; }
-:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+:focus-visible { outline: 3px solid var(--c); outline-offset: 2px; }
+header :focus-visible { outline-color: var(--t); }
 .launcher { position: fixed; bottom: 20px; right: 20px; z-index: 2147483000; width: 58px; height: 58px;
-  border: 0; border-radius: 50%; background: var(--c); color: #fff; cursor: pointer;
+  border: 0; border-radius: 50%; background: var(--c); color: var(--t); cursor: pointer;
   box-shadow: 0 6px 20px rgba(0,0,0,.25); display: grid; place-items: center; }
+.open .launcher .chat, .launcher .shut, .open .badge { display: none; }
+.open .launcher .shut { display: block; }
 .left .launcher, .left .panel { right: auto; left: 20px; }
 .badge { position: absolute; top: -4px; right: -4px; min-width: 22px; height: 22px; padding: 0 6px;
   border-radius: 11px; background: #dc2626; color: #fff; font-size: 12px; line-height: 22px; font-weight: 700; }
 .panel { position: fixed; bottom: 92px; right: 20px; z-index: 2147483000; width: 370px;
   height: min(600px, calc(100vh - 112px)); display: flex; flex-direction: column; overflow: hidden;
   background: #fff; color: #111827; border-radius: 14px; box-shadow: 0 12px 40px rgba(0,0,0,.25); font-size: 15px; }
-header { background: var(--c); color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 8px; }
-header div { flex: 1; }
+header { background: var(--c); color: var(--t); padding: 12px 12px 12px 16px; display: flex; align-items: center; gap: 10px; }
+header div { flex: 1; min-width: 0; }
 h2 { margin: 0; font-size: 17px; }
-header p { margin: 2px 0 0; font-size: 13px; opacity: .9; }
-.x { background: transparent; border: 0; color: #fff; font-size: 26px; line-height: 1; width: 40px; height: 40px; cursor: pointer; border-radius: 8px; }
+header p { margin: 2px 0 0; font-size: 13px; }
+.av { flex: none; width: 36px; height: 36px; border-radius: 50%; display: grid; place-items: center; font-size: 14px; font-weight: 700;
+  background: var(--t); color: var(--c); }
+.who .av { display: inline-grid; width: 20px; height: 20px; font-size: 10px; margin-right: 4px; vertical-align: middle; background: #374151; color: #fff; }
+.x { background: transparent; border: 0; color: inherit; font-size: 26px; line-height: 1; width: 40px; height: 40px; cursor: pointer; border-radius: 8px; }
 .bar { padding: 8px 16px; font-size: 13px; background: #fef3c7; color: #78350f; }
 .bar.err { background: #fee2e2; color: #7f1d1d; }
 .log { flex: 1; overflow-y: auto; padding: 12px 14px; background: #f9fafb; }
 .msg { margin: 8px 0; max-width: 82%; }
 .msg p { margin: 0; padding: 9px 12px; border-radius: 14px; white-space: pre-wrap; overflow-wrap: anywhere; background: #e5e7eb; }
+.msg a { color: inherit; }
 .msg.visitor { margin-left: auto; }
-.msg.visitor p { background: var(--c); color: #fff; border-bottom-right-radius: 4px; }
+.msg.visitor p { background: var(--c); color: var(--t); border-bottom-right-radius: 4px; }
 .msg.agent p, .msg.bot p { border-bottom-left-radius: 4px; }
 .msg.pending p { opacity: .65; }
-.meta, .who { font-size: 11px; color: #6b7280; margin: 2px 4px; }
+.meta, .who { font-size: 11px; color: #4b5563; margin: 2px 4px; }
 .visitor .meta { text-align: right; }
-.note { text-align: center; font-size: 12px; color: #6b7280; margin: 14px 0; }
+.note { text-align: center; font-size: 12px; color: #4b5563; margin: 14px 0; }
 .note a { color: inherit; }
-.typing { padding: 0 16px 6px; font-size: 12px; color: #6b7280; font-style: italic; background: #f9fafb; }
-form { border-top: 1px solid #e5e7eb; padding: 10px; display: grid; gap: 8px; }
+.typing { padding: 0 16px 6px; font-size: 12px; color: #4b5563; font-style: italic; background: #f9fafb; }
+form { position: relative; border-top: 1px solid #e5e7eb; padding: 10px; display: grid; gap: 8px; }
 fieldset { border: 0; margin: 0; padding: 0; display: grid; gap: 6px; font-size: 13px; }
 legend { padding: 0 0 6px; }
 label { display: grid; gap: 2px; font-size: 13px; }
-input, textarea { border: 1px solid #d1d5db; border-radius: 8px; padding: 8px 10px; background: #fff; }
-.row { display: flex; gap: 8px; align-items: flex-end; }
-textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
-.send, .again { border: 0; border-radius: 8px; background: var(--c); color: #fff; padding: 0 14px; height: 42px; cursor: pointer; font-weight: 600; }
+input, textarea { border: 1px solid #6b7280; border-radius: 8px; padding: 8px 10px; background: #fff; font-size: 16px; }
+.row { display: flex; gap: 6px; align-items: flex-end; }
+textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 120px; line-height: 1.4; }
+.send, .again { border: 0; border-radius: 8px; background: var(--c); color: var(--t); padding: 0 14px; height: 42px; cursor: pointer; font-weight: 600; }
 .again { margin: 10px; }
+.emo { border: 0; background: none; font-size: 22px; width: 36px; height: 42px; cursor: pointer; border-radius: 8px; }
+.emojis { position: absolute; bottom: 60px; right: 10px; display: grid; grid-template-columns: repeat(5, 40px); gap: 2px; padding: 6px;
+  background: #fff; border: 1px solid #d1d5db; border-radius: 10px; box-shadow: 0 6px 18px rgba(0,0,0,.15); }
+.emojis button { border: 0; background: none; font-size: 22px; height: 40px; cursor: pointer; border-radius: 6px; }
 .vh { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 .errtext { color: #b91c1c; margin: 0; }
 @media (max-width: 480px) {
   .panel, .left .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
   .open .launcher { display: none; }
 }`;
-  const ICON = '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true" fill="currentColor"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>';
+  const svg = (cls, d) => `<svg class="${cls}" width="28" height="28" viewBox="0 0 24 24" aria-hidden="true" fill="currentColor"><path d="${d}"/></svg>`;
+  const ICONS = svg('chat', 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z')
+    + svg('shut', 'M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z');
+  const EMOJI = '😊 😀 😂 🙂 😉 😍 🤔 😅 😢 🙏 👍 👎 👏 🎉 ❤️ 🔥 ✅ ☕ 👋 💯'.split(' ');
 
   // ---- the view ------------------------------------------------------------------------------
   const hostEl = h('div', { id: 'switchboard-widget', hidden: true });
@@ -133,8 +150,9 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     className: 'launcher', type: 'button', 'aria-label': t('open'), 'aria-expanded': 'false',
     'aria-controls': 'panel', onclick: () => setOpen(!S.open),
   });
-  launcher.innerHTML = ICON; // a constant, never user data
+  launcher.innerHTML = ICONS; // constants, never user data
   launcher.append(badge);
+  const headAv = h('span', { className: 'av', 'aria-hidden': 'true' });
   const title = h('h2', { id: 'title', textContent: t('title') });
   const subtitle = h('p');
   const netBar = h('div', { className: 'bar', role: 'status', hidden: true, textContent: t('reconnecting') });
@@ -143,7 +161,9 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
   const sections = h('div', { className: 'convs' });
   const intro = h('div', { className: 'intro' });
   const pendingBox = h('div', { className: 'outbox' });
-  const log = h('div', { className: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': t('messages') }, sections, intro, pendingBox);
+  const inner = h('div', {}, sections, intro, pendingBox);
+  // Focusable, so keyboard users can scroll the history.
+  const log = h('div', { className: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': t('messages'), tabIndex: 0 }, inner);
   const typingLine = h('div', { className: 'typing', 'aria-live': 'polite', hidden: true });
   const emailIn = h('input', { id: 'email', type: 'email', autocomplete: 'email', required: true });
   const nameIn = h('input', { id: 'name', autocomplete: 'name' });
@@ -153,17 +173,28 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     h('label', { for: 'email' }, t('email'), emailIn),
     h('label', { for: 'name' }, t('name'), nameIn), emailErr);
   const thanks = h('p', { className: 'note', role: 'status', hidden: true });
-  const input = h('textarea', { id: 'input', rows: 1, placeholder: t('placeholder'), maxLength: 8000, oninput: onTyping, onkeydown: onKey });
-  const form = h('form', { onsubmit: onSubmit, noValidate: true }, leaveBox, thanks,
-    h('div', { className: 'row' }, h('label', { className: 'vh', for: 'input', textContent: t('message') }), input,
+  const input = h('textarea', { id: 'input', rows: 1, placeholder: t('placeholder'), maxLength: 8000, oninput: () => { grow(); onTyping(); }, onkeydown: onKey });
+  const emojiBtn = h('button', { className: 'emo', type: 'button', textContent: '🙂', 'aria-label': t('emoji'), 'aria-expanded': 'false', 'aria-controls': 'emojis', onclick: () => toggleEmoji(emojiBox.hidden) });
+  const emojiBox = h('div', {
+    className: 'emojis', id: 'emojis', role: 'group', 'aria-label': t('emoji'), hidden: true,
+    onkeydown: (e) => { if (e.key === 'Escape') { e.stopPropagation(); toggleEmoji(false); } },
+  }, ...EMOJI.map((ch) => h('button', { type: 'button', textContent: ch, onclick: () => { insert(ch); toggleEmoji(false); } })));
+  const form = h('form', { onsubmit: onSubmit, noValidate: true }, leaveBox, thanks, emojiBox,
+    h('div', { className: 'row' }, h('label', { className: 'vh', for: 'input', textContent: t('message') }), input, emojiBtn,
       h('button', { className: 'send', type: 'submit', textContent: t('send') })));
   const again = h('button', { className: 'again', type: 'button', hidden: true, textContent: t('again'), onclick: newConversation });
   const closeBtn = h('button', { className: 'x', type: 'button', 'aria-label': t('close'), textContent: '×', onclick: () => setOpen(false) });
   const panel = h('div', { className: 'panel', id: 'panel', role: 'dialog', 'aria-labelledby': 'title', hidden: true, onkeydown: (e) => e.key === 'Escape' && setOpen(false) },
-    h('header', {}, h('div', {}, title, subtitle), closeBtn),
+    h('header', {}, headAv, h('div', {}, title, subtitle), closeBtn),
     netBar, queueBar, refusedBar, log, typingLine, form, again);
   frame.append(launcher, panel);
   root.append(h('style', { textContent: STYLE }), frame);
+  // The log stays pinned to its newest line while it is scrolled to the bottom, whatever
+  // changes its size: new content, the composer growing, a form appearing or going.
+  let pinned = true;
+  log.addEventListener('scroll', () => { pinned = log.scrollTop + log.clientHeight >= log.scrollHeight - 30; }, { passive: true });
+  new ResizeObserver(() => pinned && scrollDown()).observe(inner);
+  new ResizeObserver(() => pinned && scrollDown()).observe(log);
 
   // ---- state ---------------------------------------------------------------------------------
   const S = {
@@ -171,31 +202,62 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     ws: null, ready: false, everReady: false, attempt: 0, retry: 0, nextId: 0, waiters: new Map(),
     identity: null, identityResult: null, refused: false, blocked: false,
     conv: null, ended: false, last: {}, read: {}, agentRead: 0, readSent: 0,
-    pending: [], flushing: false, email: null, emailLeft: false,
-    open: false, unread: 0, pageViewSent: false, typingSent: 0, typingTimer: 0, agentName: '',
+    pending: [], flushing: false, email: null, emailLeft: store('localStorage', 'email'), queue: 0,
+    open: false, unread: 0, pageViewSent: false, typingSent: 0, typingTimer: 0, agentName: '', audio: null, dinged: 0,
   };
 
   // ---- rendering -----------------------------------------------------------------------------
+  const emailKnown = () => Boolean(S.emailLeft || S.email || (S.identity && S.identity.email));
+  const initials = (name) => name.split(/\s+/).map((w) => w[0] || '').join('').slice(0, 2).toUpperCase();
+
+  // Text on the brand colour: black or white, whichever contrasts more (WCAG luminance).
+  function ink(color) {
+    const hex = /^#([0-9a-f]{6})$/i.exec(color);
+    if (!hex) return '#fff';
+    const n = parseInt(hex[1], 16);
+    const [r, g, b] = [n >> 16, (n >> 8) & 255, n & 255].map((v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+    const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) ? '#111827' : '#fff';
+  }
+
+  // One state at a time: an agent who joined outranks the queue, the queue outranks "online";
+  // with nobody to answer, the widget asks for an email once and then only confirms it.
   function render() {
     const st = S.cfg.settings;
     frame.className = 'frame' + (st.widget_position === 'left' ? ' left' : '') + (S.open ? ' open' : '');
     const color = st.widget_color && CSS.supports('color', st.widget_color) ? st.widget_color : '#2563eb';
     frame.style.setProperty('--c', color);
+    frame.style.setProperty('--t', ink(color));
     title.textContent = S.cfg.site_name || t('title');
-    const online = S.cfg.agents_online && S.cfg.inside_hours;
-    subtitle.textContent = S.agentName && S.conv && !S.ended ? S.agentName : online ? t('online') : t('offline');
+    const active = S.conv && S.conv.status !== 'closed';
+    const agent = active && !S.ended && S.agentName;
+    const online = S.cfg.agents_online; // outside business hours an agent online may still answer
+    const known = emailKnown();
+    subtitle.textContent = agent || (!online ? t(known ? 'byemail' : 'offline') : !S.cfg.inside_hours ? t('offline')
+      : st.reply_time ? t('r_' + st.reply_time) : t('online'));
+    headAv.textContent = initials(agent || title.textContent);
     show(hostEl, !S.blocked);
     show(netBar, S.everReady && !S.ready && !S.refused);
     show(refusedBar, S.refused);
-    const active = S.conv && S.conv.status !== 'closed';
+    show(queueBar, Boolean(active && online && !agent && S.queue > 0));
+    queueBar.textContent = t('queue', S.queue);
     show(intro, !active && !S.ended && !S.refused);
     show(again, S.ended && !S.refused);
     show(form, !S.ended && !S.refused);
-    show(leaveBox, !S.cfg.agents_online && !S.emailLeft && !(S.identity && S.identity.email));
+    show(leaveBox, !online && !agent && !known);
+    show(thanks, Boolean(S.emailLeft && !online && !agent && active));
+    thanks.textContent = t('thanks', S.emailLeft);
+    // The automatic "leave your email" reply, once the visitor has given it, says nothing new.
+    for (const el of sections.querySelectorAll('.ask')) show(el, !known);
     show(badge, S.unread > 0 && !S.open);
     badge.textContent = S.unread;
-    launcher.setAttribute('aria-label', S.unread ? t('open') + ', ' + t('unread', S.unread) : t('open'));
+    launcher.setAttribute('aria-label', S.open ? t('close') : S.unread ? t('open') + ', ' + t('unread', S.unread) : t('open'));
   }
+
+  const welcomeText = () => {
+    const st = S.cfg.settings;
+    return (st.welcome_messages && st.welcome_messages[LANG]) || st.welcome_message;
+  };
 
   function renderIntro(extra) {
     const st = S.cfg.settings;
@@ -203,14 +265,14 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     if (st.privacy_url) legal.push(link(st.privacy_url, t('privacy')));
     if (st.terms_url) legal.push(link(st.terms_url, t('terms')));
     const kids = [];
-    if (st.welcome_message) kids.push(bubble({ author: { kind: 'bot' }, body: st.welcome_message }));
+    if (welcomeText()) kids.push(bubble({ author: { kind: 'bot' }, body: welcomeText() }));
     if (extra) kids.push(bubble({ author: { kind: 'bot' }, body: extra }));
     if (!S.cfg.inside_hours) kids.push(h('p', { className: 'note', textContent: t('away') }));
     if (legal.length) {
       kids.push(h('p', { className: 'note' }, t('agree') + ' ', legal[0], ...(legal[1] ? [' ' + t('and') + ' ', legal[1]] : []), '.'));
     }
-    if (extra || !intro.dataset.proactive) intro.replaceChildren(...kids);
-    if (extra) intro.dataset.proactive = '1';
+    if (extra || !S.proactive) intro.replaceChildren(...kids);
+    if (extra) S.proactive = extra;
   }
 
   function link(href, text) {
@@ -218,11 +280,29 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     return h('a', { href: safe, target: '_blank', rel: 'noopener noreferrer', textContent: text });
   }
 
+  // Links in messages are clickable; everything else stays text.
+  function rich(text) {
+    const p = h('p');
+    let at = 0;
+    for (const m of text.matchAll(/\b(?:https?:\/\/|www\.)[^\s<>"]+/gi)) {
+      const url = m[0].replace(/[.,;:!?)'"]+$/, ''); // trailing punctuation ends the sentence, not the link
+      p.append(text.slice(at, m.index), link(/^www\./i.test(url) ? 'https://' + url : url, url));
+      at = m.index + url.length;
+    }
+    p.append(text.slice(at));
+    return p;
+  }
+
   function bubble(m, state) {
     const kind = m.author.kind;
+    const st = S.cfg.settings;
+    // The conversation stores the site's default welcome; the visitor reads it in their language.
+    const body = kind === 'bot' && m.seq === 1 && m.body === st.welcome_message ? welcomeText() : m.body;
+    const name = m.author.name || t('agent');
     const el = h('div', { className: 'msg ' + kind + (state === 'pending' ? ' pending' : '') },
-      kind === 'agent' ? h('div', { className: 'who', textContent: m.author.name || t('agent') }) : null,
-      h('p', { textContent: m.body }));
+      kind === 'agent' ? h('div', { className: 'who' }, h('span', { className: 'av', 'aria-hidden': 'true', textContent: initials(name) }), name) : null,
+      rich(body));
+    if (kind === 'bot' && st.offline_message && m.body === st.offline_message) el.classList.add('ask');
     if (kind === 'visitor') {
       el.meta = h('div', { className: 'meta' });
       el.append(el.meta);
@@ -230,6 +310,26 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
       setMeta(el, state || (m.seq <= S.agentRead ? 'read' : 'sent'), m.at);
     } else if (m.at) el.append(h('div', { className: 'meta', textContent: time(m.at) }));
     return el;
+  }
+
+  // A stored message joins its conversation's section. An agent's first message there is
+  // preceded by "<agent> joined": derived from the history itself, so it shows once, in the
+  // same place live, after a reconnect and after a reload.
+  function addMessage(sec, m, state) {
+    const who = m.author.kind === 'agent' && m.author.id;
+    if (who && !sec.joined.has(who)) {
+      sec.joined.add(who);
+      sec.append(h('p', { className: 'note', textContent: t('joined', m.author.name || t('agent')) }));
+    }
+    sec.append(bubble(m, state));
+    const p = proactiveKept();
+    if (p && p.cid === sec.dataset.id && p.after === m.seq) sec.append(bubble({ author: { kind: 'bot' }, body: p.body }));
+  }
+
+  // A proactive message the visitor answered stays in the thread, right after the welcome.
+  // The server does not store it yet (docs/notes/issue12-server-side.md), so this browser keeps it.
+  function proactiveKept() {
+    try { return JSON.parse(store('localStorage', 'proactive')); } catch { return null; }
   }
 
   function setMeta(el, state, at = el.at) {
@@ -241,10 +341,13 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     let sec = sections.querySelector(`[data-id="${c.id}"]`);
     if (!sec) {
       sec = h('div', { className: 'conv' });
+      sec.joined = new Set();
       sec.dataset.id = c.id;
       sec.dataset.created = c.created_at;
       const after = [...sections.children].find((s) => +s.dataset.created > c.created_at);
       sections.insertBefore(sec, after || null);
+      const p = proactiveKept();
+      if (p && p.cid === c.id && !p.after) sec.append(bubble({ author: { kind: 'bot' }, body: p.body }));
     }
     return sec;
   }
@@ -260,13 +363,13 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     S.open = on;
     show(panel, on);
     launcher.setAttribute('aria-expanded', String(on));
+    if (on) S.unread = 0;
+    render();
     if (on) {
-      S.unread = 0;
       scrollDown();
       (S.ended ? again : input).focus();
       markRead();
-    } else launcher.focus();
-    render();
+    } else launcher.focus(); // after render: on phones the launcher shows again only when closed
   }
 
   // ---- the connection ------------------------------------------------------------------------
@@ -313,7 +416,12 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     try {
       w = await command('hello', who, ws);
     } catch (e) {
-      if (e.code === 'unauthorized' && who.visitor_token) { store('localStorage', 'token', null); return hello(ws); }
+      if (e.code === 'unauthorized' && who.visitor_token) {
+        // A new visitor from here on: the email and proactive message kept were the old one's.
+        for (const key of ['token', 'email', 'proactive']) store('localStorage', key, null);
+        S.emailLeft = null;
+        return hello(ws);
+      }
       if (e.code === 'bad_signature') { S.refused = true; settleIdentity(false); }
       if (e.code === 'forbidden' || e.code === 'not_found') S.blocked = true; // identified-only site, or unknown key
       if (e.code !== 'offline') lost();
@@ -350,7 +458,7 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
       const sec = section(c);
       if (!sec.firstChild) {
         sec.append(h('p', { className: 'note', textContent: t('earlier') + ' · ' + new Date(c.created_at).toLocaleDateString(LANG) }));
-        for (const m of r.messages) sec.append(bubble(m, 'read'));
+        for (const m of r.messages) addMessage(sec, m, 'read');
         markEnded(c);
         scrollDown();
       }
@@ -391,17 +499,11 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
         return;
       case 'conversation': return onConversation(f.conversation);
       case 'queue':
-        queueBar.textContent = t('queue', f.position);
-        return show(queueBar, f.position > 0);
-      case 'assigned': {
-        // Said in the thread once it has started; an agent assigned at once just shows in the header.
-        S.agentName = f.agent_name;
-        show(queueBar, false);
-        const sec = section({ id: f.conversation_id });
-        if (sec.querySelector('.msg')) sec.append(h('p', { className: 'note', textContent: t('joined', f.agent_name) }));
-        render();
-        return scrollDown();
-      }
+        S.queue = f.position;
+        return render();
+      case 'assigned': // the header names the agent; "joined" shows with their first message
+        if (S.conv && f.conversation_id === S.conv.id) S.agentName = f.agent_name;
+        return render();
       case 'availability':
         S.cfg.agents_online = f.agents_online;
         return render();
@@ -416,9 +518,12 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     const i = S.pending.findIndex((p) => p.cid === m.client_msg_id);
     if (i >= 0) S.pending.splice(i, 1)[0].el.remove();
     if (m.author.kind === 'agent') { S.agentName = m.author.name; show(typingLine, false); }
-    section({ id: cid, created_at: Date.now() }).append(bubble(m));
+    addMessage(section({ id: cid, created_at: Date.now() }), m);
     const seen = S.open && document.visibilityState === 'visible';
-    if (m.author.kind !== 'visitor' && m.seq > S.readSent && !seen) S.unread++;
+    if (m.author.kind !== 'visitor' && m.seq > S.readSent && !seen) {
+      S.unread++;
+      if (m.author.kind === 'agent' && document.visibilityState !== 'visible') ding();
+    }
     scrollDown();
     markRead();
     render();
@@ -427,9 +532,9 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
   function onConversation(c) {
     if (!S.conv || c.id !== S.conv.id) return;
     S.conv = c;
+    if (!c.assignee) S.agentName = ''; // back in the queue (the agent left)
     if (c.status === 'closed') {
       S.ended = true;
-      show(queueBar, false);
       show(typingLine, false);
       markEnded(c);
       scrollDown();
@@ -461,6 +566,7 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
       S.email = { email: emailIn.value.trim(), name: nameIn.value.trim() || undefined };
     }
     input.value = '';
+    grow();
     stopTyping();
     // Queued with its client id; sent now or after the next reconnect, never twice (the server
     // stores a retried client_msg_id once).
@@ -496,10 +602,9 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
       }
       if (S.email && S.ready) {
         await command('leave_email', S.email);
-        thanks.textContent = t('thanks', S.email.email);
-        show(thanks, true);
+        S.emailLeft = S.email.email;
+        store('localStorage', 'email', S.emailLeft); // a reload does not ask again
         S.email = null;
-        S.emailLeft = true;
         render();
       }
     } catch { /* offline: the next welcome flushes again */ } finally { S.flushing = false; }
@@ -509,9 +614,13 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     const r = await command('start', {});
     S.conv = r.conversation;
     S.ended = false;
+    S.queue = 0;
     S.readSent = S.conv.visitor_read_seq || 0;
     S.agentRead = S.conv.agent_read_seq || 0;
-    delete intro.dataset.proactive;
+    if (S.proactive && r.created) {
+      store('localStorage', 'proactive', JSON.stringify({ cid: S.conv.id, after: S.conv.last_seq, body: S.proactive }));
+    }
+    S.proactive = null;
     render();
     await subscribe(S.conv);
   }
@@ -520,9 +629,49 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     S.ended = false;
     S.conv = null;
     S.agentName = '';
+    S.queue = 0;
     renderIntro();
     render();
+    scrollDown();
     input.focus();
+  }
+
+  // ---- composer extras -----------------------------------------------------------------------
+  function grow() {
+    input.style.height = '';
+    input.style.height = Math.min(input.scrollHeight + 2, 120) + 'px';
+  }
+
+  function toggleEmoji(on) {
+    show(emojiBox, on);
+    emojiBtn.setAttribute('aria-expanded', String(on));
+    (on ? emojiBox.firstChild : input).focus();
+  }
+
+  function insert(text) {
+    const at = input.selectionStart;
+    input.setRangeText(text, at, input.selectionEnd, 'end');
+    grow();
+  }
+
+  // A short chime for a reply that arrives while the page is in the background. Browsers let a
+  // page make sound only after a user gesture, so the audio context starts with the first one.
+  function unlockAudio() {
+    if (!S.audio && window.AudioContext) S.audio = new AudioContext();
+    if (S.audio && S.audio.state === 'suspended') S.audio.resume().catch(() => {});
+  }
+
+  function ding() {
+    const ac = S.audio;
+    if (!ac || Date.now() - S.dinged < 2000) return;
+    S.dinged = Date.now();
+    const osc = ac.createOscillator(), gain = ac.createGain();
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.12, ac.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, ac.currentTime + 0.35);
+    osc.connect(gain).connect(ac.destination);
+    osc.start();
+    osc.stop(ac.currentTime + 0.35);
   }
 
   function onTyping() {
@@ -597,11 +746,12 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
     S.refused = S.blocked = S.ended = false;
     S.conv = null;
     S.last = {};
-    S.agentRead = S.readSent = S.unread = 0;
-    S.emailLeft = false;
+    S.agentRead = S.readSent = S.unread = S.queue = 0;
+    S.emailLeft = null;
+    store('localStorage', 'email', null);
+    store('localStorage', 'proactive', null);
     S.agentName = '';
     sections.replaceChildren();
-    show(queueBar, false);
     lost(true);
   }
 
@@ -619,7 +769,11 @@ textarea { flex: 1; resize: none; min-height: 42px; max-height: 120px; }
   // ---- start ---------------------------------------------------------------------------------
   const queued = window.Switchboard && Array.isArray(window.Switchboard.q) ? window.Switchboard.q : [];
   window.Switchboard = api;
-  document.body.append(hostEl);
+  // An async script may run before <body> exists.
+  const mount = () => document.body.append(hostEl);
+  if (document.body) mount(); else document.addEventListener('DOMContentLoaded', mount);
+  frame.addEventListener('pointerdown', unlockAudio);
+  frame.addEventListener('keydown', unlockAudio);
   window.addEventListener('offline', () => S.ws && lost());
   window.addEventListener('online', () => { S.attempt = 0; if (!S.ws) lost(true); });
   document.addEventListener('visibilitychange', markRead);

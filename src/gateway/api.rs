@@ -55,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/agents", web::post().to(create_agent))
         .route("/agents/{id}", web::patch().to(update_agent))
         .route("/site", web::get().to(site))
+        .route("/site", web::patch().to(update_site))
         .route("/site/settings", web::put().to(update_settings))
         .route("/site/rotate-secret", web::post().to(rotate_secret))
         .route("/widget/config", web::get().to(widget_config));
@@ -417,8 +418,37 @@ async fn site(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "site": &*site }))
 }
 
-/// Reject settings that would silently misbehave (unknown timezone, bad times).
+#[derive(Deserialize)]
+struct SitePatch {
+    name: Option<String>,
+}
+
+/// Rename the site: the widget's header and the console show the name.
+async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> Json {
+    let mut site = (*hub.site(auth.0.site).await?).clone();
+    if let Some(name) = body.into_inner().name {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::invalid("the site name has 1 to 100 characters"));
+        }
+        site.name = name.to_owned();
+    }
+    hub.store.put_site(&site).await?;
+    hub.invalidate_site(&site);
+    ok(json!({ "site": site }))
+}
+
+/// Reject settings that would silently misbehave (unknown timezone, bad times, a welcome
+/// variant the widget could never pick).
 fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
+    for (lang, text) in &s.welcome_messages {
+        let code = lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
+        if !code || text.chars().count() > 2000 {
+            return Err(ApiError::invalid(
+                "welcome_messages maps two-letter language codes (\"es\") to texts of at most 2000 characters",
+            ));
+        }
+    }
     if let Some(hours) = &s.business_hours {
         if hours.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ApiError::invalid(format!(

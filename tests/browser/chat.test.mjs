@@ -1,13 +1,14 @@
 // A visitor on /demo and an agent in /console chat in two browser contexts: both directions,
 // typing, read state, emoji, page views, history after a reload, closing and starting anew.
-// Screenshots of the widget (desktop and phone) and of the console go to artifacts/.
+// Screenshots of the widget (desktop and phone) go to artifacts/; the README's are taken by
+// a11y.test.mjs.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from './lib/node.mjs';
 import {
   launch, newPage, screenshot, until, agentLogin, agentClose, agentOpen, consoleMessages,
-  visitorOpen, visitorSend, widgetMessages, widgetText, keepForDocs,
+  visitorOpen, visitorSend, widgetMessages, widgetText,
 } from './lib/browser.mjs';
 
 let node, browser;
@@ -69,8 +70,7 @@ test('visitor and agent chat both ways with typing and read state', async () => 
   assert.deepEqual(w.filter((x) => expected.includes(x)), expected);
   assert.deepEqual(c, w, 'console and widget show the same thread');
 
-  keepForDocs(await screenshot(visitor, 'widget-open'), 'widget.png');
-  keepForDocs(await screenshot(agent, 'console'), 'console.png');
+  await screenshot(visitor, 'widget-open');
 
   // A reload keeps the history (the visitor token is in localStorage), without duplicates.
   await visitor.reload();
@@ -125,7 +125,7 @@ test('the widget works on a phone-sized screen', async () => {
   await agent.locator('#reply').fill('Hello! How can I help?');
   await agent.locator('#reply').press('Enter');
   await until('reply on the phone', async () => (await widgetMessages(phone)).includes('Hello! How can I help?'));
-  keepForDocs(await screenshot(phone, 'widget-phone'), 'widget-phone.png');
+  await screenshot(phone, 'widget-phone');
   await phone.context().close();
   await agentClose(agent);
 });

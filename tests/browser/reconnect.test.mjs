@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from './lib/node.mjs';
-import { launch, newPage, until, agentLogin, agentClose, agentOpen, consoleMessages, visitorOpen, visitorSend, widgetMessages } from './lib/browser.mjs';
+import { launch, newPage, until, allowConsoleErrors, agentLogin, agentClose, agentOpen, consoleMessages, visitorOpen, visitorSend, widgetMessages } from './lib/browser.mjs';
 
 let node, browser;
 before(async () => { node = await startNode(); browser = await launch(); });
@@ -17,8 +17,10 @@ const agentSend = async (agent, text) => {
 
 test('offline on both sides: queued messages are delivered once, in order', async () => {
   const agent = await newPage(browser);
-  await agentLogin(agent, node.url);
   const visitor = await newPage(browser);
+  // The test takes the network away: Chromium logs each failed reconnect and request as an error.
+  for (const page of [agent, visitor]) allowConsoleErrors(page, /WebSocket connection to .* failed|ERR_INTERNET_DISCONNECTED/);
+  await agentLogin(agent, node.url);
   await visitorOpen(visitor, node.url);
   await visitorSend(visitor, 'v1 before the drop');
   await agentOpen(agent, 'v1 before the drop');

@@ -19,7 +19,9 @@ if [ -z "${SWITCHBOARD_BIN:-}" ]; then
 fi
 
 cd "$here"
-if [ ! -d node_modules/playwright-core ]; then
+# npm keeps its own copy of the lock file in node_modules: reinstall when ours is newer
+# (a package was added, e.g. axe-core).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 # Two cores: one test file at a time keeps timings calm; each file starts its own node.

@@ -37,6 +37,38 @@ test('an admin changes the welcome message and a fresh widget shows it', async (
   await visitor.context().close();
 });
 
+test('an admin renames the site and writes a Spanish welcome: the widget shows both', async (t) => {
+  const node = await startNode(); // its own: the rename would show in other tests' screenshots
+  t.after(() => node.stop());
+  const admin = await newPage(browser);
+  await agentLogin(admin, node.url, DEMO.admin);
+  await admin.goto(node.url + '/console/settings');
+  await admin.locator('#site_name').fill('Acme Coffee');
+  await admin.locator('#welcome_es').fill('¡Hola! ¿En qué te ayudamos?');
+  await admin.click('#settings-form button[type=submit]');
+  await admin.locator('#save-status', { hasText: 'Saved.' }).waitFor();
+  await admin.reload();
+  assert.equal(await admin.locator('#site_name').inputValue(), 'Acme Coffee', 'the name is stored');
+
+  const es = await newPage(browser, { locale: 'es-ES' });
+  await visitorOpen(es, node.url, '/assets/demo/es.html');
+  await es.locator('#switchboard-widget h2', { hasText: 'Acme Coffee' }).waitFor();
+  await until('Spanish welcome', async () => (await widgetText(es)).includes('¡Hola! ¿En qué te ayudamos?'));
+  // Once the conversation starts, the welcome it stores still reads in the visitor's language.
+  await es.locator('#switchboard-widget input[type=email]').fill('ana@example.com'); // nobody is online
+  await visitorSend(es, 'Hola');
+  await until('message sent', async () => (await es.locator('#switchboard-widget .convs .msg.visitor').count()) === 1);
+  const texts = await es.locator('#switchboard-widget .log').innerText();
+  assert.ok(texts.includes('¡Hola! ¿En qué te ayudamos?') && !texts.includes('How can we help'), texts);
+
+  const en = await newPage(browser);
+  await visitorOpen(en, node.url);
+  await until('default welcome in English', async () => (await widgetText(en)).includes('How can we help'));
+  await es.context().close();
+  await en.context().close();
+  await agentClose(admin);
+});
+
 test('an identified visitor with a bad signature is refused; a good one is verified', async () => {
   const bad = await newPage(browser);
   await visitorOpen(bad, node.url);

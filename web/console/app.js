@@ -1,8 +1,9 @@
 // The agent console: sign-in, then the inbox, the conversation view and presence, wired to one
 // agent socket. The HTML skeleton is in index.html; each concept lives in its own module.
+// A sign-in that came from another console page (?next=/console/settings) returns there.
 
 import { api, login, session, UNAUTHORIZED } from './api.js';
-import { $, toast } from './dom.js';
+import { $, toast, visitorLabel } from './dom.js';
 import { AgentSocket } from './socket.js';
 import { Inbox } from './inbox.js';
 import { Thread } from './thread.js';
@@ -30,6 +31,8 @@ $('#login-form').addEventListener('submit', async (e) => {
   try {
     await login($('#email').value.trim(), $('#password').value);
     $('#password').value = '';
+    const next = new URLSearchParams(location.search).get('next');
+    if (next && /^\/console\/[a-z/-]+$/.test(next)) { location.href = next; return; } // our own pages only
     // The views bind to the page once; a second sign-in in the same page starts afresh.
     if (started) location.reload(); else await start();
   } catch (err) {
@@ -59,15 +62,22 @@ async function start() {
   $('#settings-link').hidden = me.role !== 'admin';
 
   socket = new AgentSocket(s.token);
+  // Narrow screens show one pane: the inbox, or the thread (with a back button).
+  const view = (name) => { $('#console').dataset.view = name; };
   const inbox = new Inbox({
     root: $('#inbox'), socket, me, agents,
-    onSelect: (id) => thread.open(id).catch((err) => toast(err.message, 'error')),
-    onNew: (c) => notifier.alert({
-      title: 'New message', body: c.assignee ? 'A visitor wrote in one of your conversations.' : 'A visitor is waiting.',
+    onSelect: (id) => { view('thread'); thread.open(id).catch((err) => toast(err.message, 'error')); },
+    onNew: (c, d) => notifier.alert({
+      title: `${visitorLabel(d.visitor, c.visitor_id)} ${c.assignee ? 'wrote' : 'is waiting'}`, body: d.preview,
       tag: c.id, onClick: () => inbox.select(c.id),
     }),
   });
   const thread = new Thread({ socket, me, agents, inbox });
+  $('#back').addEventListener('click', () => {
+    view('inbox');
+    const row = document.querySelector(`#inbox li[data-conversation-id="${CSS.escape(inbox.selected || '')}"] .conv-row`);
+    (row || $('#search')).focus();
+  });
 
   socket.addEventListener('state', (e) => {
     const st = $('#conn');

@@ -1,6 +1,7 @@
-// The inbox: the waiting queue and the open / snoozed / closed tabs, with unread badges.
-// It loads lists over HTTP and then follows `inbox` events from the socket, so it stays live
-// without polling. Selecting a row calls `onSelect(conversationId)`.
+// The inbox: the waiting queue and the open / snoozed / closed tabs, with unread badges, and a
+// search box. It loads lists over HTTP and then follows `inbox` events from the socket, so it
+// stays live without polling. Selecting a row calls `onSelect(conversationId)`; a visitor's new
+// message calls `onNew(conversation, {visitor, preview})` once per message.
 
 import { api } from './api.js';
 import { h, fmtTime, visitorLabel } from './dom.js';
@@ -14,12 +15,18 @@ export class Inbox {
     this.onSelect = onSelect;
     this.onNew = onNew;
     this.convs = new Map(); // id -> { conversation, unread }
-    this.details = new Map(); // id -> { visitor, preview } loaded lazily per row
+    this.details = new Map(); // id -> { visitor, preview, seq } loaded lazily per row
+    this.loading = new Map(); // id -> the details request in flight
+    this.announced = new Map(); // id -> seq of the last visitor message passed to onNew
+    this.query = '';
     this.tab = 'open';
     this.selected = null;
     this.queueList = root.querySelector('#queue-list');
     this.list = root.querySelector('#conv-list');
     this.tabs = [...root.querySelectorAll('[role=tab]')];
+    // Search filters what the inbox holds (the newest 50 per status) by visitor name, email and
+    // latest message; a server-side search over all history is in docs/notes/issue12-server-side.md.
+    root.querySelector('#search').addEventListener('input', (e) => { this.query = e.target.value.trim().toLowerCase(); this.render(); });
     for (const tab of this.tabs) {
       tab.addEventListener('click', () => this.setTab(tab.dataset.status));
       tab.addEventListener('keydown', (e) => this.tabKeys(e));
@@ -50,8 +57,18 @@ export class Inbox {
     const grew = !known || unread > known.unread;
     this.convs.set(conversation.id, { conversation, unread: conversation.id === this.selected ? 0 : unread });
     this.details.delete(conversation.id); // the preview changed
+    this.loading.delete(conversation.id);
     if (render) this.render();
-    if (grew && unread > 0 && this.onNew) this.onNew(conversation, this.details.get(conversation.id));
+    if (grew && unread > 0 && this.onNew) this.announce(conversation);
+  }
+
+  /** Tell onNew about the visitor's newest message, once: automatic replies also raise the
+   *  unread count, but they are nothing new to announce. */
+  async announce(conversation) {
+    const d = await this.loadDetails(conversation.id);
+    if (!d || !d.seq || this.announced.get(conversation.id) >= d.seq) return;
+    this.announced.set(conversation.id, d.seq);
+    this.onNew(conversation, d);
   }
 
   upsert(conversation) {
@@ -94,18 +111,30 @@ export class Inbox {
   /** Waiting = open with nobody assigned; it is listed in the queue, not in the open tab. */
   render() {
     const rows = [...this.convs.values()].sort((a, b) => b.conversation.last_activity_at - a.conversation.last_activity_at);
-    const waiting = rows.filter((r) => r.conversation.status === 'open' && !r.conversation.assignee)
+    const isWaiting = (r) => r.conversation.status === 'open' && !r.conversation.assignee;
+    const waiting = rows.filter((r) => isWaiting(r) && this.matches(r))
       .sort((a, b) => a.conversation.created_at - b.conversation.created_at);
-    const inTab = rows.filter((r) => r.conversation.status === this.tab && !(this.tab === 'open' && !r.conversation.assignee));
+    // A search looks through every tab at once.
+    const inTab = rows.filter((r) => !isWaiting(r) && (this.query ? this.matches(r) : r.conversation.status === this.tab));
     this.queueList.replaceChildren(...waiting.map((r) => this.row(r, true)));
     this.root.querySelector('#queue-empty').hidden = waiting.length > 0;
     this.root.querySelector('#queue-count').textContent = waiting.length;
     this.list.replaceChildren(...inTab.map((r) => this.row(r, false)));
-    this.root.querySelector('#list-empty').hidden = inTab.length > 0;
+    const empty = this.root.querySelector('#list-empty');
+    empty.hidden = inTab.length > 0;
+    empty.textContent = this.query ? 'No conversation matches.' : 'No conversations here.';
     for (const t of this.tabs) {
       const n = rows.filter((r) => r.conversation.status === t.dataset.status && r.unread > 0 && (t.dataset.status !== 'open' || r.conversation.assignee)).length;
       t.querySelector('.count').textContent = n ? String(n) : '';
     }
+  }
+
+  matches({ conversation: c }) {
+    if (!this.query) return true;
+    const d = this.details.get(c.id);
+    const v = (d && d.visitor) || {};
+    return [visitorLabel(v, c.visitor_id), v.email, v.name, d && d.preview]
+      .some((text) => text && text.toLowerCase().includes(this.query));
   }
 
   row({ conversation: c, unread }, waiting) {
@@ -120,7 +149,7 @@ export class Inbox {
     h('span', { className: 'who', textContent: visitorLabel(d && d.visitor, c.visitor_id) }),
     h('span', { className: 'when', textContent: fmtTime(c.last_activity_at) }),
     h('span', { className: 'preview', textContent: d ? d.preview : '…' }),
-    h('span', { className: 'assignee', textContent: waiting ? 'Waiting' : assignee }),
+    h('span', { className: 'assignee', textContent: waiting ? 'Waiting' : this.query ? `${assignee} · ${c.status}` : assignee }),
     unread ? h('span', { className: 'unread-badge', 'aria-label': `${unread} unread`, textContent: String(unread) }) : null);
     const li = h('li', {}, open);
     li.dataset.conversationId = c.id;
@@ -140,18 +169,30 @@ export class Inbox {
     }
   }
 
-  async loadDetails(id) {
-    if (this.details.has(id)) return;
-    this.details.set(id, null); // in flight; render shows "…"
-    try {
-      // The preview is what the visitor said last, not the automatic reply that follows it.
-      const r = await api('GET', `/conversations/${id}?limit=10`);
-      const fromVisitor = r.messages.filter((m) => m.author.kind === 'visitor');
-      const last = fromVisitor[fromVisitor.length - 1] || r.messages[r.messages.length - 1];
-      this.details.set(id, { visitor: r.visitor, preview: last ? last.body : '' });
-    } catch {
-      this.details.set(id, { visitor: null, preview: '' });
-    }
-    this.render();
+  /** The row's visitor and latest visitor message; one request per change of the conversation
+   *  (a change while a request is in flight starts a fresh one, and the stale answer is dropped). */
+  loadDetails(id) {
+    if (this.details.has(id)) return Promise.resolve(this.details.get(id));
+    if (this.loading.has(id)) return this.loading.get(id);
+    const request = (async () => {
+      let d;
+      try {
+        // The preview is what the visitor said last, not the automatic reply that follows it.
+        const r = await api('GET', `/conversations/${id}?limit=10`);
+        const fromVisitor = r.messages.filter((m) => m.author.kind === 'visitor');
+        const last = fromVisitor[fromVisitor.length - 1];
+        const shown = last || r.messages[r.messages.length - 1];
+        d = { visitor: r.visitor, preview: shown ? shown.body : '', seq: last ? last.seq : 0 };
+      } catch {
+        d = { visitor: null, preview: '', seq: 0 };
+      }
+      if (this.loading.get(id) !== request) return this.loadDetails(id);
+      this.loading.delete(id);
+      this.details.set(id, d);
+      this.render();
+      return d;
+    })();
+    this.loading.set(id, request);
+    return request;
   }
 }

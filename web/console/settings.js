@@ -1,21 +1,25 @@
-// Site settings (admins): messages, business hours, widget look and visibility, proactive
-// triggers, agents, and the identity secret. Reads GET /api/v1/site, saves the whole settings
-// object with PUT /api/v1/site/settings (docs/protocol.md, HTTP API).
+// Site settings (admins): the embed snippet, the site's name, messages (with a welcome per
+// widget language), business hours, widget look and visibility, proactive triggers, agents, and
+// the identity secret. Reads GET /api/v1/site, saves the name with PATCH /api/v1/site and the
+// whole settings object with PUT /api/v1/site/settings (docs/protocol.md, HTTP API).
 
 import { api, session, UNAUTHORIZED } from './api.js';
 import { h, $, toast } from './dom.js';
 
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 const TEXT_FIELDS = ['welcome_message', 'reply_inside_hours', 'reply_outside_hours', 'offline_message'];
+const LANGS = ['en', 'es']; // the widget's own languages (web/widget.js, STRINGS)
 const RULE_KINDS = { time_on_page: 'Seconds on the page', scroll_depth: 'Scrolled this far (%)', url_contains: 'Address contains' };
 
 let site = null;
 
-window.addEventListener(UNAUTHORIZED, () => { location.href = '/console'; });
+// Sessions live per tab: sign in on the console, which comes back here.
+const signIn = () => { location.href = '/console?next=' + encodeURIComponent(location.pathname); };
+window.addEventListener(UNAUTHORIZED, signIn);
 
 async function main() {
   const s = session.get();
-  if (!s) { location.href = '/console'; return; }
+  if (!s) { signIn(); return; }
   const me = (await api('GET', '/me')).agent;
   $('#me-name').textContent = me.name;
   if (me.role !== 'admin') {
@@ -23,17 +27,37 @@ async function main() {
     return;
   }
   site = (await api('GET', '/site')).site;
-  $('#site-name').textContent = `Site settings: ${site.name} (key ${site.public_key})`;
+  showName();
+  $('#embed-snippet').value = `<script async src="${location.origin}/widget.js" data-site="${site.public_key}"></script>`;
   fillTimezones();
   fill(site.settings);
+  $('#install').hidden = false;
   $('#settings-form').hidden = false;
   $('#agents-section').hidden = false;
   loadAgents();
 }
 
+function showName() {
+  $('#site-name').textContent = `Site settings: ${site.name} (key ${site.public_key})`;
+  $('#site_name').value = site.name;
+}
+
+$('#copy-snippet').addEventListener('click', async () => {
+  const box = $('#embed-snippet');
+  try {
+    await navigator.clipboard.writeText(box.value);
+    $('#copy-status').textContent = 'Copied.';
+  } catch {
+    box.select(); // no clipboard access (an insecure origin, say): selected for Ctrl+C
+    $('#copy-status').textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+  }
+});
+
 // ---- settings form -----------------------------------------------------------------------------
 function fill(st) {
   for (const k of TEXT_FIELDS) $('#' + k).value = st[k] || '';
+  for (const lang of LANGS) $('#welcome_' + lang).value = (st.welcome_messages || {})[lang] || '';
+  $('#reply_time').value = st.reply_time || '';
   $('#auto_close_after_secs').value = st.auto_close_after_secs || 0;
   $('#visibility').value = st.visibility || 'everyone';
   $('#privacy_url').value = st.privacy_url || '';
@@ -85,6 +109,9 @@ function readRules() {
 function read() {
   const st = { ...site.settings };
   for (const k of TEXT_FIELDS) st[k] = $('#' + k).value.trim();
+  st.welcome_messages = {};
+  for (const lang of LANGS) if ($('#welcome_' + lang).value.trim()) st.welcome_messages[lang] = $('#welcome_' + lang).value.trim();
+  st.reply_time = $('#reply_time').value || null;
   st.auto_close_after_secs = Math.max(0, Math.round(Number($('#auto_close_after_secs').value) || 0));
   st.visibility = $('#visibility').value;
   st.privacy_url = $('#privacy_url').value.trim() || null;
@@ -118,8 +145,12 @@ $('#settings-form').addEventListener('submit', async (e) => {
   const status = $('#save-status');
   try {
     const settings = read();
+    const name = $('#site_name').value.trim();
+    if (!name) throw new Error('The site needs a name.');
+    if (name !== site.name) site = (await api('PATCH', '/site', { name })).site;
     const r = await api('PUT', '/site/settings', settings);
     site.settings = r.settings;
+    showName();
     fill(r.settings);
     status.textContent = 'Saved.';
   } catch (err) {

@@ -1,6 +1,6 @@
 // One conversation: the thread, the reply box (with emoji), typing both ways, read state of the
 // agent's messages, the actions (take, transfer, snooze, wake, close) and the visitor's profile
-// with the pages they viewed.
+// with the page they are on and the pages they viewed.
 //
 // Messages arrive only through the socket: `subscribe` replays everything after the last seq
 // shown, then live events follow. A reply is shown at once as pending, sent with a client id,
@@ -8,7 +8,7 @@
 // wait in the outbox and go out after the next welcome, in order, once.
 
 import { api } from './api.js';
-import { h, $, fmtTime, visitorLabel } from './dom.js';
+import { h, $, fmtTime, visitorLabel, richText } from './dom.js';
 
 const EMOJI = ['😊', '😀', '😂', '🙂', '😉', '😍', '🤔', '😅', '😢', '🙏', '👍', '👎', '👏', '🎉', '❤️', '🔥', '✅', '❌', '☕', '📦', '💳', '🚚', '⏰', '👋'];
 
@@ -32,9 +32,9 @@ export class Thread {
       messages: $('#messages'), pending: $('#pending'), typing: $('#typing'), earlier: $('#load-earlier'),
       form: $('#composer'), reply: $('#reply'), closedNote: $('#closed-note'),
       emojiBtn: $('#emoji-btn'), emojiPanel: $('#emoji-panel'),
-      take: $('#act-take'), transferTo: $('#transfer-to'), transfer: $('#act-transfer'),
-      snoozeUntil: $('#snooze-until'), snooze: $('#act-snooze'), wake: $('#act-wake'), close: $('#act-close'),
-      info: $('#visitor-info'), events: $('#visitor-events'), profile: $('#profile'),
+      take: $('#act-take'), transferTo: $('#transfer-to'), transfer: $('#act-transfer'), transferMenu: $('#transfer-menu'),
+      snoozeUntil: $('#snooze-until'), snooze: $('#act-snooze'), snoozeMenu: $('#snooze-menu'), wake: $('#act-wake'), close: $('#act-close'),
+      info: $('#visitor-info'), events: $('#visitor-events'), profileBody: $('#profile-body'), profileEmpty: $('#profile-empty'),
     };
     this.bindComposer();
     this.bindActions();
@@ -57,6 +57,8 @@ export class Thread {
     this.el.typing.hidden = true;
     this.el.empty.hidden = true;
     this.el.view.hidden = false;
+    this.el.profileBody.hidden = true;
+    this.el.profileEmpty.hidden = false;
     this.renderPending();
     const r = await api('GET', `/conversations/${id}?limit=1`);
     if (this.id !== id) return;
@@ -83,9 +85,9 @@ export class Thread {
     const closed = c.status === 'closed';
     this.el.take.hidden = closed || mine;
     this.el.wake.hidden = c.status !== 'snoozed';
-    this.el.snooze.disabled = c.status !== 'open';
-    this.el.close.disabled = closed;
-    this.el.transfer.disabled = closed;
+    this.el.snoozeMenu.hidden = c.status !== 'open';
+    this.el.close.hidden = closed;
+    this.el.transferMenu.hidden = closed;
     this.el.form.hidden = closed;
     this.el.closedNote.hidden = !closed;
     this.el.transferTo.replaceChildren(...[...this.agents.values()].filter((a) => a.id !== c.assignee)
@@ -101,17 +103,21 @@ export class Thread {
     const r = await api('GET', `/visitors/${this.conversation.visitor_id}`).catch(() => null);
     if (!r || this.id !== id) return;
     const v = r.visitor;
+    const events = r.events || [];
+    const page = (ev) => h('a', { href: /^https?:/.test(ev.url) ? ev.url : '#', target: '_blank', rel: 'noopener noreferrer', textContent: ev.title || ev.url });
     const rows = [
-      ['Name', v.name || '—'], ['Email', v.email || '—'],
+      ['Name', visitorLabel(v)], ['Email', v.email || '—'],
       ['Identity', v.user_id ? `verified (${v.user_id})` : 'anonymous'],
+      ['Current page', events.length ? page(events[0]) : '—'],
       ['First seen', fmtTime(v.created_at)], ['Last seen', fmtTime(v.last_seen_at)],
       ['Conversations', String((r.conversations || []).length)],
     ];
-    this.el.info.replaceChildren(...rows.flatMap(([k, val]) => [h('dt', { textContent: k }), h('dd', { textContent: val })]));
-    this.el.events.replaceChildren(...(r.events || []).slice(0, 30).map((ev) => h('li', {},
-      h('a', { href: /^https?:/.test(ev.url) ? ev.url : '#', target: '_blank', rel: 'noopener noreferrer', textContent: ev.title || ev.url }),
+    this.el.info.replaceChildren(...rows.flatMap(([k, val]) => [h('dt', { textContent: k }), h('dd', {}, val)]));
+    this.el.events.replaceChildren(...events.slice(0, 30).map((ev) => h('li', {}, page(ev),
       h('span', { className: 'when', textContent: fmtTime(ev.at) }))));
-    if (!(r.events || []).length) this.el.events.replaceChildren(h('li', { className: 'muted', textContent: 'No page views yet.' }));
+    if (!events.length) this.el.events.replaceChildren(h('li', { className: 'muted', textContent: 'No page views yet.' }));
+    this.el.profileEmpty.hidden = true;
+    this.el.profileBody.hidden = false;
   }
 
   // ---- events --------------------------------------------------------------------------------
@@ -134,7 +140,7 @@ export class Thread {
       : kind === 'bot' ? 'Automatic reply' : mine ? 'You' : m.author.name;
     const li = h('li', { className: `msg ${kind}${mine ? ' mine' : ''}` },
       h('div', { className: 'who', textContent: name }),
-      h('p', { className: 'body', textContent: m.body }),
+      h('p', { className: 'body' }, richText(m.body)),
       h('div', { className: 'meta' }, h('time', { textContent: fmtTime(m.at) }),
         kind === 'agent' ? h('span', { className: 'receipt', textContent: m.seq <= this.visitorRead ? ' · Read' : ' · Sent' }) : null));
     li.dataset.seq = m.seq;
@@ -170,7 +176,7 @@ export class Thread {
   }
 
   scrollDown() {
-    const box = this.el.messages.parentElement;
+    const box = this.el.messages.closest('.scroll');
     box.scrollTop = box.scrollHeight;
   }
 
@@ -284,6 +290,7 @@ export class Thread {
         this.conversation = r.conversation;
         this.inbox.upsert(r.conversation);
         this.renderHead();
+        for (const menu of [this.el.transferMenu, this.el.snoozeMenu]) menu.open = false;
       } catch (e) {
         window.dispatchEvent(new CustomEvent('switchboard:error', { detail: e }));
       } finally {

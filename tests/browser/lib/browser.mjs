@@ -1,6 +1,9 @@
 // Debian's Chromium driven by playwright-core, plus helpers for the widget and the console.
 // Playwright's CSS locators pierce open shadow roots, so widget parts are found by class.
+// Every page made here is watched for JavaScript errors (uncaught exceptions and console.error):
+// after each test, any error on any of its pages fails that test.
 
+import { afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,17 +21,34 @@ export async function launch() {
   });
 }
 
+const watched = []; // pages of the running test
+
 /** A fresh browser context (its own storage: one visitor or one agent). */
 export async function newPage(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
-  // Uncaught exceptions only: failed reconnects and a missing favicon are logged as console
-  // errors by the browser itself and are expected.
   page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.allowed = [];
+  page.on('pageerror', (e) => page.errors.push('uncaught: ' + String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !page.allowed.some((re) => re.test(m.text()))) page.errors.push('console.error: ' + m.text());
+  });
+  watched.push(page);
   return page;
 }
+
+/** Accept console errors matching `pattern` on this page: only for noise the test itself causes
+ *  on purpose (taking the network away makes Chromium log each failed reconnect). */
+export function allowConsoleErrors(page, pattern) {
+  page.allowed.push(pattern);
+}
+
+afterEach(() => {
+  const errors = watched.flatMap((p) => p.errors);
+  watched.length = 0;
+  if (errors.length) throw new Error('JavaScript errors in the browser:\n' + errors.join('\n'));
+});
 
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
