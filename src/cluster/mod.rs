@@ -4,6 +4,7 @@
 //! Today one node owns every shard, so every lookup is local. The cluster issue makes shard
 //! ownership move between nodes inside [`ShardMap`]; the actors only ever see [`Registry`].
 
+pub mod link;
 mod registry;
 
 pub use registry::{ActorTable, Registry};
