@@ -162,6 +162,7 @@ async fn a_new_incarnation_replaces_a_half_open_link_at_once() {
         b.links.status()[0].last_disconnect,
         Some(Disconnect::Replaced)
     );
+    assert!(a2.links.wait_up(&id("b"), WAIT).await);
     assert_eq!(a2.request("b", "new").await.unwrap(), "b <- a: new");
 
     // An older incarnation dialing now is refused, and the live link is left alone.

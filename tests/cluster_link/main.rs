@@ -29,7 +29,14 @@ async fn two_nodes_answer_each_others_requests_over_one_link() {
     mesh(&[&a, &b]);
     all_up(&[&a, &b]).await;
 
-    assert_eq!(a.request("b", "hi").await.unwrap(), "b <- a: hi");
+    // The handle and its futures cross threads: actix arbiters and tokio tasks can hold them.
+    fn sendable<T: Send + Sync + Clone>(_: &T) {}
+    fn spawnable<F: std::future::Future + Send + 'static>(f: F) -> F {
+        f
+    }
+    sendable(&a.links);
+    let hi = spawnable(a.links.request(&id("b"), &b"hi"[..], WAIT));
+    assert_eq!(hi.await.unwrap(), "b <- a: hi");
     assert_eq!(b.request("a", "hello").await.unwrap(), "a <- b: hello");
 
     // The lower id dials; each side knows the other's incarnation from the handshake.

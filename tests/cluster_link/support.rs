@@ -133,8 +133,8 @@ pub fn config(node: &str, incarnation: u64) -> LinkConfig {
         "127.0.0.1:0".parse().unwrap(),
         SECRET.to_vec(),
     );
-    config.ping_interval = Duration::from_millis(200);
-    config.idle_timeout = Duration::from_secs(1);
+    config.ping_interval = Duration::from_millis(250);
+    config.idle_timeout = Duration::from_secs(3);
     config.handshake_timeout = Duration::from_secs(2);
     config.backoff_min = Duration::from_millis(20);
     config.backoff_max = Duration::from_millis(300);

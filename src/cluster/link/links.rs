@@ -6,6 +6,7 @@
 //! Dropping the last clone stops them; [`Links::shutdown`] also waits until they have.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::Framed;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -144,33 +146,46 @@ impl Links {
         }
     }
 
-    /// Call `node` and wait for its reply, at most `deadline`. At most once: a request is never
-    /// resent; after `Timeout` or `Unavailable` it may or may not have run on the peer.
-    pub async fn request(
+    /// Call `node`; the future resolves to its reply, or an error at the latest at `deadline`.
+    /// The request is queued by this call itself (written to the link in call order with the
+    /// other requests and messages), so the future is `'static`; dropping it does not recall
+    /// the request. At most once: a request is never resent; after `Timeout` or `Unavailable` it
+    /// may or may not have run on the peer.
+    pub fn request(
         &self,
         node: &NodeId,
         payload: impl Into<Bytes>,
         deadline: Duration,
-    ) -> Result<Bytes, LinkError> {
+    ) -> impl Future<Output = Result<Bytes, LinkError>> + Send + 'static {
         let started = Instant::now();
-        let result = self.request_once(node, payload.into(), deadline).await;
-        let outcome = match &result {
-            Ok(_) => {
-                metrics::LINK_REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
-                "ok"
-            }
-            Err(e) => e.as_str(),
-        };
-        metrics::LINK_REQUESTS.with_label_values(&[outcome]).inc();
-        result
+        let queued = self.queue_request(node, payload.into(), deadline);
+        let node = node.clone();
+        async move {
+            let result = match queued {
+                Ok(waiter) => waiter
+                    .await
+                    .unwrap_or_else(|_| Err(LinkError::Unavailable(node))),
+                Err(e) => Err(e),
+            };
+            let outcome = match &result {
+                Ok(_) => {
+                    metrics::LINK_REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
+                    "ok"
+                }
+                Err(e) => e.as_str(),
+            };
+            metrics::LINK_REQUESTS.with_label_values(&[outcome]).inc();
+            result
+        }
     }
 
-    async fn request_once(
+    /// Queue a request and start its waiter on the link runtime (so callers need no timer).
+    fn queue_request(
         &self,
         node: &NodeId,
         body: Bytes,
         deadline: Duration,
-    ) -> Result<Bytes, LinkError> {
+    ) -> Result<JoinHandle<Result<Bytes, LinkError>>, LinkError> {
         self.check_size(&body)?;
         let peer = self
             .shared
@@ -183,8 +198,7 @@ impl Links {
         let until = Instant::now() + deadline;
         let reply = session.push_request(id, until, body)?;
         let node = node.clone();
-        // The deadline runs on the link runtime, so callers need no timer of their own.
-        let waiter = self.shared.runtime.spawn(async move {
+        Ok(self.shared.runtime.spawn(async move {
             match timeout_at(until, reply).await {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(_)) => Err(LinkError::Unavailable(node)),
@@ -193,10 +207,7 @@ impl Links {
                     Err(LinkError::Timeout)
                 }
             }
-        });
-        waiter
-            .await
-            .unwrap_or_else(|_| Err(LinkError::Unavailable(peer.node.clone())))
+        }))
     }
 
     /// Queue a one-way message to `node`. `Ok` means queued on a live link: it is delivered in
