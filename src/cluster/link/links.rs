@@ -338,12 +338,14 @@ async fn accept_one(
         peer.admit(info)?;
         Ok(peer)
     };
-    let shaken = timeout(
+    let handshake = timeout(
         shared.config.handshake_timeout,
         handshake::accept(&mut link, &local, admit),
-    )
-    .await
-    .unwrap_or(Err(Refusal::Timeout));
+    );
+    let shaken = tokio::select! {
+        _ = shared.cancel.cancelled() => return,
+        shaken = handshake => shaken.unwrap_or(Err(Refusal::Timeout)),
+    };
     drop(permit);
     match shaken {
         Ok((info, peer)) => {

@@ -50,15 +50,16 @@ pub struct PeerInfo {
     pub max_frame_bytes: usize,
 }
 
-/// What the cluster layer does with what peers send. Called on the link runtime.
+/// What the cluster layer does with what peers send. Called on the link runtime; only
+/// `on_request` may take its time, the other callbacks run on a link's own task and must return
+/// quickly (hand the work to an actor or a queue). A panic in any of them is caught and logged.
 #[async_trait::async_trait]
 pub trait InboundHandler: Send + Sync + 'static {
     /// Answer a peer's request. Runs concurrently with other requests (up to
     /// `max_inbound_requests` per link) and is abandoned when the caller's deadline passes.
     async fn on_request(&self, from: NodeId, payload: Bytes) -> Bytes;
 
-    /// A peer's one-way message, in the order that peer sent them. Called on the link's reader:
-    /// it must not block (hand the payload to an actor or a queue).
+    /// A peer's one-way message, in the order that peer sent them (called on the link's reader).
     fn on_message(&self, from: &NodeId, payload: Bytes);
 
     /// A link to `peer` is up (after the handshake, before any of its messages).
