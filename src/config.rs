@@ -8,6 +8,10 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+mod cluster;
+
+pub use cluster::{Secret, MIN_CLUSTER_SECRET_BYTES};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
@@ -59,6 +63,15 @@ pub struct Config {
     /// Fixed number of shards entity ids hash into.
     pub shards: u32,
     pub token_ttl_secs: u64,
+    /// This node's id in the cluster; `None` = the advertised cluster address, or the HTTP
+    /// listen address on a single node (see [`Config::node_id`]).
+    pub node_id: Option<String>,
+    /// Where node links are accepted; `None` = a single node, no links.
+    pub cluster_listen: Option<SocketAddr>,
+    /// The address other nodes dial; `None` = `cluster_listen`.
+    pub cluster_advertise: Option<SocketAddr>,
+    /// Shared by every node: authenticates node links (never sent on the wire).
+    pub cluster_secret: Secret,
 }
 
 impl Default for Config {
@@ -91,6 +104,10 @@ impl Default for Config {
             backlog: 8192,
             shards: 256,
             token_ttl_secs: 7 * 24 * 3600,
+            node_id: None,
+            cluster_listen: None,
+            cluster_advertise: None,
+            cluster_secret: Secret::default(),
         }
     }
 }
@@ -168,6 +185,18 @@ pub struct Cli {
     pub shards: Option<u32>,
     #[arg(long, env = "SWITCHBOARD_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
+    /// This node's id in the cluster [default: the advertised cluster address].
+    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Address to accept node links on; unset = a single node [default: none].
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Address other nodes dial [default: --cluster-listen].
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<SocketAddr>,
+    /// Secret shared by every node (prefer the environment or the file over the flag).
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,7 +263,18 @@ impl Config {
             backlog,
             shards,
             token_ttl_secs,
+            cluster_secret,
         );
+        // Optional in the file too: a flag sets it, it never unsets it.
+        if let Some(node_id) = cli.node_id {
+            config.node_id = Some(node_id);
+        }
+        if let Some(addr) = cli.cluster_listen {
+            config.cluster_listen = Some(addr);
+        }
+        if let Some(addr) = cli.cluster_advertise {
+            config.cluster_advertise = Some(addr);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -273,7 +313,7 @@ impl Config {
                 "max_frame_bytes must be at least 1024".into(),
             ));
         }
-        Ok(())
+        self.validate_cluster()
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

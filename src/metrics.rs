@@ -222,6 +222,209 @@ pub static SLOW_CONSUMER_DISCONNECTS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+// Node links (src/cluster/link/). Per-peer series are labelled with the peer's node id: a
+// cluster has few nodes, and a queue filling towards one peer is exactly what to see.
+
+pub static LINK_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "switchboard_cluster_link_up",
+                "1 while the link to a peer is established",
+            ),
+            &["peer"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_QUEUE_DEPTH: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "switchboard_cluster_link_queue_depth",
+                "Requests and messages queued for a peer, not yet written",
+            ),
+            &["peer"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_RECONNECTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_reconnects_total",
+                "Links to a peer established again after an earlier one ended",
+            ),
+            &["peer"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_DISCONNECTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_disconnects_total",
+                "Links that ended, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_DIAL_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_cluster_link_dial_failures_total",
+            "TCP connections to a peer that could not be opened",
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_HANDSHAKE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_handshake_failures_total",
+                "Link handshakes that failed, by reason (either end's)",
+            ),
+            &["reason"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_requests_total",
+                "Requests this node sent to peers, by outcome",
+            ),
+            &["outcome"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_cluster_link_request_duration_seconds",
+                "From a request queued to its reply received (answered requests only)",
+            )
+            .buckets(latency_buckets()),
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_REQUESTS_SERVED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_requests_served_total",
+                "Requests peers sent to this node, by outcome",
+            ),
+            &["outcome"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_messages_total",
+                "One-way messages written to or read from links",
+            ),
+            &["direction"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_MESSAGES_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_messages_dropped_total",
+                "One-way messages not delivered: refused at send (the caller was told) or lost \
+                 in the queue when the link ended",
+            ),
+            &["reason"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_FRAMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_frames_total",
+                "Frames on node links",
+            ),
+            &["direction"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static LINK_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_link_bytes_total",
+                "Bytes on node links, length prefixes included",
+            ),
+            &["direction"],
+        )
+        .unwrap(),
+    )
+});
+
+/// Pre-resolved label handles for the per-frame paths of the links.
+pub static LINK_FRAMES_SENT: LazyLock<IntCounter> =
+    LazyLock::new(|| LINK_FRAMES.with_label_values(&["sent"]));
+pub static LINK_FRAMES_RECEIVED: LazyLock<IntCounter> =
+    LazyLock::new(|| LINK_FRAMES.with_label_values(&["received"]));
+pub static LINK_BYTES_SENT: LazyLock<IntCounter> =
+    LazyLock::new(|| LINK_BYTES.with_label_values(&["sent"]));
+pub static LINK_BYTES_RECEIVED: LazyLock<IntCounter> =
+    LazyLock::new(|| LINK_BYTES.with_label_values(&["received"]));
+pub static LINK_MESSAGES_SENT: LazyLock<IntCounter> =
+    LazyLock::new(|| LINK_MESSAGES.with_label_values(&["sent"]));
+pub static LINK_MESSAGES_RECEIVED: LazyLock<IntCounter> =
+    LazyLock::new(|| LINK_MESSAGES.with_label_values(&["received"]));
+
+/// Outcome labels of `switchboard_cluster_link_requests_served_total`.
+pub const LINK_SERVED_OUTCOMES: [&str; 6] = [
+    "ok",
+    "expired",
+    "overloaded",
+    "panicked",
+    "too_large",
+    "link_down",
+];
+
+/// Reason labels of `switchboard_cluster_link_messages_dropped_total`.
+pub const LINK_DROP_REASONS: [&str; 5] = [
+    "unknown_peer",
+    "unavailable",
+    "backpressure",
+    "too_large",
+    "link_down",
+];
+
 pub static UNDELIVERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
@@ -277,6 +480,36 @@ pub fn init() {
     for op in ["append_message", "update_conversation"] {
         STORE_OPERATION.with_label_values(&[op]);
     }
+    for reason in crate::cluster::link::Refusal::ALL {
+        LINK_HANDSHAKE_FAILURES.with_label_values(&[reason.as_str()]);
+    }
+    for reason in crate::cluster::link::Disconnect::ALL {
+        LINK_DISCONNECTS.with_label_values(&[reason.as_str()]);
+    }
+    for outcome in crate::cluster::link::LinkError::OUTCOMES {
+        LINK_REQUESTS.with_label_values(&[outcome]);
+    }
+    for outcome in LINK_SERVED_OUTCOMES {
+        LINK_REQUESTS_SERVED.with_label_values(&[outcome]);
+    }
+    for reason in LINK_DROP_REASONS {
+        LINK_MESSAGES_DROPPED.with_label_values(&[reason]);
+    }
+    for handle in [
+        &LINK_FRAMES_SENT,
+        &LINK_FRAMES_RECEIVED,
+        &LINK_BYTES_SENT,
+        &LINK_BYTES_RECEIVED,
+        &LINK_MESSAGES_SENT,
+        &LINK_MESSAGES_RECEIVED,
+    ] {
+        LazyLock::force(handle);
+    }
+    LazyLock::force(&LINK_UP);
+    LazyLock::force(&LINK_QUEUE_DEPTH);
+    LazyLock::force(&LINK_RECONNECTS);
+    LazyLock::force(&LINK_DIAL_FAILURES);
+    LazyLock::force(&LINK_REQUEST_DURATION);
     LazyLock::force(&MESSAGES_RECEIVED);
     LazyLock::force(&MESSAGES_PERSISTED);
     LazyLock::force(&MESSAGES_DELIVERED);

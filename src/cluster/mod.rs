@@ -4,11 +4,13 @@
 //! - [`entity`]: [`EntityRef`] with `ask`/`tell`, the [`Entity`] trait, plain-data messages.
 //! - [`registry`]: the shard map and this node's live actors; the only holder of addresses.
 //! - [`sockets`]: [`SubscriberId`] (node + connection) and this node's socket table.
+//! - [`link`]: persistent authenticated TCP links between nodes (not wired in yet).
 //!
 //! Today one node owns every shard, so every lookup is local. The cluster issue makes shard
 //! ownership move between nodes inside [`ShardMap`]; callers only ever see [`EntityRef`].
 
 pub mod entity;
+pub mod link;
 mod registry;
 pub mod sockets;
 

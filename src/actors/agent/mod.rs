@@ -166,14 +166,22 @@ impl Handler<Detach> for AgentActor {
 }
 
 impl Handler<SetPresence> for AgentActor {
-    type Result = ApiResult<Presence>;
-    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) -> ApiResult<Presence> {
-        if self.agent.is_none() {
-            return Err(ApiError::not_found("agent"));
-        }
+    type Result = ResponseFuture<ApiResult<Presence>>;
+    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) -> Self::Result {
+        let Some(agent) = &self.agent else {
+            return Box::pin(std::future::ready(Err(ApiError::not_found("agent"))));
+        };
         self.presence = msg.status;
         self.report();
-        Ok(self.presence)
+        // Acknowledge once routing knows: the router handles its mailbox in order, so its
+        // answer to this question comes after the status just told. A visitor arriving right
+        // after the ack sees this agent.
+        let router = self.hub.router(agent.site_id);
+        let presence = self.presence;
+        Box::pin(async move {
+            router.ask(router::AgentsOnline).await?;
+            Ok(presence)
+        })
     }
 }
 
