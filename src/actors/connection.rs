@@ -24,7 +24,7 @@ use crate::commands::{Command, Ctx};
 use crate::domain::ConversationId;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
-use crate::protocol::{self, ClientFrame, ClientRole, Identity, ServerFrame, PROTOCOL_VERSION};
+use crate::protocol::{self, ClientFrame, ClientRole, ServerFrame, PROTOCOL_VERSION};
 
 /// A write that cannot complete in this time means the client stopped reading.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
@@ -253,32 +253,14 @@ impl Connection {
 
     /// The handshake: who is on this socket. Answered with `welcome` or an error.
     fn hello(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) {
-        let ClientFrame::Hello {
-            id,
-            v,
-            role,
-            site,
-            visitor_token,
-            identity,
-            token,
-        } = frame
-        else {
+        let ClientFrame::Hello { id, v, .. } = &frame else {
             return;
         };
-        if let Err(e) = self.check_hello(v) {
-            return self.send_error(Some(id), &e, ctx);
+        if let Err(e) = self.check_hello(*v) {
+            return self.send_error(Some(id.clone()), &e, ctx);
         }
         self.hello_in_flight = true;
-        let fut = hello_future(
-            self.hub.clone(),
-            self.id.clone(),
-            id,
-            role,
-            site,
-            visitor_token,
-            identity,
-            token,
-        );
+        let fut = hello_future(self.hub.clone(), self.id.clone(), frame);
         ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
             act.hello_in_flight = false;
             match result {
@@ -315,17 +297,23 @@ impl Connection {
 }
 
 /// Resolve who a `hello` is from.
-#[allow(clippy::too_many_arguments)]
 async fn hello_future(
     hub: HubRef,
     socket: SubscriberId,
-    id: String,
-    role: ClientRole,
-    site: Option<String>,
-    visitor_token: Option<String>,
-    identity: Option<Identity>,
-    token: Option<String>,
+    frame: ClientFrame,
 ) -> super::hello::HelloResult {
+    let ClientFrame::Hello {
+        id,
+        role,
+        site,
+        visitor_token,
+        identity,
+        token,
+        ..
+    } = frame
+    else {
+        return Err((frame.id().to_owned(), ApiError::internal("not a hello frame")));
+    };
     match role {
         ClientRole::Visitor => {
             let Some(key) = site else {

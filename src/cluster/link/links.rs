@@ -186,14 +186,7 @@ impl Links {
         body: Bytes,
         deadline: Duration,
     ) -> Result<JoinHandle<Result<Bytes, LinkError>>, LinkError> {
-        self.check_size(&body)?;
-        let peer = self
-            .shared
-            .peer(node)
-            .ok_or_else(|| LinkError::UnknownPeer(node.clone()))?;
-        let session = peer
-            .session()
-            .ok_or_else(|| LinkError::Unavailable(node.clone()))?;
+        let session = self.session_for(node, &body)?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let until = Instant::now() + deadline;
         let reply = session.push_request(id, until, body)?;
@@ -224,15 +217,22 @@ impl Links {
     }
 
     fn send_once(&self, node: &NodeId, body: Bytes) -> Result<(), LinkError> {
-        self.check_size(&body)?;
+        self.session_for(node, &body)?.push_message(body)
+    }
+
+    /// The live session to `node`, for a payload that fits a frame.
+    fn session_for(
+        &self,
+        node: &NodeId,
+        body: &Bytes,
+    ) -> Result<Arc<super::session::Session>, LinkError> {
+        self.check_size(body)?;
         let peer = self
             .shared
             .peer(node)
             .ok_or_else(|| LinkError::UnknownPeer(node.clone()))?;
-        let session = peer
-            .session()
-            .ok_or_else(|| LinkError::Unavailable(node.clone()))?;
-        session.push_message(body)
+        peer.session()
+            .ok_or_else(|| LinkError::Unavailable(node.clone()))
     }
 
     fn check_size(&self, body: &Bytes) -> Result<(), LinkError> {
