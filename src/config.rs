@@ -53,6 +53,10 @@ pub struct Config {
     pub janitor_interval_ms: u64,
     /// An idle conversation or visitor actor stops after this long (state stays in the store).
     pub passivate_after_ms: u64,
+    /// Released messages a live conversation keeps in memory for resumes.
+    pub resume_window: usize,
+    /// Conversations one socket may follow at once.
+    pub max_subscriptions_per_socket: usize,
     pub rate_per_sec: u32,
     pub rate_burst: u32,
     pub send_queue_frames: usize,
@@ -95,7 +99,9 @@ impl Default for Config {
             agent_grace_ms: 30_000,
             assign_timeout_ms: 60_000,
             janitor_interval_ms: 5_000,
-            passivate_after_ms: 300_000,
+            passivate_after_ms: 60_000,
+            resume_window: 64,
+            max_subscriptions_per_socket: 1000,
             rate_per_sec: 50,
             rate_burst: 100,
             send_queue_frames: 1024,
@@ -169,6 +175,10 @@ pub struct Cli {
     pub janitor_interval_ms: Option<u64>,
     #[arg(long, env = "SWITCHBOARD_PASSIVATE_AFTER_MS")]
     pub passivate_after_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_RESUME_WINDOW")]
+    pub resume_window: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_SOCKET")]
+    pub max_subscriptions_per_socket: Option<usize>,
     #[arg(long, env = "SWITCHBOARD_RATE_PER_SEC")]
     pub rate_per_sec: Option<u32>,
     #[arg(long, env = "SWITCHBOARD_RATE_BURST")]
@@ -255,6 +265,8 @@ impl Config {
             assign_timeout_ms,
             janitor_interval_ms,
             passivate_after_ms,
+            resume_window,
+            max_subscriptions_per_socket,
             rate_per_sec,
             rate_burst,
             send_queue_frames,

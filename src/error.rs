@@ -26,13 +26,14 @@ pub enum ErrorCode {
     InvalidTransition,
     Conflict,
     SlowConsumer,
+    TooManySubscriptions,
     NotOwner,
     Unavailable,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidJson,
         ErrorCode::UnknownType,
         ErrorCode::InvalidFrame,
@@ -51,6 +52,7 @@ impl ErrorCode {
         ErrorCode::InvalidTransition,
         ErrorCode::Conflict,
         ErrorCode::SlowConsumer,
+        ErrorCode::TooManySubscriptions,
         ErrorCode::NotOwner,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
@@ -76,6 +78,7 @@ impl ErrorCode {
             ErrorCode::InvalidTransition => "invalid_transition",
             ErrorCode::Conflict => "conflict",
             ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::NotOwner => "not_owner",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
@@ -92,7 +95,7 @@ impl ErrorCode {
                 409
             }
             ErrorCode::BodyTooLarge | ErrorCode::FrameTooLarge => 413,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManySubscriptions => 429,
             ErrorCode::Unavailable | ErrorCode::NotOwner => 503,
             ErrorCode::Internal => 500,
             _ => 400,

@@ -425,6 +425,70 @@ pub const LINK_DROP_REASONS: [&str; 5] = [
     "link_down",
 ];
 
+pub static SUBSCRIPTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "switchboard_subscriptions",
+            "Sockets following a conversation, on this node (kept while the conversation's actor is passivated)",
+        )
+        .unwrap(),
+    )
+});
+
+pub static ACTIVATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_actor_activations_total",
+                "Entity actors started on demand (restarts included), by kind",
+            ),
+            &["kind"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static PASSIVATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_actor_passivations_total",
+                "Entity actors stopped because they were idle (state safe in the store), by kind",
+            ),
+            &["kind"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static RESUMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_resumes_total",
+                "Subscribes with a gap to send, by where the gap came from (memory or store)",
+            ),
+            &["source"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static RESUME_GAP: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_resume_gap_messages",
+                "Messages a subscribe had to replay (sizes the in-memory resume window)",
+            )
+            .buckets(vec![
+                0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1000.0,
+            ]),
+        )
+        .unwrap(),
+    )
+});
+
 pub static UNDELIVERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
@@ -467,6 +531,11 @@ pub fn init() {
     for kind in ["connection", "conversation", "visitor", "agent", "router"] {
         ACTORS.with_label_values(&[kind]);
         ACTOR_RESTARTS.with_label_values(&[kind]);
+        ACTIVATIONS.with_label_values(&[kind]);
+        PASSIVATIONS.with_label_values(&[kind]);
+    }
+    for source in ["memory", "store"] {
+        RESUMES.with_label_values(&[source]);
     }
     for queue in ["connection_outbound", "conversation_pending"] {
         MAILBOX_BACKLOG.with_label_values(&[queue]);
@@ -523,6 +592,8 @@ pub fn init() {
     LazyLock::force(&ERRORS);
     LazyLock::force(&SLOW_CONSUMER_DISCONNECTS);
     LazyLock::force(&UNDELIVERED);
+    LazyLock::force(&SUBSCRIPTIONS);
+    LazyLock::force(&RESUME_GAP);
 }
 
 /// The text exposition format for `/metrics`.

@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::hello::{agent_hello, visitor_hello, Who};
 use super::outbound::{ConnHandle, Outbound, SlowConsumer};
 use super::rate_limit::RateLimit;
-use super::{agent, conversation, HubRef};
+use super::{agent, HubRef};
 use crate::clock::{seconds_since, wall_micros};
 use crate::cluster::SubscriberId;
 use crate::commands::{Command, Ctx};
@@ -30,8 +30,10 @@ use crate::protocol::{self, ClientFrame, ClientRole, ServerFrame, PROTOCOL_VERSI
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Commands one socket may have in flight before further ones are refused.
 const MAX_IN_FLIGHT: usize = 256;
-/// How often a socket checks that the actors it is attached to are still alive.
-const OWNER_CHECK: Duration = Duration::from_secs(5);
+/// How often an agent's socket checks that its agent actor (which holds the socket for inbox
+/// fan-out) is still alive. Conversations need no check: their followers live in the node's
+/// subscription table, which outlives their actors.
+const AGENT_CHECK: Duration = Duration::from_secs(5);
 
 enum Wire {
     Text(ByteString),
@@ -46,6 +48,7 @@ pub struct Connection {
     handle: Option<ConnHandle>,
     who: Who,
     subscriptions: HashSet<ConversationId>,
+    subscribes_in_flight: usize,
     last_heard: Instant,
     rate: RateLimit,
     in_flight: usize,
@@ -64,6 +67,7 @@ impl Connection {
             handle: None,
             who: Who::Pending,
             subscriptions: HashSet::new(),
+            subscribes_in_flight: 0,
             last_heard: Instant::now(),
             rate,
             in_flight: 0,
@@ -215,9 +219,23 @@ impl Connection {
         };
         command.check(&cmd_ctx)?;
         // The socket's own record of what it follows: a subscription counts once acknowledged
-        // (it is dropped from every conversation when the socket closes).
+        // (it is dropped from the node's table when the socket closes). The cap keeps one
+        // socket from holding unbounded memory, counting subscribes still in flight.
         let subscribing = match &command {
-            Command::Subscribe(c) => Some(c.conversation_id),
+            Command::Subscribe(c) => {
+                let cap = self.hub.config.max_subscriptions_per_socket;
+                let new = !self.subscriptions.contains(&c.conversation_id);
+                if new && self.subscriptions.len() + self.subscribes_in_flight >= cap {
+                    return Err(ApiError::new(
+                        ErrorCode::TooManySubscriptions,
+                        format!(
+                            "a socket may follow at most {cap} conversations; unsubscribe first"
+                        ),
+                    ));
+                }
+                self.subscribes_in_flight += 1;
+                Some(c.conversation_id)
+            }
             Command::Unsubscribe(c) => {
                 self.subscriptions.remove(&c.conversation_id);
                 None
@@ -234,6 +252,9 @@ impl Connection {
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     act.in_flight -= 1;
+                    if subscribing.is_some() {
+                        act.subscribes_in_flight -= 1;
+                    }
                     match result {
                         Ok(reply) => {
                             if let Some(conversation_id) = subscribing {
@@ -271,6 +292,9 @@ impl Connection {
                         "visitor"
                     };
                     metrics::CONNECTIONS.with_label_values(&[role]).inc();
+                    if role == "agent" {
+                        ctx.run_interval(AGENT_CHECK, |act, ctx| act.check_agent(ctx));
+                    }
                     act.who = who;
                     act.send_frame(&welcome, ctx);
                 }
@@ -312,7 +336,10 @@ async fn hello_future(
         ..
     } = frame
     else {
-        return Err((frame.id().to_owned(), ApiError::internal("not a hello frame")));
+        return Err((
+            frame.id().to_owned(),
+            ApiError::internal("not a hello frame"),
+        ));
     };
     match role {
         ClientRole::Visitor => {
@@ -334,19 +361,15 @@ async fn hello_future(
 }
 
 impl Connection {
-    /// A subscribed conversation (or this agent's actor) that died took this socket's place in
-    /// its fan-out with it: the restarted actor does not know the socket. Close with a reason,
-    /// so the client reconnects and resumes from its last seq, and nothing is missed.
-    fn check_owners(&mut self, ctx: &mut Context<Self>) {
-        let lost_conversation = self
-            .subscriptions
-            .iter()
-            .any(|c| !self.hub.conversation(*c).is_running());
+    /// An agent actor that died took this socket's place in its inbox fan-out with it: the
+    /// restarted actor does not know the socket. Close with a reason, so the console
+    /// reconnects, attaches again and resumes from its last seqs, and nothing is missed.
+    fn check_agent(&mut self, ctx: &mut Context<Self>) {
         let lost_agent = match &self.who {
             Who::Agent { claims, .. } => !self.hub.agent(claims.sub).is_running(),
             _ => false,
         };
-        if lost_conversation || lost_agent {
+        if lost_agent {
             tracing::warn!(
                 connection = self.id.conn,
                 "an actor behind this socket restarted; asking the client to resume"
@@ -394,19 +417,14 @@ impl Actor for Connection {
             }
             act.write(Wire::Ping, ctx, |_, _| {});
         });
-        ctx.run_interval(OWNER_CHECK, |act, ctx| act.check_owners(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["connection"]).dec();
         self.hub.sockets.remove(self.id.conn);
-        // Only a running conversation can hold this socket; never start one just to drop it.
+        // The node's subscription table holds them, whether the conversations' actors run or not.
         for conversation_id in self.subscriptions.drain() {
-            self.hub
-                .conversation(conversation_id)
-                .tell_if_running(conversation::Unsubscribe {
-                    subscriber: self.id.clone(),
-                });
+            self.hub.subscriptions.remove(conversation_id, self.id.conn);
         }
         match &self.who {
             Who::Pending => {}

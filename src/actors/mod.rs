@@ -16,6 +16,7 @@ pub mod janitor;
 pub mod outbound;
 mod rate_limit;
 pub mod router;
+pub mod subscriptions;
 pub mod visitor;
 #[cfg(test)]
 mod wire_tests;
@@ -35,6 +36,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::SharedStore;
 
 pub use caller::Caller;
+use subscriptions::Subscriptions;
 
 use agent::AgentActor;
 use conversation::ConversationActor;
@@ -51,6 +53,8 @@ pub struct Hub {
     pub tokens: Tokens,
     pub registry: Registry,
     pub sockets: Sockets,
+    /// Which of this node's sockets follow which conversation (outlives passivated actors).
+    pub subscriptions: Subscriptions,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
@@ -75,6 +79,7 @@ impl Hub {
             tokens,
             registry,
             sockets,
+            subscriptions: Subscriptions::default(),
             sites: SiteCache::default(),
             agents_online: Mutex::new(HashMap::new()),
         })

@@ -30,51 +30,61 @@ pub struct Outbound {
 #[rtype(result = "()")]
 pub struct SlowConsumer;
 
+/// A socket's queue, shared by every producer that writes to it. One pointer wide: a
+/// conversation's subscriber list and the node's socket table hold many of these.
 #[derive(Clone)]
-pub struct ConnHandle {
-    pub id: ConnId,
+pub struct ConnHandle(Arc<Queue>);
+
+struct Queue {
+    id: ConnId,
     addr: Addr<Connection>,
-    queued: Arc<AtomicUsize>,
-    slow: Arc<AtomicBool>,
+    queued: AtomicUsize,
+    slow: AtomicBool,
     limit: usize,
 }
 
 impl ConnHandle {
     pub fn new(id: ConnId, addr: Addr<Connection>, limit: usize) -> Self {
-        ConnHandle {
+        ConnHandle(Arc::new(Queue {
             id,
             addr,
-            queued: Arc::new(AtomicUsize::new(0)),
-            slow: Arc::new(AtomicBool::new(false)),
+            queued: AtomicUsize::new(0),
+            slow: AtomicBool::new(false),
             limit,
-        }
+        }))
+    }
+
+    /// The socket's number on this node.
+    pub fn id(&self) -> ConnId {
+        self.0.id
     }
 
     /// Queue a frame. Returns false when the connection is gone or too slow: drop the handle.
     pub fn push(&self, frame: ByteString, received_at: Option<WallMicros>) -> bool {
-        if !self.addr.connected() || self.slow.load(Ordering::Relaxed) {
+        let q = &self.0;
+        if !q.addr.connected() || q.slow.load(Ordering::Relaxed) {
             return false;
         }
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.limit {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            if !self.slow.swap(true, Ordering::Relaxed) {
+        if q.queued.fetch_add(1, Ordering::Relaxed) >= q.limit {
+            q.queued.fetch_sub(1, Ordering::Relaxed);
+            if !q.slow.swap(true, Ordering::Relaxed) {
                 metrics::SLOW_CONSUMER_DISCONNECTS.inc();
-                self.addr.do_send(SlowConsumer);
+                q.addr.do_send(SlowConsumer);
             }
             return false;
         }
         metrics::OUTBOUND_BACKLOG.inc();
-        self.addr.do_send(Outbound { frame, received_at });
+        q.addr.do_send(Outbound { frame, received_at });
         true
     }
 
     /// Called by the connection once a frame is written (or dropped on close).
     pub fn written(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.0.queued.fetch_sub(1, Ordering::Relaxed);
         metrics::OUTBOUND_BACKLOG.dec();
     }
 
     pub fn is_alive(&self) -> bool {
-        self.addr.connected() && !self.slow.load(Ordering::Relaxed)
+        self.0.addr.connected() && !self.0.slow.load(Ordering::Relaxed)
     }
 }

@@ -87,12 +87,6 @@ fn every_entity_message_survives_a_round_trip() {
     );
     check(
         "conversation",
-        round_trip(c::Unsubscribe {
-            subscriber: socket.clone(),
-        }),
-    );
-    check(
-        "conversation",
         round_trip(c::Post {
             caller: agent_caller.clone(),
             client_msg_id: "m1".into(),

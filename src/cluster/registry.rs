@@ -48,6 +48,9 @@ impl<E: Entity> ActorTable<E> {
                 .with_label_values(&[E::KIND.as_str()])
                 .inc();
         }
+        metrics::ACTIVATIONS
+            .with_label_values(&[E::KIND.as_str()])
+            .inc();
         let addr = start();
         table.insert(id, addr.clone());
         addr
@@ -146,6 +149,9 @@ impl Registry {
         if let Ok(shard) = self.local_shard::<E>(id) {
             self.table::<E>().remove(shard, id, &ctx.address());
         }
+        metrics::PASSIVATIONS
+            .with_label_values(&[E::KIND.as_str()])
+            .inc();
         ctx.stop();
     }
 

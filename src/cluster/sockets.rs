@@ -55,7 +55,7 @@ impl Sockets {
 
     /// A socket is open and can be written to.
     pub fn insert(&self, handle: ConnHandle) {
-        self.slice(handle.id).lock().insert(handle.id, handle);
+        self.slice(handle.id()).lock().insert(handle.id(), handle);
     }
 
     /// A socket closed.

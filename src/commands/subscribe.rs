@@ -1,6 +1,7 @@
 //! `subscribe` / `unsubscribe`: a socket follows a conversation's events. The conversation
 //! actor queues the gap, the ack and the routing state on the socket itself (so they precede
-//! live events); the command's own reply carries nothing.
+//! live events) and adds the socket to the node's subscription table; the command's own reply
+//! carries nothing. Unsubscribing needs no actor: the table entry goes.
 
 use super::Ctx;
 use crate::actors::conversation;
@@ -38,10 +39,10 @@ pub struct Unsubscribe {
 impl Unsubscribe {
     pub fn run(self, ctx: &Ctx) -> ApiResult<Done> {
         let subscriber = ctx.socket()?;
-        // Only a running conversation can hold the subscription: never start one to drop it.
+        // The node's subscription table holds it, whether the conversation's actor runs or not.
         ctx.hub
-            .conversation(self.conversation_id)
-            .tell_if_running(conversation::Unsubscribe { subscriber });
+            .subscriptions
+            .remove(self.conversation_id, subscriber.conn);
         Ok(Done {})
     }
 }

@@ -42,7 +42,6 @@ impl ConversationActor {
                         },
                         Some(Party::Visitor),
                         None,
-                        None,
                     );
                 }
             }),

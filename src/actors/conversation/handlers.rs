@@ -2,19 +2,15 @@
 //! (from the rule modules next to it) and replies. Replies that depend on a store write are
 //! filled in later through a oneshot channel.
 
-use std::time::Instant;
-
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::lifecycle::{self, Transition};
 use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
-use super::subscribers::Subscribers;
 use super::{
     restarted, router, tell_visitor_closed, Assign, ChangeStatus, ConversationActor, History, Init,
     MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
-    Unsubscribe,
 };
 use crate::actors::Caller;
 use crate::domain::{Conversation, ConversationStatus, Message, Seq};
@@ -35,7 +31,7 @@ impl Handler<Post> for ConversationActor {
     type Result = ResponseFuture<ApiResult<PostResult>>;
 
     fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
+        self.touch(ctx);
         metrics::MESSAGES_RECEIVED.inc();
         let status = match self.checked(Some(&msg.caller)) {
             Ok(conv) => conv.status,
@@ -78,7 +74,7 @@ impl Handler<Subscribe> for ConversationActor {
     type Result = ResponseFuture<ApiResult<()>>;
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
+        self.touch(ctx);
         let (last_seq, status) = match self.checked(Some(&msg.caller)) {
             Ok(c) => (c.last_seq, c.status),
             Err(e) => return ready(Err(e)),
@@ -93,6 +89,11 @@ impl Handler<Subscribe> for ConversationActor {
             status,
             truncated: plan.truncated,
         };
+        metrics::RESUME_GAP.observe(last_seq.saturating_sub(plan.from) as f64);
+        if last_seq > plan.from {
+            let source = if plan.in_memory { "memory" } else { "store" };
+            metrics::RESUMES.with_label_values(&[source]).inc();
+        }
         if plan.in_memory {
             let gap: Vec<Message> = self
                 .pipeline
@@ -124,15 +125,27 @@ impl Handler<Subscribe> for ConversationActor {
 }
 
 impl ConversationActor {
-    /// Queue the gap, the ack and the routing state on the socket, then add it to the fan-out:
-    /// all on the socket's own queue, so the client sees them in this order before live events.
+    /// Queue the gap, the ack and the routing state on the socket, then add it to the node's
+    /// subscription table: all on the socket's own queue, so the client sees them in this order
+    /// before live events (which only this actor sends, after this handler).
     fn finish_subscribe(
         &mut self,
         msg: Subscribe,
         gap: Vec<Message>,
         ack: SubscribeResult,
     ) -> ApiResult<()> {
-        let conn = Subscribers::resolve(&self.hub.sockets, &msg.subscriber)?;
+        if !self.hub.sockets.is_local(&msg.subscriber) {
+            // Cross-node subscriptions arrive with the cluster's node links.
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "this node cannot reach sockets of other nodes",
+            ));
+        }
+        let conn = self
+            .hub
+            .sockets
+            .local(&msg.subscriber)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the socket has closed"))?;
         for m in gap {
             conn.push(ServerFrame::Message(m).encode(), None);
         }
@@ -144,8 +157,9 @@ impl ConversationActor {
         if let Some(state) = routing {
             conn.push(state.encode(), None);
         }
-        self.subscribers
-            .add(msg.subscriber, msg.caller.party(), conn);
+        self.hub
+            .subscriptions
+            .add(self.id, conn, msg.caller.party(), ack.last_seq);
         Ok(())
     }
 
@@ -204,7 +218,7 @@ impl Handler<ChangeStatus> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
     fn handle(&mut self, msg: ChangeStatus, ctx: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
+        self.touch(ctx);
         if matches!(msg.caller, Caller::Visitor(_)) {
             return ready(Err(ApiError::forbidden(
                 "only agents change a conversation's status",
@@ -225,6 +239,7 @@ impl Handler<TimeCheck> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, msg: TimeCheck, ctx: &mut Context<Self>) {
+        self.touch(ctx);
         self.apply_change(msg.change, ctx, |act, result, _| {
             if let Err(e) = result {
                 tracing::warn!(conversation = %act.id, error = %e, "time-based change failed");
@@ -237,6 +252,7 @@ impl Handler<Assign> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
     fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> Self::Result {
+        self.touch(ctx);
         let Some(conv) = self.conv.as_mut() else {
             return ready(Err(ApiError::not_found("conversation")));
         };
@@ -256,13 +272,12 @@ impl Handler<Assign> for ConversationActor {
                         agent_id,
                         agent_name,
                     };
-                    act.broadcast(&frame, None, None, None);
+                    act.broadcast(&frame, None, None);
                 }
                 act.broadcast(
                     &ServerFrame::Conversation {
                         conversation: conv.clone(),
                     },
-                    None,
                     None,
                     None,
                 );
@@ -276,32 +291,26 @@ impl Handler<Assign> for ConversationActor {
     }
 }
 
-impl Handler<Unsubscribe> for ConversationActor {
-    type Result = ();
-    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        self.subscribers.remove(&msg.subscriber);
-    }
-}
-
 impl Handler<Typing> for ConversationActor {
     type Result = ApiResult<()>;
-    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) -> ApiResult<()> {
+    fn handle(&mut self, msg: Typing, ctx: &mut Context<Self>) -> ApiResult<()> {
+        self.touch(ctx);
         let conv = self.checked(Some(&msg.caller))?;
         let frame = ServerFrame::Typing {
             conversation_id: conv.id,
             who: msg.caller.party(),
             typing: msg.typing,
         };
-        self.broadcast(&frame, None, Some(&msg.subscriber), None);
+        self.broadcast(&frame, None, Some(&msg.subscriber));
         Ok(())
     }
 }
 
 impl Handler<MarkRead> for ConversationActor {
     type Result = ApiResult<Seq>;
-    fn handle(&mut self, msg: MarkRead, _: &mut Context<Self>) -> ApiResult<Seq> {
+    fn handle(&mut self, msg: MarkRead, ctx: &mut Context<Self>) -> ApiResult<Seq> {
         self.checked(Some(&msg.caller))?;
-        self.last_used = Instant::now();
+        self.touch(ctx);
         let conv = self.conv.as_mut().expect("checked above");
         let seq = msg.seq.min(conv.last_seq);
         let cursor = match msg.caller.party() {
@@ -312,15 +321,14 @@ impl Handler<MarkRead> for ConversationActor {
             return Ok(*cursor);
         }
         *cursor = seq;
-        self.dirty = true;
         let conv = conv.clone();
+        self.mark_dirty(ctx);
         self.broadcast(
             &ServerFrame::Read {
                 conversation_id: conv.id,
                 who: msg.caller.party(),
                 seq,
             },
-            None,
             None,
             None,
         );
@@ -340,7 +348,8 @@ impl Handler<MarkRead> for ConversationActor {
 impl Handler<History> for ConversationActor {
     type Result = ResponseFuture<ApiResult<HistoryResult>>;
 
-    fn handle(&mut self, msg: History, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: History, ctx: &mut Context<Self>) -> Self::Result {
+        self.touch(ctx);
         let last_seq = match self.checked(Some(&msg.caller)) {
             Ok(c) => c.last_seq,
             Err(e) => return ready(Err(e)),
@@ -386,7 +395,7 @@ impl Handler<QueuePosition> for ConversationActor {
             conversation_id: self.id,
             position: msg.position,
         };
-        self.broadcast(&frame, Some(Party::Visitor), None, None);
+        self.broadcast(&frame, Some(Party::Visitor), None);
     }
 }
 
@@ -394,6 +403,7 @@ impl Handler<Init> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
     fn handle(&mut self, _: Init, ctx: &mut Context<Self>) -> Self::Result {
+        self.touch(ctx);
         let Some(conv) = self.conv.clone() else {
             return ready(Err(ApiError::not_found("conversation")));
         };

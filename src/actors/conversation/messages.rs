@@ -20,11 +20,6 @@ pub struct Subscribe {
     pub after_seq: Seq,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unsubscribe {
-    pub subscriber: SubscriberId,
-}
-
 /// A chat message from a visitor or an agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Post {
@@ -122,4 +117,4 @@ requests! {
     Init => Conversation,
 }
 
-notices! { Unsubscribe, TimeCheck, QueuePosition }
+notices! { TimeCheck, QueuePosition }

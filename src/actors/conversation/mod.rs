@@ -6,12 +6,17 @@
 //!   subscribers are told;
 //! - [`answering`]: who owes an answer (the router's answer clock, the first-message reply);
 //! - [`resume`]: which gap a resuming subscriber needs, from memory or the store;
-//! - [`subscribers`]: the sockets to fan out to.
 //!
 //! This file is the shell: it owns the conversation's state, loads it when the actor starts
 //! (also after a crash: the registry restarts it on the next message), writes the row back,
 //! hands appends to the store and turns what the rules decide into frames and router notices.
 //! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply.
+//!
+//! The sockets that follow the conversation are in the node's subscription table
+//! (`actors/subscriptions.rs`), not here, so an idle actor passivates even while followed.
+//! An actor does periodic work only while it has work: one-shot timers for the row write-back,
+//! the coalesced inbox update and the idle check, armed on activity (tokio's timer wheel keeps
+//! them cheap); an idle actor has no timer and soon no actor.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +30,6 @@ mod lifecycle;
 mod messages;
 mod pipeline;
 mod resume;
-mod subscribers;
 #[cfg(test)]
 mod tests;
 
@@ -42,16 +46,21 @@ use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
 use answering::Answering;
 use pipeline::{AppendPipeline, Released};
-use subscribers::Subscribers;
 
-/// Released messages kept in memory: they serve resumes and retries without a store read.
-const RECENT_WINDOW: usize = 256;
-/// How often the actor's housekeeping runs (inbox coalescing, row write-back, passivation).
-const TICK_EVERY: Duration = Duration::from_secs(1);
+/// Client ids of the last this many messages answer retries from memory (and are loaded when
+/// the actor starts); older retries are checked against the store.
+const DEDUP_WINDOW: usize = 256;
+/// How long visitor messages are gathered into one unread-badge update for the assignee.
+const INBOX_COALESCE: Duration = Duration::from_secs(1);
 /// How often a changed conversation row (last activity, read cursors) is written back. The row
 /// is a cache: live state overlays it (`Hub::freshen`) and `seq` comes from the messages on load,
 /// so a crash loses at most this much of read cursors and activity time, never a message.
 const ROW_FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// A closed conversation stays active this long (a last read receipt, the agent's listing)
+/// before it passivates; nothing else can happen to it.
+const CLOSED_LINGER: Duration = Duration::from_secs(5);
+/// A conversation id the store does not know passivates after this.
+const UNKNOWN_LINGER: Duration = Duration::from_secs(1);
 
 /// A sender waiting for its message's ack.
 type Waiter = oneshot::Sender<ApiResult<PostResult>>;
@@ -65,15 +74,15 @@ pub struct ConversationActor {
     persisted: Option<Conversation>,
     dirty: bool,
     pipeline: AppendPipeline<Waiter>,
-    subscribers: Subscribers,
     answering: Answering,
-    /// A visitor message arrived since the assignee's inbox was last told.
+    /// A visitor message arrived since the assignee's inbox was last told (a timer is armed).
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
     assignee_name: Option<String>,
     queue_position: Option<u32>,
-    last_flush: Instant,
     last_used: Instant,
+    idle_timer: Option<SpawnHandle>,
+    flush_timer: Option<SpawnHandle>,
 }
 
 impl Entity for ConversationActor {
@@ -85,20 +94,21 @@ impl Entity for ConversationActor {
     }
 
     fn with_id(hub: HubRef, id: ConversationId, _shard: ShardId) -> Self {
+        let resume_window = hub.config.resume_window;
         ConversationActor {
             hub,
             id,
             conv: None,
             persisted: None,
             dirty: false,
-            pipeline: AppendPipeline::new(RECENT_WINDOW),
-            subscribers: Subscribers::default(),
+            pipeline: AppendPipeline::new(resume_window, DEDUP_WINDOW),
             answering: Answering::default(),
             inbox_dirty: false,
             assignee_name: None,
             queue_position: None,
-            last_flush: Instant::now(),
             last_used: Instant::now(),
+            idle_timer: None,
+            flush_timer: None,
         }
     }
 }
@@ -130,17 +140,27 @@ impl ConversationActor {
         Some(self.hub.visitor(self.conv.as_ref()?.visitor_id))
     }
 
-    /// Encode `frame` once and queue it on every subscriber (optionally one party only,
+    /// Encode `frame` once and queue it on every follower (optionally one party only,
     /// optionally skipping one socket).
-    fn broadcast(
-        &mut self,
-        frame: &ServerFrame,
-        only: Option<Party>,
-        skip: Option<&SubscriberId>,
-        received_at: Option<WallMicros>,
-    ) {
-        self.subscribers
-            .broadcast(&frame.encode(), only, skip, received_at);
+    fn broadcast(&self, frame: &ServerFrame, only: Option<Party>, skip: Option<&SubscriberId>) {
+        let skip = skip
+            .filter(|s| self.hub.sockets.is_local(s))
+            .map(|s| s.conn);
+        self.hub
+            .subscriptions
+            .broadcast(self.id, &frame.encode(), only, skip, None);
+    }
+
+    /// Fan a released message out to every follower, recording it as delivered.
+    fn broadcast_message(&self, message: &Message, received_at: Option<WallMicros>) {
+        let frame = ServerFrame::Message(message.clone()).encode();
+        self.hub.subscriptions.broadcast(
+            self.id,
+            &frame,
+            None,
+            None,
+            Some((message.seq, received_at)),
+        );
     }
 
     /// The row changed (status, assignee): tell subscribers and the site's inbox.
@@ -153,7 +173,6 @@ impl ConversationActor {
             &ServerFrame::Conversation {
                 conversation: conv.clone(),
             },
-            None,
             None,
             None,
         );
@@ -231,20 +250,15 @@ impl ConversationActor {
         metrics::PENDING_APPENDS.dec();
         metrics::MESSAGES_PERSISTED.inc();
         let message = done.message;
-        tracing::debug!(conversation = %self.id, seq = message.seq, subscribers = self.subscribers.len(), "stored; delivering");
+        tracing::debug!(conversation = %self.id, seq = message.seq, "stored; delivering");
         let assignee = self.conv.as_ref().and_then(|c| c.assignee);
         if let Some(conv) = self.conv.as_mut() {
             conv.last_seq = message.seq;
             conv.last_activity_at = message.at;
         }
-        self.dirty = true;
+        self.mark_dirty(ctx);
         let events = self.answering.released(&message, assignee);
-        self.broadcast(
-            &ServerFrame::Message(message.clone()),
-            None,
-            None,
-            done.received_at,
-        );
+        self.broadcast_message(&message, done.received_at);
         for (waiter, duplicate) in done.waiters {
             let _ = waiter.send(Ok(PostResult {
                 seq: message.seq,
@@ -266,8 +280,10 @@ impl ConversationActor {
             }
         }
         // The assignee's unread badge moves only when the visitor writes; the update is
-        // coalesced to one per tick so a busy conversation costs the router nothing per message.
-        self.inbox_dirty |= events.visitor_wrote;
+        // coalesced so a busy conversation costs the router nothing per message.
+        if events.visitor_wrote {
+            self.mark_inbox_dirty(ctx);
+        }
     }
 
     /// Start the router's answer clock for the current assignee (it ignores repeats).
@@ -294,7 +310,6 @@ impl ConversationActor {
         };
         let store = self.hub.store.clone();
         self.dirty = false;
-        self.last_flush = Instant::now();
         ctx.wait(
             async move {
                 store.update_conversation(&before, &after).await.map(|_| after)
@@ -322,7 +337,7 @@ impl ConversationActor {
             async move {
                 let conv = store.get_conversation(id).await?;
                 let newest = match &conv {
-                    Some(_) => store.messages_before(id, Seq::MAX, RECENT_WINDOW).await?,
+                    Some(_) => store.messages_before(id, Seq::MAX, DEDUP_WINDOW).await?,
                     None => Vec::new(),
                 };
                 let assignee = match conv.as_ref().and_then(|c| c.assignee) {
@@ -335,7 +350,7 @@ impl ConversationActor {
             .map(|loaded, act, ctx| match loaded {
                 Ok((conv, newest, assignee_name)) => {
                     act.assignee_name = assignee_name;
-                    act.loaded(conv, newest)
+                    act.loaded(conv, newest, ctx)
                 }
                 Err(e) => {
                     tracing::error!(conversation = %act.id, error = %e, "cannot load conversation");
@@ -345,19 +360,142 @@ impl ConversationActor {
         );
     }
 
-    fn loaded(&mut self, conv: Option<Conversation>, newest: Vec<Message>) {
+    fn loaded(
+        &mut self,
+        conv: Option<Conversation>,
+        newest: Vec<Message>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(mut conv) = conv else { return };
-        self.answering = Answering::restore(&newest, newest.len() >= RECENT_WINDOW);
+        self.answering = Answering::restore(&newest, newest.len() >= DEDUP_WINDOW);
+        // Followers that were sent less than is stored: the actor before this one stopped between
+        // a commit and its fan-out (a crash). Send them the gap before anything else.
+        let last_stored = newest.last().map_or(0, |m| m.seq).max(conv.last_seq);
+        let behind = self
+            .hub
+            .subscriptions
+            .delivered(self.id)
+            .filter(|&d| d < last_stored);
+        let in_memory: Vec<Message> = match behind {
+            Some(d) => newest.iter().filter(|m| m.seq > d).cloned().collect(),
+            None => Vec::new(),
+        };
         // The row is written lazily; the messages are the truth for the sequence.
         self.pipeline.restore(newest, conv.last_seq);
         conv.last_seq = self.pipeline.next_seq() - 1;
         self.persisted = Some(conv.clone());
         self.conv = Some(conv);
+        if let Some(delivered) = behind {
+            self.catch_up_followers(delivered, in_memory, ctx);
+        }
     }
 
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        if std::mem::take(&mut self.inbox_dirty) {
-            if let (Some(router), Some(conv)) = (self.router(), self.conv.clone()) {
+    /// Send the followers every stored message after `delivered` (from `loaded` when they
+    /// all fit in memory, else from the store), blocking other work until they are queued.
+    fn catch_up_followers(
+        &mut self,
+        delivered: Seq,
+        loaded: Vec<Message>,
+        ctx: &mut Context<Self>,
+    ) {
+        if loaded.first().is_some_and(|m| m.seq == delivered + 1) {
+            return loaded.iter().for_each(|m| self.broadcast_message(m, None));
+        }
+        let store = self.hub.store.clone();
+        let id = self.id;
+        ctx.wait(
+            async move { store.messages_after(id, delivered, resume::MAX_REPLAY).await }
+                .into_actor(self)
+                .map(|result, act, ctx| match result {
+                    Ok(gap) => gap.iter().for_each(|m| act.broadcast_message(m, None)),
+                    Err(e) => {
+                        tracing::error!(conversation = %act.id, error = %e, "cannot catch followers up; restarting");
+                        ctx.stop();
+                    }
+                }),
+        );
+    }
+
+    // ---- timers: armed only while there is work ----
+
+    /// Something happened: the conversation is in use.
+    fn touch(&mut self, ctx: &mut Context<Self>) {
+        self.last_used = Instant::now();
+        self.arm_idle_check(ctx);
+    }
+
+    /// How long this conversation stays active after its last use.
+    fn idle_after(&self) -> Duration {
+        match &self.conv {
+            None => UNKNOWN_LINGER,
+            Some(c) if c.status == ConversationStatus::Closed => CLOSED_LINGER,
+            Some(_) => Duration::from_millis(self.hub.config.passivate_after_ms),
+        }
+    }
+
+    fn arm_idle_check(&mut self, ctx: &mut Context<Self>) {
+        if self.idle_timer.is_some() {
+            return;
+        }
+        let wait = self.idle_after().saturating_sub(self.last_used.elapsed());
+        self.idle_timer = Some(ctx.run_later(wait, |act, ctx| {
+            act.idle_timer = None;
+            act.idle_check(ctx);
+        }));
+    }
+
+    /// Passivate if nothing is in flight, the row is written and nothing happened for a while;
+    /// otherwise check again when that could be true.
+    fn idle_check(&mut self, ctx: &mut Context<Self>) {
+        let idle = self.last_used.elapsed() >= self.idle_after();
+        if idle && self.pipeline.in_flight() == 0 && !self.dirty && !self.inbox_dirty {
+            return self.hub.registry.passivate(self.id, ctx);
+        }
+        if idle && self.dirty && self.flush_timer.is_none() {
+            // The write-back was skipped while appends were in flight: do it now.
+            self.flush_then(ctx, |_, _, _| {});
+        }
+        self.idle_timer = Some(
+            ctx.run_later(
+                self.idle_after()
+                    .saturating_sub(self.last_used.elapsed())
+                    .max(Duration::from_millis(100)),
+                |act, ctx| {
+                    act.idle_timer = None;
+                    act.idle_check(ctx);
+                },
+            ),
+        );
+    }
+
+    /// The row changed in memory: write it back within [`ROW_FLUSH_EVERY`].
+    fn mark_dirty(&mut self, ctx: &mut Context<Self>) {
+        self.dirty = true;
+        if self.flush_timer.is_some() {
+            return;
+        }
+        self.flush_timer = Some(ctx.run_later(ROW_FLUSH_EVERY, |act, ctx| {
+            act.flush_timer = None;
+            if !act.dirty {
+                return;
+            }
+            if act.pipeline.in_flight() == 0 {
+                act.flush_then(ctx, |_, _, _| {});
+            } else {
+                // Appends are in flight: their release marks the row dirty again and re-arms.
+                act.mark_dirty(ctx);
+            }
+        }));
+    }
+
+    /// A visitor wrote: tell the assignee's inbox once per [`INBOX_COALESCE`].
+    fn mark_inbox_dirty(&mut self, ctx: &mut Context<Self>) {
+        if std::mem::replace(&mut self.inbox_dirty, true) {
+            return;
+        }
+        ctx.run_later(INBOX_COALESCE, |act, _| {
+            act.inbox_dirty = false;
+            if let (Some(router), Some(conv)) = (act.router(), act.conv.clone()) {
                 let unread = conv.unread_for_agent();
                 // A waiting conversation is everyone's business; an assigned one its agent's.
                 let assignee_only = conv.assignee.is_some();
@@ -367,17 +505,7 @@ impl ConversationActor {
                     assignee_only,
                 });
             }
-        }
-        let idle_pipeline = self.pipeline.in_flight() == 0;
-        if self.dirty && idle_pipeline && self.last_flush.elapsed() >= ROW_FLUSH_EVERY {
-            self.flush_then(ctx, |_, _, _| {});
-            return;
-        }
-        let idle = self.subscribers.is_empty() && idle_pipeline && !self.dirty;
-        let passivate_after = Duration::from_millis(self.hub.config.passivate_after_ms);
-        if idle && (self.conv.is_none() || self.last_used.elapsed() >= passivate_after) {
-            self.hub.registry.passivate(self.id, ctx);
-        }
+        });
     }
 }
 
@@ -388,7 +516,7 @@ impl Actor for ConversationActor {
         metrics::ACTORS.with_label_values(&["conversation"]).inc();
         ctx.set_mailbox_capacity(1024);
         self.load(ctx);
-        ctx.run_interval(TICK_EVERY, |act, ctx| act.tick(ctx));
+        self.arm_idle_check(ctx);
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

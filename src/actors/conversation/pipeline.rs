@@ -7,9 +7,11 @@
 //! waiters and frees its client id for a retry; later messages are unaffected (the seq stays a
 //! hole, which resume handles because it asks for `seq > last_seen`).
 //!
-//! The last [`RECENT_WINDOW`](super::RECENT_WINDOW) released messages stay in memory: they
-//! serve resumes and retries without a store read. Plain data, no actor: `W` is whatever a
-//! caller waits on (a oneshot sender in the actor, a plain value in tests).
+//! Two windows, sized separately because they cost differently: the last `resume_window`
+//! released messages stay in memory to serve resumes without a store read, and the client ids
+//! of the last `dedup_window` messages (a few bytes each) answer retries without one. Plain
+//! data, no actor: `W` is whatever a caller waits on (a oneshot sender in the actor, a plain
+//! value in tests).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -47,20 +49,26 @@ pub struct AppendPipeline<W> {
     next_seq: Seq,
     pending: VecDeque<Pending<W>>,
     recent: VecDeque<Message>,
-    window: usize,
-    /// Client ids of the pending and recent messages.
+    resume_window: usize,
+    /// Client ids of the pending messages and of the last `dedup_window` released ones.
     dedup: HashMap<String, Seq>,
+    /// Released client ids, oldest first, for evicting `dedup`.
+    dedup_order: VecDeque<(String, Seq)>,
+    dedup_window: usize,
 }
 
 impl<W> AppendPipeline<W> {
-    /// An empty conversation, keeping `window` released messages in memory.
-    pub fn new(window: usize) -> Self {
+    /// An empty conversation, keeping `resume_window` released messages and the client ids of
+    /// `dedup_window` released messages in memory.
+    pub fn new(resume_window: usize, dedup_window: usize) -> Self {
         AppendPipeline {
             next_seq: 1,
             pending: VecDeque::new(),
             recent: VecDeque::new(),
-            window,
+            resume_window,
             dedup: HashMap::new(),
+            dedup_order: VecDeque::new(),
+            dedup_window,
         }
     }
 
@@ -158,17 +166,19 @@ impl<W> AppendPipeline<W> {
     fn remember(&mut self, message: Message) {
         if let Some(cid) = &message.client_msg_id {
             self.dedup.insert(cid.clone(), message.seq);
-        }
-        self.recent.push_back(message);
-        while self.recent.len() > self.window {
-            if let Some(old) = self.recent.pop_front() {
-                if let Some(cid) = old.client_msg_id {
-                    // Only if it still points at this message (ids are unique per conversation).
-                    if self.dedup.get(&cid) == Some(&old.seq) {
-                        self.dedup.remove(&cid);
+            self.dedup_order.push_back((cid.clone(), message.seq));
+            while self.dedup_order.len() > self.dedup_window {
+                if let Some((old, seq)) = self.dedup_order.pop_front() {
+                    // Only if it still points at that message (ids are unique per conversation).
+                    if self.dedup.get(&old) == Some(&seq) {
+                        self.dedup.remove(&old);
                     }
                 }
             }
+        }
+        self.recent.push_back(message);
+        while self.recent.len() > self.resume_window {
+            self.recent.pop_front();
         }
     }
 
@@ -203,7 +213,7 @@ mod tests {
 
     #[test]
     fn appends_are_numbered_in_arrival_order() {
-        let mut p = AppendPipeline::<u32>::new(8);
+        let mut p = AppendPipeline::<u32>::new(8, 8);
         assert_eq!(p.begin(msg(Some("a")), None, Some(1)).seq, 1);
         assert_eq!(p.begin(msg(Some("b")), None, Some(2)).seq, 2);
         assert_eq!(p.next_seq(), 3);
@@ -212,7 +222,7 @@ mod tests {
 
     #[test]
     fn commits_out_of_order_are_released_in_seq_order() {
-        let mut p = AppendPipeline::<u32>::new(8);
+        let mut p = AppendPipeline::<u32>::new(8, 8);
         for n in 1..=3 {
             p.begin(msg(None), None, Some(n));
         }
@@ -227,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_failed_append_fails_only_its_waiters_and_frees_its_client_id() {
-        let mut p = AppendPipeline::<u32>::new(8);
+        let mut p = AppendPipeline::<u32>::new(8, 8);
         p.begin(msg(Some("a")), None, Some(1));
         p.begin(msg(Some("b")), None, Some(2));
         let (_, released) = p.finished(2, true);
@@ -241,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_retry_of_a_pending_message_waits_for_the_original() {
-        let mut p = AppendPipeline::<u32>::new(8);
+        let mut p = AppendPipeline::<u32>::new(8, 8);
         p.begin(msg(Some("a")), None, Some(1));
         assert_eq!(p.check("a", 7), Seen::Pending);
         let (_, released) = p.finished(1, true);
@@ -250,7 +260,7 @@ mod tests {
 
     #[test]
     fn the_window_forgets_old_client_ids() {
-        let mut p = AppendPipeline::<u32>::new(2);
+        let mut p = AppendPipeline::<u32>::new(2, 2);
         for (n, cid) in ["a", "b", "c"].iter().enumerate() {
             p.begin(msg(Some(cid)), None, None);
             p.finished(n as Seq + 1, true);
@@ -262,8 +272,20 @@ mod tests {
     }
 
     #[test]
+    fn client_ids_outlive_the_messages_kept_for_resumes() {
+        let mut p = AppendPipeline::<u32>::new(1, 3);
+        for (n, cid) in ["a", "b", "c", "d"].iter().enumerate() {
+            p.begin(msg(Some(cid)), None, None);
+            p.finished(n as Seq + 1, true);
+        }
+        assert_eq!(p.recent().len(), 1, "one message kept for resumes");
+        assert_eq!(p.check("a", 0), Seen::New(0), "beyond the dedup window");
+        assert_eq!(p.check("b", 0), Seen::Stored(2), "inside the dedup window");
+    }
+
+    #[test]
     fn restore_continues_after_the_highest_stored_seq() {
-        let mut p = AppendPipeline::<u32>::new(8);
+        let mut p = AppendPipeline::<u32>::new(8, 8);
         let mut stored = msg(Some("x"));
         stored.seq = 5;
         p.restore(vec![stored], 3);
@@ -279,7 +301,7 @@ mod tests {
 
     #[test]
     fn abandon_returns_every_waiter() {
-        let mut p = AppendPipeline::<u32>::new(8);
+        let mut p = AppendPipeline::<u32>::new(8, 8);
         p.begin(msg(Some("a")), None, Some(1));
         p.begin(msg(None), None, Some(2));
         assert_eq!(p.check("a", 3), Seen::Pending);

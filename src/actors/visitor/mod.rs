@@ -103,6 +103,18 @@ impl VisitorActor {
         }
     }
 
+    /// A visitor actor holds nothing a socket needs between commands, so it passivates even
+    /// while the visitor is connected: an idle session then costs only its connection. One
+    /// one-shot timer, re-armed for the time left, rather than a periodic tick per actor.
+    fn idle_check(&mut self, ctx: &mut Context<Self>) {
+        let after = Duration::from_millis(self.hub.config.passivate_after_ms.min(VISITOR_IDLE_MS));
+        let idle_for = self.last_used.elapsed();
+        if idle_for >= after {
+            return self.hub.registry.passivate(self.id, ctx);
+        }
+        ctx.run_later(after - idle_for, |act, ctx| act.idle_check(ctx));
+    }
+
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.hub.store.clone();
         let id = self.id;
@@ -136,14 +148,7 @@ impl Actor for VisitorActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["visitor"]).inc();
         self.load(ctx);
-        // A visitor actor holds nothing a socket needs between commands, so it passivates even
-        // while the visitor is connected: an idle session then costs only its connection.
-        let after = Duration::from_millis(self.hub.config.passivate_after_ms.min(VISITOR_IDLE_MS));
-        ctx.run_interval(after / 4, move |act, ctx| {
-            if act.last_used.elapsed() >= after {
-                act.hub.registry.passivate(act.id, ctx);
-            }
-        });
+        self.idle_check(ctx);
     }
     fn stopped(&mut self, _: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["visitor"]).dec();
