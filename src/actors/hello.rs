@@ -12,7 +12,7 @@ use crate::automation::inside_hours;
 use crate::domain::{ConversationStatus, Site, Visibility, Visitor, VisitorId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::{ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION};
-use crate::store::StoreError;
+use crate::store::{Fence, StoreError};
 
 /// Who is on a socket.
 pub(super) enum Who {
@@ -165,7 +165,7 @@ async fn verified_visitor(hub: &HubRef, site: &Site, identity: Identity) -> ApiR
             {
                 v.name = identity.name.clone().or(v.name);
                 v.email = identity.email.clone().or(v.email);
-                hub.store.put_visitor(&v).await?;
+                hub.store.put_visitor(&v, Fence::UNCHECKED).await?; // TODO(cluster): real fence
             }
             return Ok(v.id);
         }
@@ -178,7 +178,8 @@ async fn verified_visitor(hub: &HubRef, site: &Site, identity: Identity) -> ApiR
             created_at: now,
             last_seen_at: now,
         };
-        match hub.store.put_visitor(&v).await {
+        // TODO(cluster): real fence
+        match hub.store.put_visitor(&v, Fence::UNCHECKED).await {
             Ok(()) => return Ok(v.id),
             // Another socket created the same user a moment ago: read it back.
             Err(StoreError::Conflict(_)) => continue,

@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
+use crate::store::Fence;
 
 /// A visitor actor idle this long stops (its state is in the store).
 const VISITOR_IDLE_MS: u64 = 30_000;
@@ -201,7 +202,7 @@ impl Handler<Start> for VisitorActor {
         ctx.wait(
             async move {
                 if let Some(visitor) = unstored {
-                    hub.store.put_visitor(&visitor).await?;
+                    hub.store.put_visitor(&visitor, Fence::UNCHECKED).await?; // TODO(cluster): real fence
                 }
                 if let Some(id) = current {
                     let snapshot = ask(
@@ -218,7 +219,9 @@ impl Handler<Start> for VisitorActor {
                     }
                 }
                 let conv = Conversation::new(site, visitor_id, hub.now());
-                hub.store.create_conversation(&conv).await?;
+                hub.store
+                    .create_conversation(&conv, Fence::UNCHECKED)
+                    .await?; // TODO(cluster): real fence
                 let conv = ask(|| hub.conversation(conv.id), conversation::Init).await??;
                 Ok((conv, true))
             }
@@ -256,9 +259,10 @@ impl Handler<PageView> for VisitorActor {
         let unstored = self.unstored();
         Box::pin(async move {
             if let Some(visitor) = unstored {
-                store.put_visitor(&visitor).await?;
+                store.put_visitor(&visitor, Fence::UNCHECKED).await?; // TODO(cluster): real fence
             }
-            Ok(store.append_visitor_event(&event).await?)
+            // TODO(cluster): real fence
+            Ok(store.append_visitor_event(&event, Fence::UNCHECKED).await?)
         })
     }
 }
@@ -284,7 +288,8 @@ impl Handler<LeaveEmail> for VisitorActor {
         self.visitor = Some(updated.clone());
         self.stored = true;
         let store = self.hub.store.clone();
-        Box::pin(async move { Ok(store.put_visitor(&updated).await?) })
+        // TODO(cluster): real fence
+        Box::pin(async move { Ok(store.put_visitor(&updated, Fence::UNCHECKED).await?) })
     }
 }
 

@@ -96,7 +96,17 @@ impl Registry {
             Location::Local(shard) => Ok(shard),
             Location::Remote(shard, node) => Err(ApiError::new(
                 ErrorCode::NotOwner,
-                format!("shard {shard} is owned by node {}", node.0),
+                format!(
+                    "shard {shard} is owned by node {node} (map version {})",
+                    self.map.version()
+                ),
+            )),
+            Location::Unowned(shard) => Err(ApiError::new(
+                ErrorCode::NotOwner,
+                format!(
+                    "shard {shard} has no owner right now (map version {})",
+                    self.map.version()
+                ),
             )),
         }
     }

@@ -27,6 +27,7 @@ use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Me
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, ServerFrame};
+use crate::store::Fence;
 
 /// Committed messages kept in memory: serves resumes and dedup without a store read.
 const RECENT_WINDOW: usize = 256;
@@ -208,7 +209,8 @@ impl ConversationActor {
         });
         metrics::PENDING_APPENDS.inc();
         ctx.spawn(
-            async move { store.append_message(&stored).await }
+            // TODO(cluster): real fence
+            async move { store.append_message(&stored, Fence::UNCHECKED).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     act.appended(seq, result.map_err(ApiError::from), ctx)
@@ -372,7 +374,9 @@ impl ConversationActor {
         self.last_flush = Instant::now();
         ctx.wait(
             async move {
-                store.update_conversation(&before, &after).await.map(|_| after)
+                // TODO(cluster): real fence
+                let fence = Fence::UNCHECKED;
+                store.update_conversation(&before, &after, fence).await.map(|_| after)
             }
             .into_actor(self)
             .map(move |result, act, ctx| match result {
@@ -1017,7 +1021,10 @@ mod tests {
         );
         let visitor = VisitorId::new();
         let conv = Conversation::new(SiteId::new(), visitor, hub.now());
-        store.create_conversation(&conv).await.unwrap();
+        store
+            .create_conversation(&conv, Fence::UNCHECKED)
+            .await
+            .unwrap(); // TODO(cluster): real fence
 
         let post = |n: u32| Post {
             caller: Caller::Visitor(visitor),
