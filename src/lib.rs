@@ -4,7 +4,8 @@
 //! - [`config`]: flags, environment and TOML into one [`config::Config`].
 //! - [`gateway`]: HTTP API (`/api/v1`), static pages and the WebSocket endpoints.
 //! - [`actors`]: one actor per connection, conversation, visitor, agent, and one router per site.
-//! - [`cluster`]: the registry that maps an entity id to its shard, and a shard to its node.
+//! - [`cluster`]: the registry that maps an entity id to its shard, and a shard to its node;
+//!   membership, placement and shard leases, with the store as the authority.
 //! - [`protocol`]: the wire frames (protocol v1) and their decoder.
 //! - [`domain`]: ids, conversations, messages, sites, agents, visitors.
 //! - [`store`]: the `Store` trait and its SQLite and ScyllaDB backends.

@@ -216,7 +216,10 @@ async fn a_leaving_node_releases_everything_at_once() {
     assert!(handed
         .iter()
         .all(|(s, to)| leaving.contains_key(s) && to.is_some()));
-    assert!(c.host.lost_since(mark).is_empty(), "nothing was lost on the way");
+    assert!(
+        c.host.lost_since(mark).is_empty(),
+        "nothing was lost on the way"
+    );
     let members = store.members().await.unwrap();
     assert_eq!(
         members.iter().find(|m| m.node == c.id).unwrap().status,

@@ -5,9 +5,9 @@
 //! `conversations`, `messages`, `cluster`): a new model adds its own trait file here, one file per
 //! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
-//! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` runs
-//! the same contract against both (Scylla when `SCYLLA_URI` is set). No SQL or CQL lives
-//! outside these modules.
+//! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
+//! `tests/store_contract_cluster.rs` run the same contract against both (Scylla when
+//! `SCYLLA_URI` is set). No SQL or CQL lives outside these modules.
 //!
 //! **Fencing.** Every entity write (`append_message`, `create_conversation`,
 //! `update_conversation`, `put_visitor`, `append_visitor_event`) carries the writer's

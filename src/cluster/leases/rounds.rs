@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 
 use super::{Held, Inner};
 use crate::cluster::metrics;
@@ -15,6 +16,9 @@ use crate::cluster::{placement, NodeId, ShardId};
 
 /// Hand-offs at once while draining, per round.
 const DRAIN_MOVES: usize = 32;
+/// Takes in flight at once (a fresh cluster takes every shard in its first rounds; on ScyllaDB
+/// each take is a serial read and an LWT).
+const TAKES_AT_ONCE: usize = 32;
 
 /// The watchdog's tick: `every` already fenced what was overdue before calling it.
 pub(super) async fn watchdog(_inner: Arc<Inner>) {}
@@ -50,7 +54,9 @@ pub(super) async fn balance(inner: Arc<Inner>) {
             .map(|s| map.row(s))
             .filter(|row| row.takeable_by(&me, now).is_some())
             .collect();
-        join_all(wanted.into_iter().map(|row| take(&inner, row))).await;
+        stream::iter(wanted)
+            .for_each_concurrent(TAKES_AT_ONCE, |row| take(&inner, row))
+            .await;
     }
 
     // Shards to move: placement names another active member (or, draining, anyone else).

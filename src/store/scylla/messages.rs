@@ -187,6 +187,63 @@ impl ScyllaStore {
         )))
     }
 
+    /// The append itself: one LWT, conditional on the seq being free and (fenced) on the
+    /// partition's epoch, raising a lower or missing epoch by compare-and-set on the value read.
+    async fn append_alone(&self, m: &Message, fence: Fence) -> StoreResult<()> {
+        let bucket = bucket_of(m.seq)?;
+        let author = serde_json::to_string(&m.author).map_err(backend("encode"))?;
+        let (conv, seq) = (m.conversation_id.0, to_i64(m.seq, "seq")?);
+        let (client_msg_id, body) = (&m.client_msg_id, &m.body);
+        let mut condition = Standing::Current;
+        let mut stored = false;
+        for _ in 0..ATTEMPTS {
+            let applied = if fence.is_unchecked() {
+                let v = (client_msg_id, &author, body, m.at, conv, bucket, seq);
+                self.lwt(&self.st.messages.put_unchecked, v).await?
+            } else {
+                let epoch = epoch_of(fence)?;
+                let row = (epoch, client_msg_id, &author, body, m.at, conv, bucket, seq);
+                match condition {
+                    Standing::Behind(None) => {
+                        self.lwt(&self.st.messages.put_fenced_fresh, row).await?
+                    }
+                    Standing::Behind(Some(seen)) => {
+                        let (a, b, c, d, e, f, g, h) = row;
+                        let v = (a, b, c, d, e, f, g, h, seen);
+                        self.lwt(&self.st.messages.put_fenced, v).await?
+                    }
+                    Standing::Current => {
+                        let (a, b, c, d, e, f, g, h) = row;
+                        let v = (a, b, c, d, e, f, g, h, epoch);
+                        self.lwt(&self.st.messages.put_fenced, v).await?
+                    }
+                }
+            };
+            if applied {
+                stored = true;
+                break;
+            }
+            match self.after_refused_append(m, bucket, fence).await? {
+                Refusal::AlreadyStored => {
+                    stored = true;
+                    break;
+                }
+                Refusal::Retry(now) => condition = now,
+            }
+        }
+        if !stored {
+            return Err(StoreError::Backend(format!(
+                "seq {} of conversation {}: its partition kept moving",
+                m.seq, m.conversation_id
+            )));
+        }
+        if m.seq.is_multiple_of(BUCKET) && bucket > 0 {
+            self.exec(&self.st.messages.bucket_put, (m.conversation_id.0, bucket))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Why an append did not apply: the seq holds a message (the same one is a retry that
     /// already landed; another is a conflict), or the partition's epoch is not ours.
     async fn after_refused_append(
@@ -231,61 +288,12 @@ impl MessageStore for ScyllaStore {
     /// that already landed: fine. The first message of each bucket also records the bucket,
     /// so readers know where history ends.
     async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()> {
-        timed("append_message", async {
-            let m = message;
-            let bucket = bucket_of(m.seq)?;
-            let author = serde_json::to_string(&m.author).map_err(backend("encode"))?;
-            let (conv, seq) = (m.conversation_id.0, to_i64(m.seq, "seq")?);
-            let (client_msg_id, body) = (&m.client_msg_id, &m.body);
-            let mut condition = Standing::Current;
-            let mut stored = false;
-            for _ in 0..ATTEMPTS {
-                let applied = if fence.is_unchecked() {
-                    let v = (client_msg_id, &author, body, m.at, conv, bucket, seq);
-                    self.lwt(&self.st.messages.put_unchecked, v).await?
-                } else {
-                    let epoch = epoch_of(fence)?;
-                    let row = (epoch, client_msg_id, &author, body, m.at, conv, bucket, seq);
-                    match condition {
-                        Standing::Behind(None) => {
-                            self.lwt(&self.st.messages.put_fenced_fresh, row).await?
-                        }
-                        Standing::Behind(Some(seen)) => {
-                            let (a, b, c, d, e, f, g, h) = row;
-                            let v = (a, b, c, d, e, f, g, h, seen);
-                            self.lwt(&self.st.messages.put_fenced, v).await?
-                        }
-                        Standing::Current => {
-                            let (a, b, c, d, e, f, g, h) = row;
-                            let v = (a, b, c, d, e, f, g, h, epoch);
-                            self.lwt(&self.st.messages.put_fenced, v).await?
-                        }
-                    }
-                };
-                if applied {
-                    stored = true;
-                    break;
-                }
-                match self.after_refused_append(m, bucket, fence).await? {
-                    Refusal::AlreadyStored => {
-                        stored = true;
-                        break;
-                    }
-                    Refusal::Retry(now) => condition = now,
-                }
-            }
-            if !stored {
-                return Err(StoreError::Backend(format!(
-                    "seq {} of conversation {}: its partition kept moving",
-                    m.seq, m.conversation_id
-                )));
-            }
-            if m.seq.is_multiple_of(BUCKET) && bucket > 0 {
-                self.exec(&self.st.messages.bucket_put, (m.conversation_id.0, bucket))
-                    .await?;
-            }
-            Ok(())
-        })
+        let partition = (message.conversation_id.0, bucket_of(message.seq)?);
+        let append = self.append_alone(message, fence);
+        timed(
+            "append_message",
+            self.appends.one_at_a_time(partition, append),
+        )
         .await
     }
 

@@ -73,7 +73,10 @@ pub struct ScyllaOptions {
 pub struct ScyllaStore {
     session: Session,
     st: Statements,
+    /// This node's fenced appends to one message partition go one at a time (see `fence.rs`).
+    appends: fence::PartitionLocks,
 }
+
 /// Every statement the store runs, prepared once, by model.
 struct Statements {
     cluster: cluster::ClusterStatements,
@@ -153,7 +156,11 @@ impl ScyllaStore {
             .map_err(backend("use keyspace"))?;
 
         let st = Statements::prepare(&session).await?;
-        Ok(ScyllaStore { session, st })
+        Ok(ScyllaStore {
+            session,
+            st,
+            appends: fence::PartitionLocks::default(),
+        })
     }
 
     /// Run a write or single-row statement.
