@@ -450,8 +450,10 @@ async fn stale_epoch_writes_are_refused(store: SharedStore) {
 async fn after_a_takeover_the_old_owners_append_at_the_same_seq_is_refused(store: SharedStore) {
     const SHARD: ShardId = 109;
     let (a, b) = (holder(&node("a"), 1), holder(&node("b"), 1));
-    let conv = ConversationId::new();
     let old = Fence::new(SHARD, taken(take(&store, SHARD, &a, 0, T0).await).0);
+    let row = Conversation::new(SiteId::new(), VisitorId::new(), T0);
+    let conv = row.id;
+    store.create_conversation(&row, old).await.unwrap();
     store.fence_conversation(conv, old).await.unwrap();
     for seq in 1..=3 {
         store

@@ -153,17 +153,22 @@ impl Leases {
         });
         let tick = (inner.opts.fence_after / 10)
             .clamp(Duration::from_millis(10), Duration::from_millis(250));
-        let tasks = vec![
-            tokio::spawn(every(
+        {
+            // Spawned under the lock, so that `follow_fate` (which aborts them) sees them all.
+            let mut tasks = inner.tasks.lock();
+            tasks.push(tokio::spawn(every(
                 inner.clone(),
                 inner.opts.round_every,
                 rounds::balance,
-            )),
-            tokio::spawn(every(inner.clone(), inner.opts.renew_every, rounds::renew)),
-            tokio::spawn(every(inner.clone(), tick, rounds::watchdog)),
-            tokio::spawn(follow_fate(inner.clone())),
-        ];
-        *inner.tasks.lock() = tasks;
+            )));
+            tasks.push(tokio::spawn(every(
+                inner.clone(),
+                inner.opts.renew_every,
+                rounds::renew,
+            )));
+            tasks.push(tokio::spawn(every(inner.clone(), tick, rounds::watchdog)));
+            tasks.push(tokio::spawn(follow_fate(inner.clone())));
+        }
         Leases { inner }
     }
 

@@ -47,6 +47,7 @@ pub(super) struct ConversationStatements {
     create: PreparedStatement,
     update_fenced: PreparedStatement,
     update_fenced_fresh: PreparedStatement,
+    update_unchecked: PreparedStatement,
     epoch_get: PreparedStatement,
     epoch_raise: PreparedStatement,
     epoch_raise_fresh: PreparedStatement,
@@ -93,6 +94,11 @@ impl ConversationStatements {
                 .lwt(format!(
                     "UPDATE conversations SET {SET_CONVERSATION}, owner_epoch = ?
                      WHERE id = ? IF owner_epoch = null"
+                ))
+                .await?,
+            update_unchecked: p
+                .lwt(format!(
+                    "UPDATE conversations SET {SET_CONVERSATION} WHERE id = ? IF EXISTS"
                 ))
                 .await?,
             epoch_get: p
@@ -196,22 +202,22 @@ impl ScyllaStore {
         let r = row;
         let mut condition = Standing::Current;
         for _ in 0..ATTEMPTS {
-            let set = (
-                r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, epoch, r.0,
-            );
+            let (a, b, c, d, e, f, g, h, i, j) =
+                (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10);
+            // The row's epoch the write is conditional on: ours, or the one to raise.
             let applied = match condition {
-                Standing::Behind(None) => {
-                    self.lwt(&self.st.conversations.update_fenced_fresh, set)
-                        .await?
-                }
-                Standing::Current | Standing::Behind(Some(_)) => {
-                    let seen = match condition {
-                        Standing::Behind(Some(seen)) => seen,
-                        _ => epoch,
-                    };
-                    let (a, b, c, d, e, f, g, h, i, j, k, l) = set;
-                    let v = (a, b, c, d, e, f, g, h, i, j, k, l, seen);
+                Standing::Current => {
+                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0, epoch);
                     self.lwt(&self.st.conversations.update_fenced, v).await?
+                }
+                Standing::Behind(Some(seen)) => {
+                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0, seen);
+                    self.lwt(&self.st.conversations.update_fenced, v).await?
+                }
+                Standing::Behind(None) => {
+                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0);
+                    self.lwt(&self.st.conversations.update_fenced_fresh, v)
+                        .await?
                 }
             };
             if applied {
@@ -225,15 +231,16 @@ impl ScyllaStore {
         )))
     }
 
-    /// Raise an existing conversation row's owner epoch to the fence's.
-    async fn raise_conversation_epoch(&self, id: Uuid, fence: Fence) -> StoreResult<()> {
+    /// Raise an existing conversation row's owner epoch to the fence's. False if there is no
+    /// such row.
+    async fn raise_conversation_epoch(&self, id: Uuid, fence: Fence) -> StoreResult<bool> {
         let epoch = epoch_of(fence)?;
         for _ in 0..ATTEMPTS {
             let Some(seen) = self.conversation_epoch(id).await? else {
-                return Ok(()); // no row yet: its first fenced update sets the epoch
+                return Ok(false);
             };
             let raised = match standing(seen, fence)? {
-                Standing::Current => return Ok(()),
+                Standing::Current => return Ok(true),
                 Standing::Behind(Some(seen)) => {
                     self.lwt(&self.st.conversations.epoch_raise, (epoch, id, seen))
                         .await?
@@ -244,7 +251,7 @@ impl ScyllaStore {
                 }
             };
             if raised {
-                return Ok(());
+                return Ok(true);
             }
         }
         Err(StoreError::Backend(format!(
@@ -290,7 +297,7 @@ impl ConversationStore for ScyllaStore {
         .await
     }
 
-    /// The row first (fenced: conditional on its owner epoch; unchecked: a plain write), then
+    /// The row first (fenced: conditional on its owner epoch; unchecked: `IF EXISTS`), then
     /// one logged batch of its inbox entry and its visitor-history entry. An index entry
     /// whose key changed is deleted and re-inserted; one whose key did not is only
     /// overwritten, because a delete and an insert of the same key in one batch share a
@@ -304,7 +311,16 @@ impl ConversationStore for ScyllaStore {
         timed("update_conversation", async {
             let row = conversation_values(after)?;
             if fence.is_unchecked() {
-                self.exec(&self.st.conversations.put, &row).await?;
+                // Still an LWT, so the row never mixes LWT and plain writes; a row that was
+                // never created is upserted like before.
+                let r = &row;
+                let set = (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.0);
+                if !self
+                    .lwt(&self.st.conversations.update_unchecked, set)
+                    .await?
+                {
+                    self.exec(&self.st.conversations.put, &row).await?;
+                }
             } else {
                 self.update_row_fenced(&row, fence).await?;
             }
@@ -356,14 +372,17 @@ impl ConversationStore for ScyllaStore {
 
     /// Raise the owner epoch of the row and of the last message bucket and the next one (the
     /// only ones an older owner's in-flight appends can reach), after checking the fence
-    /// against the shard's row.
+    /// against the shard's row. A conversation without a row has no messages either (the row
+    /// is created first): nothing is written for it, so looking up unknown ids costs no writes.
     async fn fence_conversation(&self, id: ConversationId, fence: Fence) -> StoreResult<()> {
         if fence.is_unchecked() {
             return Ok(());
         }
         timed("fence_conversation", async {
             self.check_shard(fence).await?;
-            self.raise_conversation_epoch(id.0, fence).await?;
+            if !self.raise_conversation_epoch(id.0, fence).await? {
+                return Ok(());
+            }
             let last = self.last_bucket(id).await?;
             self.raise_bucket_epoch(id.0, last, fence).await?;
             self.raise_bucket_epoch(id.0, last + 1, fence).await

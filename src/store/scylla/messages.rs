@@ -202,20 +202,20 @@ impl ScyllaStore {
                 self.lwt(&self.st.messages.put_unchecked, v).await?
             } else {
                 let epoch = epoch_of(fence)?;
-                let row = (epoch, client_msg_id, &author, body, m.at, conv, bucket, seq);
+                let (a, b, c, d, e) = (epoch, client_msg_id, &author, body, m.at);
+                // The partition's epoch the write is conditional on: ours, or the one to raise.
                 match condition {
-                    Standing::Behind(None) => {
-                        self.lwt(&self.st.messages.put_fenced_fresh, row).await?
+                    Standing::Current => {
+                        let v = (a, b, c, d, e, conv, bucket, seq, epoch);
+                        self.lwt(&self.st.messages.put_fenced, v).await?
                     }
                     Standing::Behind(Some(seen)) => {
-                        let (a, b, c, d, e, f, g, h) = row;
-                        let v = (a, b, c, d, e, f, g, h, seen);
+                        let v = (a, b, c, d, e, conv, bucket, seq, seen);
                         self.lwt(&self.st.messages.put_fenced, v).await?
                     }
-                    Standing::Current => {
-                        let (a, b, c, d, e, f, g, h) = row;
-                        let v = (a, b, c, d, e, f, g, h, epoch);
-                        self.lwt(&self.st.messages.put_fenced, v).await?
+                    Standing::Behind(None) => {
+                        let v = (a, b, c, d, e, conv, bucket, seq);
+                        self.lwt(&self.st.messages.put_fenced_fresh, v).await?
                     }
                 }
             };
