@@ -1,6 +1,7 @@
 //! Membership, placement and shard leases with several nodes in one process sharing one real
 //! SQLite file: steady state, a node joining, a node freezing (its loops paused past the
-//! lease, as SIGSTOP would) and waking up fenced, a graceful leave.
+//! lease, as SIGSTOP would) and waking up fenced, a graceful leave, a restart, and an observer
+//! cut off from the store that must not declare anyone dead.
 //! `tests/cluster_processes.rs` does the same with real processes and kill -9.
 //!
 //! Timings are short (`cluster_support`); every wait is a condition with a deadline.
@@ -8,13 +9,19 @@
 mod cluster_support;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use cluster_support::*;
-use switchboard::cluster::{Fate, Fence, MemberStatus, NodeId};
+use switchboard::clock::{Millis, SystemClock};
+use switchboard::cluster::{
+    Epoch, Fate, Fence, Heartbeat, HeartbeatOutcome, Holder, Member, MemberStatus, Membership,
+    NodeId, OwnershipMap, ShardId, TakeOutcome, TakeShard,
+};
 use switchboard::domain::{Author, ConversationId, Message};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use switchboard::store::{SharedStore, StoreError};
+use switchboard::store::{ClusterStore, SharedStore, StoreError, StoreResult};
 
 async fn shared_store() -> (tempfile::TempDir, SharedStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -250,4 +257,129 @@ async fn a_restarted_node_takes_its_own_shards_at_once() {
     }
     again.leases.stop();
     again.membership.stop();
+}
+
+/// A node's view of the store whose writes can be cut (reads still work, so it keeps seeing a
+/// peer's counter stand still).
+struct CuttableStore {
+    store: SharedStore,
+    cut: AtomicBool,
+}
+
+impl CuttableStore {
+    fn check(&self) -> StoreResult<()> {
+        if self.cut.load(Ordering::SeqCst) {
+            Err(StoreError::Backend("cut off".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl ClusterStore for CuttableStore {
+    async fn register_member(&self, member: &Member) -> StoreResult<()> {
+        self.check()?;
+        self.store.register_member(member).await
+    }
+    async fn heartbeat(&self, beat: &Heartbeat) -> StoreResult<HeartbeatOutcome> {
+        self.check()?;
+        self.store.heartbeat(beat).await
+    }
+    async fn members(&self) -> StoreResult<Vec<Member>> {
+        self.store.members().await
+    }
+    async fn mark_dead(&self, node: &NodeId, inc: u64, seen: u64, at: Millis) -> StoreResult<bool> {
+        // Deliberately not cut: the rule under test is the observer's own health.
+        self.store.mark_dead(node, inc, seen, at).await
+    }
+    async fn ownership(&self) -> StoreResult<OwnershipMap> {
+        self.store.ownership().await
+    }
+    async fn take_shard(&self, take: &TakeShard) -> StoreResult<TakeOutcome> {
+        self.check()?;
+        self.store.take_shard(take).await
+    }
+    async fn renew_shards(
+        &self,
+        holder: &Holder,
+        shards: &[(ShardId, Epoch)],
+        until: Millis,
+    ) -> StoreResult<Vec<ShardId>> {
+        self.check()?;
+        self.store.renew_shards(holder, shards, until).await
+    }
+    async fn release_shard(
+        &self,
+        holder: &Holder,
+        shard: ShardId,
+        epoch: Epoch,
+        successor: Option<&NodeId>,
+        until: Millis,
+    ) -> StoreResult<Option<Epoch>> {
+        self.check()?;
+        self.store
+            .release_shard(holder, shard, epoch, successor, until)
+            .await
+    }
+}
+
+/// An observer that cannot write its own heartbeat is not healthy, and declares nobody dead,
+/// even while it sees a peer's counter stand still; once healthy again, it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_cut_off_from_the_store_declares_nobody_dead() {
+    let (_dir, store) = shared_store().await;
+    let clock: switchboard::clock::SharedClock = Arc::new(SystemClock);
+    let view = Arc::new(CuttableStore {
+        store: store.clone(),
+        cut: AtomicBool::new(false),
+    });
+    let (a, b) = (NodeId("a".into()), NodeId("b".into()));
+    let observer = Membership::start(view.clone(), membership_options(&a, 1), clock.clone())
+        .await
+        .unwrap();
+    let peer = Membership::start(store.clone(), membership_options(&b, 1), clock)
+        .await
+        .unwrap();
+    observer.activate();
+    peer.activate();
+    eventually("both active", || async {
+        let members = store.members().await.ok()?;
+        members
+            .iter()
+            .all(|m| m.status == MemberStatus::Active)
+            .then_some(())
+    })
+    .await;
+
+    // The observer loses the store for writes, and the peer freezes.
+    view.cut.store(true, Ordering::SeqCst);
+    peer.pause();
+    eventually("the observer knows it is unhealthy", || async {
+        (!observer.healthy()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(LEASE * 3).await; // the property is that nothing happens meanwhile
+    let members = store.members().await.unwrap();
+    let row = members.iter().find(|m| m.node == b).unwrap();
+    assert_eq!(
+        row.status,
+        MemberStatus::Active,
+        "no death declared while unhealthy"
+    );
+
+    // Healthy again: the peer's still counter is judged.
+    view.cut.store(false, Ordering::SeqCst);
+    eventually("the frozen peer declared dead", || async {
+        let members = store.members().await.ok()?;
+        members
+            .iter()
+            .any(|m| m.node == b && m.status == MemberStatus::Dead)
+            .then_some(())
+    })
+    .await;
+    peer.resume();
+    let fate = tokio::time::timeout(PATIENCE, peer.fate()).await.unwrap();
+    assert_eq!(fate, Fate::DeclaredDead);
+    observer.stop();
 }
