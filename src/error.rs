@@ -137,6 +137,15 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            // Another node owns the shard now: the caller refreshes its map and retries there.
+            crate::store::StoreError::Fenced {
+                shard,
+                epoch,
+                current,
+            } => ApiError::new(
+                ErrorCode::NotOwner,
+                format!("shard {shard} moved (epoch {epoch} is stale, now {current})"),
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::new(ErrorCode::Unavailable, "storage is unavailable, try again")
@@ -152,3 +161,19 @@ impl From<actix::MailboxError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fenced_write_is_not_owner() {
+        let e = ApiError::from(crate::store::StoreError::Fenced {
+            shard: 3,
+            epoch: 4,
+            current: 5,
+        });
+        assert_eq!(e.code, ErrorCode::NotOwner);
+        assert_eq!(e.code.http_status(), 503);
+    }
+}

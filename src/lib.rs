@@ -7,7 +7,8 @@
 //!   WebSocket dispatch and the HTTP API.
 //! - [`actors`]: one actor per connection, conversation, visitor, agent, and one router per site.
 //! - [`cluster`]: entity references (`ask`/`tell`), the registry that maps an entity id to its
-//!   shard and a shard to its node, and the socket table.
+//!   shard and a shard to its node, the socket table; membership, placement and shard leases,
+//!   with the store as the authority; node links.
 //! - [`protocol`]: the wire frames (protocol v1) and their decoder.
 //! - [`domain`]: ids, conversations, messages, sites, agents, visitors.
 //! - [`store`]: the `Store` trait and its SQLite and ScyllaDB backends.

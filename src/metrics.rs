@@ -12,7 +12,7 @@ use prometheus::{
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     // Registering a metric twice is a programming error caught by the first test run.
     REGISTRY
         .register(Box::new(c.clone()))
@@ -594,6 +594,7 @@ pub fn init() {
     LazyLock::force(&UNDELIVERED);
     LazyLock::force(&SUBSCRIPTIONS);
     LazyLock::force(&RESUME_GAP);
+    crate::cluster::metrics::init();
 }
 
 /// The text exposition format for `/metrics`.

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::{join_all, try_join_all};
 use switchboard::domain::{Author, ConversationId, Message, Seq, VisitorId};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard::store::{MessageStore, SiteStore};
+use switchboard::store::{Fence, MessageStore, SiteStore};
 
 const DB_ENV: &str = "SWITCHBOARD_TEST_SHARED_DB";
 const WRITER_ENV: &str = "SWITCHBOARD_TEST_WRITER";
@@ -81,7 +81,11 @@ async fn child_writer() {
     for window in seqs.chunks(WINDOW) {
         try_join_all(window.iter().map(|&seq| {
             let store = &store;
-            async move { store.append_message(&message(writer, seq)).await }
+            async move {
+                store
+                    .append_message(&message(writer, seq), Fence::UNCHECKED)
+                    .await
+            }
         }))
         .await
         .expect("append");
@@ -160,7 +164,7 @@ fn processes_share_one_file() {
             .await
             .expect("reopen");
         // Three processes raced to create the schema; it was applied once.
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
         assert_eq!(
             store.secret(SECRET_NAME, b"late node").await.unwrap(),
             secrets[0].as_bytes()
@@ -194,7 +198,11 @@ async fn group_commit_batches_concurrent_appends() {
 
     // join_all polls every append once before any completes: all are queued together.
     let store = &store;
-    let appends = (1..=N).map(|seq| async move { store.append_message(&message(9, seq)).await });
+    let appends = (1..=N).map(|seq| async move {
+        store
+            .append_message(&message(9, seq), Fence::UNCHECKED)
+            .await
+    });
     let results = join_all(appends).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 

@@ -16,7 +16,7 @@ use switchboard::domain::{
 };
 use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard::store::{MessageStore, SharedStore, StoreError};
+use switchboard::store::{Fence, MessageStore, SharedStore, StoreError};
 
 const T0: Millis = 1_700_000_000_000;
 
@@ -100,7 +100,11 @@ fn ids(conversations: &[Conversation]) -> Vec<ConversationId> {
 async fn append_range(store: &SharedStore, conversation_id: ConversationId, n: Seq) {
     try_join_all((1..=n).map(|seq| {
         let store = store.clone();
-        async move { store.append_message(&message(conversation_id, seq)).await }
+        async move {
+            store
+                .append_message(&message(conversation_id, seq), Fence::UNCHECKED)
+                .await
+        }
     }))
     .await
     .expect("append");
@@ -242,8 +246,14 @@ async fn visitors_round_trip_and_user_id(store: SharedStore) {
     let mut verified = visitor(site_id, Some(&user));
     let anonymous = visitor(site_id, None);
     assert_eq!(store.get_visitor(verified.id).await.unwrap(), None);
-    store.put_visitor(&verified).await.unwrap();
-    store.put_visitor(&anonymous).await.unwrap();
+    store
+        .put_visitor(&verified, Fence::UNCHECKED)
+        .await
+        .unwrap();
+    store
+        .put_visitor(&anonymous, Fence::UNCHECKED)
+        .await
+        .unwrap();
     assert_eq!(
         store.get_visitor(verified.id).await.unwrap(),
         Some(verified.clone())
@@ -272,7 +282,10 @@ async fn visitors_round_trip_and_user_id(store: SharedStore) {
 
     verified.last_seen_at = T0 + 60_000;
     verified.email = Some("vera@example.com".into());
-    store.put_visitor(&verified).await.unwrap();
+    store
+        .put_visitor(&verified, Fence::UNCHECKED)
+        .await
+        .unwrap();
     assert_eq!(
         store.visitor_by_user_id(site_id, &user).await.unwrap(),
         Some(verified)
@@ -290,16 +303,22 @@ async fn visitor_events_newest_first(store: SharedStore) {
             url: format!("https://example.com/{i}"),
             title: format!("Page {i}"),
         };
-        store.append_visitor_event(&event).await.unwrap();
+        store
+            .append_visitor_event(&event, Fence::UNCHECKED)
+            .await
+            .unwrap();
     }
     store
-        .append_visitor_event(&VisitorEvent {
-            visitor_id: other,
-            at: T0 + 10_000,
-            kind: "page_view".into(),
-            url: "https://example.com/other".into(),
-            title: "Other".into(),
-        })
+        .append_visitor_event(
+            &VisitorEvent {
+                visitor_id: other,
+                at: T0 + 10_000,
+                kind: "page_view".into(),
+                url: "https://example.com/other".into(),
+                title: "Other".into(),
+            },
+            Fence::UNCHECKED,
+        )
         .await
         .unwrap();
 
@@ -324,7 +343,10 @@ async fn conversations_by_status_and_moves(store: SharedStore) {
     let c3 = conversation(site_id, vis, T0 + 2);
     let elsewhere = conversation(SiteId::new(), vis, T0 + 3);
     for c in [&c1, &c2, &c3, &elsewhere] {
-        store.create_conversation(c).await.unwrap();
+        store
+            .create_conversation(c, Fence::UNCHECKED)
+            .await
+            .unwrap();
     }
     assert_eq!(
         store.get_conversation(c2.id).await.unwrap(),
@@ -344,7 +366,10 @@ async fn conversations_by_status_and_moves(store: SharedStore) {
     c1.last_activity_at = T0 + 100;
     c1.last_seq = 1;
     c1.assignee = Some(AgentId::new());
-    store.update_conversation(&before, &c1).await.unwrap();
+    store
+        .update_conversation(&before, &c1, Fence::UNCHECKED)
+        .await
+        .unwrap();
     assert_eq!(ids(&open(10).await.unwrap()), vec![c1.id, c3.id, c2.id]);
     assert_eq!(
         store.get_conversation(c1.id).await.unwrap(),
@@ -358,7 +383,10 @@ async fn conversations_by_status_and_moves(store: SharedStore) {
     c2.status = ConversationStatus::Snoozed;
     c2.snoozed_until = Some(T0 + 3_600_000);
     c2.last_activity_at = T0 + 200;
-    store.update_conversation(&before, &c2).await.unwrap();
+    store
+        .update_conversation(&before, &c2, Fence::UNCHECKED)
+        .await
+        .unwrap();
     assert_eq!(ids(&open(10).await.unwrap()), vec![c1.id, c3.id]);
     let snoozed = store
         .conversations_by_status(site_id, ConversationStatus::Snoozed, 10)
@@ -369,7 +397,10 @@ async fn conversations_by_status_and_moves(store: SharedStore) {
     // An update that changes nothing the index is keyed on keeps the entry.
     let before = c2.clone();
     c2.agent_read_seq = 1;
-    store.update_conversation(&before, &c2).await.unwrap();
+    store
+        .update_conversation(&before, &c2, Fence::UNCHECKED)
+        .await
+        .unwrap();
     let snoozed = store
         .conversations_by_status(site_id, ConversationStatus::Snoozed, 10)
         .await
@@ -380,7 +411,10 @@ async fn conversations_by_status_and_moves(store: SharedStore) {
     let before = c2.clone();
     c2.status = ConversationStatus::Closed;
     c2.snoozed_until = None;
-    store.update_conversation(&before, &c2).await.unwrap();
+    store
+        .update_conversation(&before, &c2, Fence::UNCHECKED)
+        .await
+        .unwrap();
     assert!(store
         .conversations_by_status(site_id, ConversationStatus::Snoozed, 10)
         .await
@@ -403,10 +437,16 @@ async fn visitor_conversations_newest_first(store: SharedStore) {
         .collect();
     // Created out of order: the order comes from created_at, not from insertion.
     for c in [&cs[2], &cs[0], &cs[3], &cs[1]] {
-        store.create_conversation(c).await.unwrap();
+        store
+            .create_conversation(c, Fence::UNCHECKED)
+            .await
+            .unwrap();
     }
     store
-        .create_conversation(&conversation(site_id, VisitorId::new(), T0 + 5000))
+        .create_conversation(
+            &conversation(site_id, VisitorId::new(), T0 + 5000),
+            Fence::UNCHECKED,
+        )
         .await
         .unwrap();
 
@@ -420,7 +460,10 @@ async fn visitor_conversations_newest_first(store: SharedStore) {
     // The visitor's list shows a conversation's current state.
     let before = cs[0].clone();
     cs[0].status = ConversationStatus::Closed;
-    store.update_conversation(&before, &cs[0]).await.unwrap();
+    store
+        .update_conversation(&before, &cs[0], Fence::UNCHECKED)
+        .await
+        .unwrap();
     let listed = store.visitor_conversations(vis, 10).await.unwrap();
     assert_eq!(listed[3], cs[0]);
 }
@@ -508,8 +551,11 @@ async fn messages_reappend_is_a_no_op(store: SharedStore) {
     append_range(&store, conv, 5).await;
     // A retry after a lost ack: the same message again, even twice at once.
     let again = message(conv, 3);
-    store.append_message(&again).await.unwrap();
-    try_join_all((0..2).map(|_| store.append_message(&again)))
+    store
+        .append_message(&again, Fence::UNCHECKED)
+        .await
+        .unwrap();
+    try_join_all((0..2).map(|_| store.append_message(&again, Fence::UNCHECKED)))
         .await
         .unwrap();
     let stored = store.messages_after(conv, 0, 100).await.unwrap();
@@ -522,8 +568,8 @@ async fn messages_reappend_is_a_no_op(store: SharedStore) {
         author: Author::Bot,
         ..message(conv, 6)
     };
-    store.append_message(&bare).await.unwrap();
-    store.append_message(&bare).await.unwrap();
+    store.append_message(&bare, Fence::UNCHECKED).await.unwrap();
+    store.append_message(&bare, Fence::UNCHECKED).await.unwrap();
     assert_eq!(store.messages_after(conv, 5, 10).await.unwrap(), vec![bare]);
 }
 
@@ -597,14 +643,17 @@ async fn scylla_contract() {
 async fn sqlite_message_conflicts() {
     let (_dir, store) = sqlite_store().await;
     let conv = ConversationId::new();
-    store.append_message(&message(conv, 1)).await.unwrap();
+    store
+        .append_message(&message(conv, 1), Fence::UNCHECKED)
+        .await
+        .unwrap();
 
     let other_body = Message {
         body: "something else".into(),
         ..message(conv, 1)
     };
     assert!(matches!(
-        store.append_message(&other_body).await,
+        store.append_message(&other_body, Fence::UNCHECKED).await,
         Err(StoreError::Conflict(_))
     ));
     let reused_client_id = Message {
@@ -612,7 +661,9 @@ async fn sqlite_message_conflicts() {
         ..message(conv, 2)
     };
     assert!(matches!(
-        store.append_message(&reused_client_id).await,
+        store
+            .append_message(&reused_client_id, Fence::UNCHECKED)
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -626,7 +677,10 @@ async fn sqlite_message_conflicts() {
 async fn sqlite_failed_write_fails_alone_in_its_batch() {
     let (_dir, store) = sqlite_store().await;
     let conv = ConversationId::new();
-    store.append_message(&message(conv, 1)).await.unwrap();
+    store
+        .append_message(&message(conv, 1), Fence::UNCHECKED)
+        .await
+        .unwrap();
     let writes = (2..=40).map(|seq: Seq| {
         let store = store.clone();
         async move {
@@ -639,7 +693,7 @@ async fn sqlite_failed_write_fails_alone_in_its_batch() {
             } else {
                 message(conv, seq)
             };
-            (seq, store.append_message(&m).await)
+            (seq, store.append_message(&m, Fence::UNCHECKED).await)
         }
     });
     for (seq, result) in futures_util::future::join_all(writes).await {
@@ -664,10 +718,13 @@ async fn sqlite_reopen_keeps_data() {
     let conv = ConversationId::new();
     {
         let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
-        store.append_message(&message(conv, 1)).await.unwrap();
+        store
+            .append_message(&message(conv, 1), Fence::UNCHECKED)
+            .await
+            .unwrap();
     }
     let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
     assert_eq!(
         store.messages_after(conv, 0, 10).await.unwrap(),
         vec![message(conv, 1)]

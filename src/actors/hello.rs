@@ -11,7 +11,7 @@ use crate::cluster::SubscriberId;
 use crate::domain::{ConversationStatus, Site, SiteId, Visibility, Visitor, VisitorId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::{ClientRole, Identity, ServerFrame, WidgetConfig, PROTOCOL_VERSION};
-use crate::store::StoreError;
+use crate::store::{Fence, StoreError};
 
 /// Who is on a socket.
 pub(super) enum Who {
@@ -37,6 +37,13 @@ impl Who {
         }
     }
 }
+
+/// The handshake writes a verified visitor's row (created on first sight, or its name and email
+/// refreshed from a newly signed identity) outside any visitor actor, so no shard lease covers
+/// it. It stays safe without one: creation is claimed by the unique (site, user id) and a
+/// racing creator reads the winner back; the refresh writes only fields that come from the
+/// signed identity, which no actor changes (leave-a-message is refused for verified visitors).
+const UNOWNED_WRITE: Fence = Fence::UNCHECKED;
 
 pub(super) type HelloResult = Result<(Who, ServerFrame), (String, ApiError)>;
 
@@ -167,7 +174,7 @@ async fn verified_visitor(hub: &HubRef, site: &Site, identity: Identity) -> ApiR
             {
                 v.name = identity.name.clone().or(v.name);
                 v.email = identity.email.clone().or(v.email);
-                hub.store.put_visitor(&v).await?;
+                hub.store.put_visitor(&v, UNOWNED_WRITE).await?;
             }
             return Ok(v.id);
         }
@@ -180,7 +187,7 @@ async fn verified_visitor(hub: &HubRef, site: &Site, identity: Identity) -> ApiR
             created_at: now,
             last_seen_at: now,
         };
-        match hub.store.put_visitor(&v).await {
+        match hub.store.put_visitor(&v, UNOWNED_WRITE).await {
             Ok(()) => return Ok(v.id),
             // Another socket created the same user a moment ago: read it back.
             Err(StoreError::Conflict(_)) => continue,

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::ShardId;
+use super::Fence;
 use crate::actors::HubRef;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -87,8 +87,10 @@ pub trait Entity: Actor<Context = Context<Self>> {
     /// The uuid whose hash picks the shard (the sharding key, docs/architecture.md).
     fn shard_key(id: &Self::Id) -> Uuid;
 
-    /// A fresh actor for `id`; it loads its state from the store when it starts.
-    fn with_id(hub: HubRef, id: Self::Id, shard: ShardId) -> Self;
+    /// A fresh actor for `id`, allowed to write while this node holds its shard with the
+    /// fence's epoch (every entity write carries it; the store refuses a stale one). It loads
+    /// its state from the store when it starts.
+    fn with_id(hub: HubRef, id: Self::Id, fence: Fence) -> Self;
 }
 
 /// A message that expects a typed reply. Declare with [`requests!`](crate::requests).

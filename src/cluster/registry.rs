@@ -19,7 +19,7 @@ use actix::{ActorContext, Addr, ArbiterHandle, AsyncContext, Context};
 use parking_lot::Mutex;
 
 use super::entity::{Entity, EntityKind};
-use super::{Location, ShardId, ShardMap};
+use super::{Fence, Location, ShardId, ShardMap};
 use crate::actors::HubRef;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -113,7 +113,17 @@ impl Registry {
             Location::Local(shard) => Ok(shard),
             Location::Remote(shard, node) => Err(ApiError::new(
                 ErrorCode::NotOwner,
-                format!("shard {shard} is owned by node {}", node.0),
+                format!(
+                    "shard {shard} is owned by node {node} (map version {})",
+                    self.map.version()
+                ),
+            )),
+            Location::Unowned(shard) => Err(ApiError::new(
+                ErrorCode::NotOwner,
+                format!(
+                    "shard {shard} has no owner right now (map version {})",
+                    self.map.version()
+                ),
             )),
         }
     }
@@ -133,7 +143,9 @@ impl Registry {
         let arbiter = self.arbiter(shard);
         Ok(self.table::<E>().get_or_start(shard, id, || {
             let hub = hub.clone();
-            E::start_in_arbiter(arbiter, move |_| E::with_id(hub, id, shard))
+            // Local means held: the fence is this node's epoch of the shard.
+            let fence = self.map.fence(shard).unwrap_or(Fence::UNCHECKED);
+            E::start_in_arbiter(arbiter, move |_| E::with_id(hub, id, fence))
         }))
     }
 

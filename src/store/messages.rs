@@ -2,14 +2,15 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{Fence, StoreResult};
 use crate::domain::{ConversationId, Message, Seq};
 
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Durably store one message. Resolves only once it is committed (fsync'd WAL on SQLite).
     /// Writing the same `(conversation_id, seq)` twice with the same content is a no-op.
-    async fn append_message(&self, message: &Message) -> StoreResult<()>;
+    /// `fence` is the conversation's shard and the writer's epoch; a stale one is `Fenced`.
+    async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()>;
     /// Messages with `seq > after`, ascending, at most `limit`.
     async fn messages_after(
         &self,

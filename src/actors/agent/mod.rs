@@ -16,7 +16,7 @@ pub use messages::*;
 
 use super::outbound::ConnHandle;
 use super::{router, HubRef};
-use crate::cluster::{Entity, EntityKind, ShardId, SubscriberId};
+use crate::cluster::{Entity, EntityKind, Fence, SubscriberId};
 use crate::domain::{Agent, AgentId, Presence};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -41,7 +41,7 @@ impl Entity for AgentActor {
         id.0
     }
 
-    fn with_id(hub: HubRef, id: AgentId, _shard: ShardId) -> Self {
+    fn with_id(hub: HubRef, id: AgentId, _fence: Fence) -> Self {
         AgentActor {
             hub,
             id,

@@ -39,7 +39,7 @@ use super::router::{self, RouterActor};
 use super::visitor::{self, VisitorActor};
 use super::{Caller, HubRef};
 use crate::clock::WallMicros;
-use crate::cluster::{Entity, EntityKind, EntityRef, ShardId, SubscriberId};
+use crate::cluster::{Entity, EntityKind, EntityRef, Fence, SubscriberId};
 use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Message, Seq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -68,6 +68,8 @@ type Waiter = oneshot::Sender<ApiResult<PostResult>>;
 pub struct ConversationActor {
     hub: HubRef,
     id: ConversationId,
+    /// This node's hold on the conversation's shard: every write carries it.
+    fence: Fence,
     /// None until loaded, and for a conversation that does not exist.
     conv: Option<Conversation>,
     /// The row as last written, for `update_conversation(before, after)`.
@@ -93,11 +95,12 @@ impl Entity for ConversationActor {
         id.0
     }
 
-    fn with_id(hub: HubRef, id: ConversationId, _shard: ShardId) -> Self {
+    fn with_id(hub: HubRef, id: ConversationId, fence: Fence) -> Self {
         let resume_window = hub.config.resume_window;
         ConversationActor {
             hub,
             id,
+            fence,
             conv: None,
             persisted: None,
             dirty: false,
@@ -213,8 +216,9 @@ impl ConversationActor {
         metrics::PENDING_APPENDS.inc();
         let store = self.hub.store.clone();
         let seq = message.seq;
+        let fence = self.fence;
         ctx.spawn(
-            async move { store.append_message(&message).await }
+            async move { store.append_message(&message, fence).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
@@ -309,10 +313,14 @@ impl ConversationActor {
             return then(self, Err(ApiError::not_found("conversation")), ctx);
         };
         let store = self.hub.store.clone();
+        let fence = self.fence;
         self.dirty = false;
         ctx.wait(
             async move {
-                store.update_conversation(&before, &after).await.map(|_| after)
+                store
+                    .update_conversation(&before, &after, fence)
+                    .await
+                    .map(|_| after)
             }
             .into_actor(self)
             .map(move |result, act, ctx| match result {
@@ -332,9 +340,13 @@ impl ConversationActor {
 
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.hub.store.clone();
-        let id = self.id;
+        let (id, fence) = (self.id, self.fence);
         ctx.wait(
             async move {
+                // Claim the conversation for this epoch before reading it (ScyllaDB keeps the
+                // owner epoch in the conversation's own partition; SQLite checks the shard row
+                // at each write), so a previous owner can no longer write once we have read.
+                store.fence_conversation(id, fence).await?;
                 let conv = store.get_conversation(id).await?;
                 let newest = match &conv {
                     Some(_) => store.messages_before(id, Seq::MAX, DEDUP_WINDOW).await?,

@@ -60,7 +60,10 @@ async fn a_crashed_conversation_restarts_with_its_state() {
     );
     let visitor = VisitorId::new();
     let conv = Conversation::new(SiteId::new(), visitor, hub.now());
-    store.create_conversation(&conv).await.unwrap();
+    store
+        .create_conversation(&conv, crate::cluster::Fence::UNCHECKED)
+        .await
+        .unwrap();
 
     let post = |n: u32| Post {
         caller: Caller::Visitor(visitor),

@@ -19,7 +19,7 @@ pub use messages::*;
 
 use super::HubRef;
 use super::{agent, conversation};
-use crate::cluster::{Entity, EntityKind, ShardId};
+use crate::cluster::{Entity, EntityKind, Fence};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId};
 use crate::error::ApiResult;
 use crate::metrics;
@@ -47,7 +47,7 @@ impl Entity for RouterActor {
         site.0
     }
 
-    fn with_id(hub: HubRef, site: SiteId, _shard: ShardId) -> Self {
+    fn with_id(hub: HubRef, site: SiteId, _fence: Fence) -> Self {
         RouterActor {
             hub,
             site,

@@ -16,7 +16,7 @@ pub use messages::*;
 
 use super::conversation;
 use super::{Caller, HubRef};
-use crate::cluster::{Entity, EntityKind, ShardId};
+use crate::cluster::{Entity, EntityKind, Fence};
 use crate::domain::{
     Conversation, ConversationId, ConversationStatus, SiteId, Visitor, VisitorEvent, VisitorId,
 };
@@ -33,6 +33,9 @@ const WELCOME_CONVERSATIONS: usize = 20;
 pub struct VisitorActor {
     hub: HubRef,
     id: VisitorId,
+    /// This node's hold on the visitor's shard: every write carries it (a visitor's
+    /// conversations are created under it too).
+    fence: Fence,
     /// The stored visitor, or a new anonymous one (made on its first command) until stored.
     visitor: Option<Visitor>,
     /// Whether `visitor` is in the store yet.
@@ -52,10 +55,11 @@ impl Entity for VisitorActor {
         id.0
     }
 
-    fn with_id(hub: HubRef, id: VisitorId, _shard: ShardId) -> Self {
+    fn with_id(hub: HubRef, id: VisitorId, fence: Fence) -> Self {
         VisitorActor {
             hub,
             id,
+            fence,
             visitor: None,
             stored: false,
             current: None,
@@ -187,12 +191,13 @@ impl Handler<Start> for VisitorActor {
         let (visitor_id, site) = (self.id, msg.site);
         let current = self.current;
         let unstored = self.unstored();
+        let fence = self.fence;
         let (tx, rx) = oneshot::channel();
         // `wait`: a second Start queues behind this one and then finds the conversation made here.
         ctx.wait(
             async move {
                 if let Some(visitor) = unstored {
-                    hub.store.put_visitor(&visitor).await?;
+                    hub.store.put_visitor(&visitor, fence).await?;
                 }
                 if let Some(id) = current {
                     let snapshot = hub
@@ -211,7 +216,7 @@ impl Handler<Start> for VisitorActor {
                     }
                 }
                 let conv = Conversation::new(site, visitor_id, hub.now());
-                hub.store.create_conversation(&conv).await?;
+                hub.store.create_conversation(&conv, fence).await?;
                 let conv = hub.conversation(conv.id).ask(conversation::Init).await?;
                 Ok(StartResult {
                     conversation: conv,
@@ -252,11 +257,12 @@ impl Handler<PageView> for VisitorActor {
         };
         let store = self.hub.store.clone();
         let unstored = self.unstored();
+        let fence = self.fence;
         Box::pin(async move {
             if let Some(visitor) = unstored {
-                store.put_visitor(&visitor).await?;
+                store.put_visitor(&visitor, fence).await?;
             }
-            Ok(store.append_visitor_event(&event).await?)
+            Ok(store.append_visitor_event(&event, fence).await?)
         })
     }
 }
@@ -280,7 +286,8 @@ impl Handler<LeaveEmail> for VisitorActor {
         self.visitor = Some(updated.clone());
         self.stored = true;
         let store = self.hub.store.clone();
-        Box::pin(async move { Ok(store.put_visitor(&updated).await?) })
+        let fence = self.fence;
+        Box::pin(async move { Ok(store.put_visitor(&updated, fence).await?) })
     }
 }
 

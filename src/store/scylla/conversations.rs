@@ -1,14 +1,20 @@
 //! ScyllaDB: conversation rows and their two listings, `conversations_by_status` (a site's
 //! inbox) and `conversations_by_visitor` (a visitor's history), kept in step by logged batches.
+//!
+//! The row is the truth and is fenced: created with `IF NOT EXISTS`, updated conditional on
+//! its `owner_epoch` (docs/cluster.md). The listings are full copies rewritten after the row
+//! (a logged batch cannot be conditional across partitions); an update refused for a stale
+//! epoch never reaches them.
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use scylla::statement::prepared::PreparedStatement;
 
+use super::fence::{epoch_of, standing, Standing, ATTEMPTS};
 use super::{backend, cql_limit, logged_batch, to_i64, to_u64, Preparer, ScyllaStore};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId, VisitorId};
-use crate::store::{timed, ConversationStore, StoreError, StoreResult};
+use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
 /// The same columns exist in `conversations`, `conversations_by_status` and
 /// `conversations_by_visitor`, so one row type reads and writes all three.
@@ -28,9 +34,23 @@ type ConversationRow = (
     i64,
 );
 
+/// Every column but the key, as `SET` assignments (the order of `conversation_values` after
+/// the id).
+const SET_CONVERSATION: &str = "site_id = ?, visitor_id = ?, status = ?, assignee = ?, \
+     created_at = ?, last_activity_at = ?, snoozed_until = ?, last_seq = ?, \
+     visitor_read_seq = ?, agent_read_seq = ?";
+
 pub(super) struct ConversationStatements {
     get: PreparedStatement,
+    get_serial: PreparedStatement,
     put: PreparedStatement,
+    create: PreparedStatement,
+    update_fenced: PreparedStatement,
+    update_fenced_fresh: PreparedStatement,
+    update_unchecked: PreparedStatement,
+    epoch_get: PreparedStatement,
+    epoch_raise: PreparedStatement,
+    epoch_raise_fresh: PreparedStatement,
     by_status_put: PreparedStatement,
     by_status_delete: PreparedStatement,
     by_status_list: PreparedStatement,
@@ -47,11 +67,48 @@ impl ConversationStatements {
                     "SELECT {CONVERSATION_COLS} FROM conversations WHERE id = ?"
                 ))
                 .await?,
+            get_serial: p
+                .serial_read(format!(
+                    "SELECT {CONVERSATION_COLS} FROM conversations WHERE id = ?"
+                ))
+                .await?,
             put: p
                 .write(format!(
                     "INSERT INTO conversations ({CONVERSATION_COLS})
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
+                .await?,
+            create: p
+                .lwt(format!(
+                    "INSERT INTO conversations ({CONVERSATION_COLS})
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+                ))
+                .await?,
+            update_fenced: p
+                .lwt(format!(
+                    "UPDATE conversations SET {SET_CONVERSATION}, owner_epoch = ?
+                     WHERE id = ? IF owner_epoch = ?"
+                ))
+                .await?,
+            update_fenced_fresh: p
+                .lwt(format!(
+                    "UPDATE conversations SET {SET_CONVERSATION}, owner_epoch = ?
+                     WHERE id = ? IF owner_epoch = null"
+                ))
+                .await?,
+            update_unchecked: p
+                .lwt(format!(
+                    "UPDATE conversations SET {SET_CONVERSATION} WHERE id = ? IF EXISTS"
+                ))
+                .await?,
+            epoch_get: p
+                .serial_read("SELECT owner_epoch, created_at FROM conversations WHERE id = ?")
+                .await?,
+            epoch_raise: p
+                .lwt("UPDATE conversations SET owner_epoch = ? WHERE id = ? IF owner_epoch = ?")
+                .await?,
+            epoch_raise_fresh: p
+                .lwt("UPDATE conversations SET owner_epoch = ? WHERE id = ? IF owner_epoch = null")
                 .await?,
             by_status_put: p
                 .write(format!(
@@ -128,17 +185,111 @@ fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
     })
 }
 
+impl ScyllaStore {
+    /// A conversation row's owner epoch at LOCAL_SERIAL: `None` if the row does not exist,
+    /// `Some(None)` if it has no epoch yet.
+    async fn conversation_epoch(&self, id: Uuid) -> StoreResult<Option<Option<i64>>> {
+        Ok(self
+            .maybe_row::<(Option<i64>, Option<i64>)>(&self.st.conversations.epoch_get, (id,))
+            .await?
+            .map(|(epoch, _)| epoch))
+    }
+
+    /// Write the row conditional on its owner epoch: at the fence's, or raised to it from the
+    /// value read (compare-and-set); a higher one is `Fenced`.
+    async fn update_row_fenced(&self, row: &ConversationRow, fence: Fence) -> StoreResult<()> {
+        let epoch = epoch_of(fence)?;
+        let r = row;
+        let mut condition = Standing::Current;
+        for _ in 0..ATTEMPTS {
+            let (a, b, c, d, e, f, g, h, i, j) =
+                (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10);
+            // The row's epoch the write is conditional on: ours, or the one to raise.
+            let applied = match condition {
+                Standing::Current => {
+                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0, epoch);
+                    self.lwt(&self.st.conversations.update_fenced, v).await?
+                }
+                Standing::Behind(Some(seen)) => {
+                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0, seen);
+                    self.lwt(&self.st.conversations.update_fenced, v).await?
+                }
+                Standing::Behind(None) => {
+                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0);
+                    self.lwt(&self.st.conversations.update_fenced_fresh, v)
+                        .await?
+                }
+            };
+            if applied {
+                return Ok(());
+            }
+            condition = standing(self.conversation_epoch(r.0).await?.flatten(), fence)?;
+        }
+        Err(StoreError::Backend(format!(
+            "conversation {}: its owner epoch kept moving",
+            r.0
+        )))
+    }
+
+    /// Raise an existing conversation row's owner epoch to the fence's. False if there is no
+    /// such row.
+    async fn raise_conversation_epoch(&self, id: Uuid, fence: Fence) -> StoreResult<bool> {
+        let epoch = epoch_of(fence)?;
+        for _ in 0..ATTEMPTS {
+            let Some(seen) = self.conversation_epoch(id).await? else {
+                return Ok(false);
+            };
+            let raised = match standing(seen, fence)? {
+                Standing::Current => return Ok(true),
+                Standing::Behind(Some(seen)) => {
+                    self.lwt(&self.st.conversations.epoch_raise, (epoch, id, seen))
+                        .await?
+                }
+                Standing::Behind(None) => {
+                    self.lwt(&self.st.conversations.epoch_raise_fresh, (epoch, id))
+                        .await?
+                }
+            };
+            if raised {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "conversation {id}: its owner epoch kept moving"
+        )))
+    }
+}
+
 #[async_trait]
 impl ConversationStore for ScyllaStore {
-    async fn create_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
+    /// Checked against the creating actor's shard, then claimed with `IF NOT EXISTS` (the same
+    /// row found stored is a retry that landed), then listed.
+    async fn create_conversation(
+        &self,
+        conversation: &Conversation,
+        fence: Fence,
+    ) -> StoreResult<()> {
         timed("create_conversation", async {
+            self.check_shard(fence).await?;
             let row = conversation_values(conversation)?;
+            if !self.lwt(&self.st.conversations.create, &row).await? {
+                let stored = self
+                    .maybe_row::<ConversationRow>(&self.st.conversations.get_serial, (row.0,))
+                    .await?
+                    .map(conversation_from)
+                    .transpose()?;
+                if stored.as_ref() != Some(conversation) {
+                    return Err(StoreError::Conflict(format!(
+                        "conversation {} already exists",
+                        conversation.id
+                    )));
+                }
+            }
             let mut batch = logged_batch();
-            batch.append_statement(self.st.conversations.put.clone());
             batch.append_statement(self.st.conversations.by_status_put.clone());
             batch.append_statement(self.st.conversations.by_visitor_put.clone());
             self.session
-                .batch(&batch, (&row, &row, &row))
+                .batch(&batch, (&row, &row))
                 .await
                 .map_err(backend("batch"))
                 .map(drop)
@@ -146,17 +297,33 @@ impl ConversationStore for ScyllaStore {
         .await
     }
 
-    /// One logged batch: the row, its inbox entry and its visitor-history entry. An index
-    /// entry whose key changed is deleted and re-inserted; one whose key did not is only
+    /// The row first (fenced: conditional on its owner epoch; unchecked: `IF EXISTS`), then
+    /// one logged batch of its inbox entry and its visitor-history entry. An index entry
+    /// whose key changed is deleted and re-inserted; one whose key did not is only
     /// overwritten, because a delete and an insert of the same key in one batch share a
     /// timestamp and the delete would win.
     async fn update_conversation(
         &self,
         before: &Conversation,
         after: &Conversation,
+        fence: Fence,
     ) -> StoreResult<()> {
         timed("update_conversation", async {
             let row = conversation_values(after)?;
+            if fence.is_unchecked() {
+                // Still an LWT, so the row never mixes LWT and plain writes; a row that was
+                // never created is upserted like before.
+                let r = &row;
+                let set = (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.0);
+                if !self
+                    .lwt(&self.st.conversations.update_unchecked, set)
+                    .await?
+                {
+                    self.exec(&self.st.conversations.put, &row).await?;
+                }
+            } else {
+                self.update_row_fenced(&row, fence).await?;
+            }
             let status_moved = (
                 before.site_id,
                 before.status,
@@ -179,7 +346,6 @@ impl ConversationStore for ScyllaStore {
             let visitor_key = (before.visitor_id.0, before.created_at, before.id.0);
 
             let mut batch = logged_batch();
-            batch.append_statement(self.st.conversations.put.clone());
             batch.append_statement(self.st.conversations.by_status_put.clone());
             batch.append_statement(self.st.conversations.by_visitor_put.clone());
             if status_moved {
@@ -190,24 +356,36 @@ impl ConversationStore for ScyllaStore {
             }
             // The bound values must match the statements in number and order.
             let sent = match (status_moved, visitor_moved) {
-                (false, false) => self.session.batch(&batch, (&row, &row, &row)).await,
-                (true, false) => {
-                    self.session
-                        .batch(&batch, (&row, &row, &row, status_key))
-                        .await
-                }
-                (false, true) => {
-                    self.session
-                        .batch(&batch, (&row, &row, &row, visitor_key))
-                        .await
-                }
+                (false, false) => self.session.batch(&batch, (&row, &row)).await,
+                (true, false) => self.session.batch(&batch, (&row, &row, status_key)).await,
+                (false, true) => self.session.batch(&batch, (&row, &row, visitor_key)).await,
                 (true, true) => {
                     self.session
-                        .batch(&batch, (&row, &row, &row, status_key, visitor_key))
+                        .batch(&batch, (&row, &row, status_key, visitor_key))
                         .await
                 }
             };
             sent.map(drop).map_err(backend("batch"))
+        })
+        .await
+    }
+
+    /// Raise the owner epoch of the row and of the last message bucket and the next one (the
+    /// only ones an older owner's in-flight appends can reach), after checking the fence
+    /// against the shard's row. A conversation without a row has no messages either (the row
+    /// is created first): nothing is written for it, so looking up unknown ids costs no writes.
+    async fn fence_conversation(&self, id: ConversationId, fence: Fence) -> StoreResult<()> {
+        if fence.is_unchecked() {
+            return Ok(());
+        }
+        timed("fence_conversation", async {
+            self.check_shard(fence).await?;
+            if !self.raise_conversation_epoch(id.0, fence).await? {
+                return Ok(());
+            }
+            let last = self.last_bucket(id).await?;
+            self.raise_bucket_epoch(id.0, last, fence).await?;
+            self.raise_bucket_epoch(id.0, last + 1, fence).await
         })
         .await
     }

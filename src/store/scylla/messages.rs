@@ -1,24 +1,52 @@
 //! ScyllaDB: messages, partitioned by (conversation, seq / BUCKET) so no partition grows
 //! without bound; `message_buckets` records each conversation's buckets so reads know where
-//! history ends. No LWT on this path: an append is a plain idempotent INSERT.
+//! history ends.
+//!
+//! An append is one lightweight transaction on its bucket partition: written only if the
+//! partition's `owner_epoch` (a static column) is the writer's epoch and the seq is still
+//! free. So two nodes can never store two different messages at one seq, and once a new owner
+//! raised the epoch (on activation, or by its first write), an older owner's append is refused
+//! however late it lands (docs/cluster.md). The cost is a Paxos round per message.
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use scylla::statement::prepared::PreparedStatement;
 
+use super::fence::{epoch_of, standing, Standing, ATTEMPTS};
 use super::{backend, corrupt, cql_limit, to_i64, to_u64, Preparer, ScyllaStore};
 use crate::domain::{Author, ConversationId, Message, Seq};
-use crate::store::{timed, MessageStore, StoreResult};
+use crate::store::{timed, Fence, MessageStore, StoreError, StoreResult};
 
 const MESSAGE_COLS: &str = "conversation_id, seq, client_msg_id, author, body, at";
-type MessageRow = (Uuid, i64, Option<String>, String, String, i64);
+/// Nullable throughout: a bucket partition may hold only its static `owner_epoch` (raised
+/// ahead of its first message), and such a row must be skipped, never fail a read.
+type MessageRow = (
+    Uuid,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+/// The columns an append sets, after any `owner_epoch`.
+const SET_MESSAGE: &str = "client_msg_id = ?, author = ?, body = ?, at = ?";
+const WHERE_MESSAGE: &str = "WHERE conversation_id = ? AND bucket = ? AND seq = ?";
 
 /// Messages per partition of `messages`: partition = (conversation_id, seq / BUCKET).
 pub const BUCKET: u64 = 1024;
 
 pub(super) struct MessageStatements {
-    put: PreparedStatement,
+    /// Fenced append, partition at the writer's epoch (or raised to it from the bound value).
+    put_fenced: PreparedStatement,
+    /// Fenced append to a partition without an epoch yet.
+    put_fenced_fresh: PreparedStatement,
+    /// Unchecked append (tools and tests): only conditional on the seq being free.
+    put_unchecked: PreparedStatement,
+    get: PreparedStatement,
+    epoch_get: PreparedStatement,
+    epoch_raise: PreparedStatement,
+    epoch_raise_fresh: PreparedStatement,
     bucket_put: PreparedStatement,
     last_bucket: PreparedStatement,
     after: PreparedStatement,
@@ -28,11 +56,44 @@ pub(super) struct MessageStatements {
 impl MessageStatements {
     pub(super) async fn prepare(p: &Preparer<'_>) -> StoreResult<Self> {
         Ok(MessageStatements {
-            put: p
-                .write(
-                    "INSERT INTO messages
-                         (conversation_id, bucket, seq, client_msg_id, author, body, at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+            put_fenced: p
+                .lwt(format!(
+                    "UPDATE messages SET owner_epoch = ?, {SET_MESSAGE} {WHERE_MESSAGE}
+                     IF owner_epoch = ? AND at = null"
+                ))
+                .await?,
+            put_fenced_fresh: p
+                .lwt(format!(
+                    "UPDATE messages SET owner_epoch = ?, {SET_MESSAGE} {WHERE_MESSAGE}
+                     IF owner_epoch = null AND at = null"
+                ))
+                .await?,
+            put_unchecked: p
+                .lwt(format!(
+                    "UPDATE messages SET {SET_MESSAGE} {WHERE_MESSAGE} IF at = null"
+                ))
+                .await?,
+            get: p
+                .serial_read(format!(
+                    "SELECT {MESSAGE_COLS} FROM messages {WHERE_MESSAGE}"
+                ))
+                .await?,
+            epoch_get: p
+                .serial_read(
+                    "SELECT owner_epoch FROM messages
+                     WHERE conversation_id = ? AND bucket = ? LIMIT 1",
+                )
+                .await?,
+            epoch_raise: p
+                .lwt(
+                    "UPDATE messages SET owner_epoch = ?
+                     WHERE conversation_id = ? AND bucket = ? IF owner_epoch = ?",
+                )
+                .await?,
+            epoch_raise_fresh: p
+                .lwt(
+                    "UPDATE messages SET owner_epoch = ?
+                     WHERE conversation_id = ? AND bucket = ? IF owner_epoch = null",
                 )
                 .await?,
             bucket_put: p
@@ -59,16 +120,20 @@ impl MessageStatements {
     }
 }
 
-fn message_from(row: MessageRow) -> StoreResult<Message> {
+/// A stored message, or `None` for a partition's static-only row.
+fn message_from(row: MessageRow) -> StoreResult<Option<Message>> {
     let (conversation_id, seq, client_msg_id, author, body, at) = row;
-    Ok(Message {
+    let (Some(seq), Some(author), Some(at)) = (seq, author, at) else {
+        return Ok(None);
+    };
+    Ok(Some(Message {
         conversation_id: ConversationId(conversation_id),
         seq: to_u64(seq, "seq")?,
         client_msg_id,
         author: serde_json::from_str::<Author>(&author).map_err(corrupt("message author"))?,
-        body,
+        body: body.unwrap_or_default(),
         at,
-    })
+    }))
 }
 
 fn bucket_of(seq: Seq) -> StoreResult<i64> {
@@ -77,44 +142,158 @@ fn bucket_of(seq: Seq) -> StoreResult<i64> {
 
 impl ScyllaStore {
     /// The highest message bucket a conversation has (0 when it has none).
-    async fn last_bucket(&self, conversation: ConversationId) -> StoreResult<i64> {
+    pub(super) async fn last_bucket(&self, conversation: ConversationId) -> StoreResult<i64> {
         Ok(self
             .maybe_row::<(i64,)>(&self.st.messages.last_bucket, (conversation.0,))
             .await?
             .map_or(0, |(b,)| b))
     }
+
+    /// A bucket partition's owner epoch, read at LOCAL_SERIAL (`None`: none yet).
+    async fn bucket_epoch(&self, conversation: Uuid, bucket: i64) -> StoreResult<Option<i64>> {
+        Ok(self
+            .maybe_row::<(Option<i64>,)>(&self.st.messages.epoch_get, (conversation, bucket))
+            .await?
+            .and_then(|(epoch,)| epoch))
+    }
+
+    /// Raise a bucket partition's owner epoch to `fence`'s (a new owner's activation).
+    pub(super) async fn raise_bucket_epoch(
+        &self,
+        conversation: Uuid,
+        bucket: i64,
+        fence: Fence,
+    ) -> StoreResult<()> {
+        let epoch = epoch_of(fence)?;
+        for _ in 0..ATTEMPTS {
+            let raised = match standing(self.bucket_epoch(conversation, bucket).await?, fence)? {
+                Standing::Current => return Ok(()),
+                Standing::Behind(Some(seen)) => {
+                    let values = (epoch, conversation, bucket, seen);
+                    self.lwt(&self.st.messages.epoch_raise, values).await?
+                }
+                Standing::Behind(None) => {
+                    let values = (epoch, conversation, bucket);
+                    self.lwt(&self.st.messages.epoch_raise_fresh, values)
+                        .await?
+                }
+            };
+            if raised {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "owner epoch of conversation {conversation} bucket {bucket} kept moving"
+        )))
+    }
+
+    /// The append itself: one LWT, conditional on the seq being free and (fenced) on the
+    /// partition's epoch, raising a lower or missing epoch by compare-and-set on the value read.
+    async fn append_alone(&self, m: &Message, fence: Fence) -> StoreResult<()> {
+        let bucket = bucket_of(m.seq)?;
+        let author = serde_json::to_string(&m.author).map_err(backend("encode"))?;
+        let (conv, seq) = (m.conversation_id.0, to_i64(m.seq, "seq")?);
+        let (client_msg_id, body) = (&m.client_msg_id, &m.body);
+        let mut condition = Standing::Current;
+        let mut stored = false;
+        for _ in 0..ATTEMPTS {
+            let applied = if fence.is_unchecked() {
+                let v = (client_msg_id, &author, body, m.at, conv, bucket, seq);
+                self.lwt(&self.st.messages.put_unchecked, v).await?
+            } else {
+                let epoch = epoch_of(fence)?;
+                let (a, b, c, d, e) = (epoch, client_msg_id, &author, body, m.at);
+                // The partition's epoch the write is conditional on: ours, or the one to raise.
+                match condition {
+                    Standing::Current => {
+                        let v = (a, b, c, d, e, conv, bucket, seq, epoch);
+                        self.lwt(&self.st.messages.put_fenced, v).await?
+                    }
+                    Standing::Behind(Some(seen)) => {
+                        let v = (a, b, c, d, e, conv, bucket, seq, seen);
+                        self.lwt(&self.st.messages.put_fenced, v).await?
+                    }
+                    Standing::Behind(None) => {
+                        let v = (a, b, c, d, e, conv, bucket, seq);
+                        self.lwt(&self.st.messages.put_fenced_fresh, v).await?
+                    }
+                }
+            };
+            if applied {
+                stored = true;
+                break;
+            }
+            match self.after_refused_append(m, bucket, fence).await? {
+                Refusal::AlreadyStored => {
+                    stored = true;
+                    break;
+                }
+                Refusal::Retry(now) => condition = now,
+            }
+        }
+        if !stored {
+            return Err(StoreError::Backend(format!(
+                "seq {} of conversation {}: its partition kept moving",
+                m.seq, m.conversation_id
+            )));
+        }
+        if m.seq.is_multiple_of(BUCKET) && bucket > 0 {
+            self.exec(&self.st.messages.bucket_put, (m.conversation_id.0, bucket))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Why an append did not apply: the seq holds a message (the same one is a retry that
+    /// already landed; another is a conflict), or the partition's epoch is not ours.
+    async fn after_refused_append(
+        &self,
+        m: &Message,
+        bucket: i64,
+        fence: Fence,
+    ) -> StoreResult<Refusal> {
+        let now = if fence.is_unchecked() {
+            Standing::Current
+        } else {
+            standing(self.bucket_epoch(m.conversation_id.0, bucket).await?, fence)?
+        };
+        let key = (m.conversation_id.0, bucket, to_i64(m.seq, "seq")?);
+        let stored = self
+            .maybe_row::<MessageRow>(&self.st.messages.get, key)
+            .await?;
+        match stored.map(message_from).transpose()?.flatten() {
+            Some(stored) if stored == *m => Ok(Refusal::AlreadyStored),
+            Some(_) => Err(StoreError::Conflict(format!(
+                "seq {} of conversation {} holds another message",
+                m.seq, m.conversation_id
+            ))),
+            None => Ok(Refusal::Retry(now)),
+        }
+    }
+}
+
+/// Why an append did not apply, when it is not an error.
+enum Refusal {
+    /// Its very message is stored: a retry that already landed.
+    AlreadyStored,
+    /// The seq is free: try again conditional on the partition's epoch as it stands now.
+    Retry(Standing),
 }
 
 #[async_trait]
 impl MessageStore for ScyllaStore {
-    /// A plain `INSERT` (no LWT): writing the same message again writes the same cells, so a
-    /// retry is a no-op. The first message of each bucket also records the bucket, in
-    /// parallel, so readers know where history ends.
-    async fn append_message(&self, message: &Message) -> StoreResult<()> {
-        timed("append_message", async {
-            let m = message;
-            let bucket = bucket_of(m.seq)?;
-            let author = serde_json::to_string(&m.author).map_err(backend("encode"))?;
-            let insert = self.exec(
-                &self.st.messages.put,
-                (
-                    m.conversation_id.0,
-                    bucket,
-                    to_i64(m.seq, "seq")?,
-                    &m.client_msg_id,
-                    author,
-                    &m.body,
-                    m.at,
-                ),
-            );
-            if m.seq.is_multiple_of(BUCKET) && bucket > 0 {
-                let mark = self.exec(&self.st.messages.bucket_put, (m.conversation_id.0, bucket));
-                tokio::try_join!(insert, mark)?;
-            } else {
-                insert.await?;
-            }
-            Ok(())
-        })
+    /// One LWT: the row is written only if its seq is free and (fenced) the partition is at
+    /// the writer's epoch; a partition at an older epoch (or none) is raised by the write
+    /// itself, compare-and-set on the value read. The same message found stored is a retry
+    /// that already landed: fine. The first message of each bucket also records the bucket,
+    /// so readers know where history ends.
+    async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()> {
+        let partition = (message.conversation_id.0, bucket_of(message.seq)?);
+        let append = self.append_alone(message, fence);
+        timed(
+            "append_message",
+            self.appends.one_at_a_time(partition, append),
+        )
         .await
     }
 
@@ -142,7 +321,7 @@ impl MessageStore for ScyllaStore {
                     )
                     .await?;
                 for row in rows {
-                    out.push(message_from(row)?);
+                    out.extend(message_from(row)?);
                 }
                 bucket += 1;
             }
@@ -176,7 +355,7 @@ impl MessageStore for ScyllaStore {
                     )
                     .await?;
                 for row in rows {
-                    out.push(message_from(row)?);
+                    out.extend(message_from(row)?);
                 }
                 bucket -= 1;
             }

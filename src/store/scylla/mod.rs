@@ -8,14 +8,18 @@
 //! Consistency: the driver default, `LOCAL_QUORUM`, for reads and writes, so a write
 //! acknowledged to a caller is seen by any later read. Uniqueness rules (a site's public key,
 //! an agent's email, the first secret) are claimed with lightweight transactions (`IF NOT
-//! EXISTS`); those paths are rare (admin and startup). The message path never uses LWT:
-//! `append_message` is a plain idempotent `INSERT`.
+//! EXISTS`); those paths are rare (admin and startup). Membership and shard ownership are LWT
+//! too, and so are the fenced entity writes of messages and conversation rows: the owner epoch
+//! lives in the entity's own partition (docs/cluster.md), so the keyspace is created without
+//! tablets where the cluster has them (LWT on tablets arrived in ScyllaDB 2025.4).
 //!
-//! Differences from SQLite, all because checking them would need a read or LWT per message:
-//! - appending a *different* message at a taken `(conversation, seq)` overwrites it, and a
-//!   reused `client_msg_id` is not detected (the conversation actor owns seq assignment and
-//!   de-duplicates client ids in memory);
-//! - `create_conversation` of an existing id overwrites it;
+//! Differences from SQLite:
+//! - a reused `client_msg_id` is not detected (the conversation actor de-duplicates client ids
+//!   in memory); a *different* message at a taken `(conversation, seq)` is a conflict, as on
+//!   SQLite, because the fenced append is conditional on the row being absent;
+//! - a stale epoch is refused per entity once the new owner fenced or wrote that entity, not
+//!   per shard at once (docs/cluster.md); visitor rows and events are checked against the
+//!   shard's row just before a plain write;
 //! - two visitors given the same site `user_id`: the last one written wins the lookup.
 
 //!
@@ -35,15 +39,21 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod cluster;
 mod conversations;
+mod fence;
 mod messages;
 mod sites;
 mod visitors;
 
 pub use messages::BUCKET;
 
-/// The schema, applied with `IF NOT EXISTS` at every connect.
-const SCHEMA: &str = include_str!("../../../schema/scylla/0001_init.cql");
+/// The schema, in order, applied at every connect (`IF NOT EXISTS`; an `ALTER ... ADD` only
+/// when the column is missing).
+const SCHEMA: &[&str] = &[
+    include_str!("../../../schema/scylla/0001_init.cql"),
+    include_str!("../../../schema/scylla/0002_cluster.cql"),
+];
 
 /// Rows fetched per page by every multi-row read.
 const PAGE_SIZE: i32 = 500;
@@ -63,9 +73,13 @@ pub struct ScyllaOptions {
 pub struct ScyllaStore {
     session: Session,
     st: Statements,
+    /// This node's fenced appends to one message partition go one at a time (see `fence.rs`).
+    appends: fence::PartitionLocks,
 }
+
 /// Every statement the store runs, prepared once, by model.
 struct Statements {
+    cluster: cluster::ClusterStatements,
     sites: sites::SiteStatements,
     agents: agents::AgentStatements,
     visitors: visitors::VisitorStatements,
@@ -103,9 +117,32 @@ impl ScyllaStore {
             .await
             .map_err(backend("connect"))?;
 
-        for statement in schema_statements(&opts.keyspace, opts.replication_factor) {
+        let keyspace_options = if supports_tablets(&session).await {
+            " AND tablets = {'enabled': false}"
+        } else {
+            ""
+        };
+        for statement in
+            schema_statements(&opts.keyspace, opts.replication_factor, keyspace_options)
+        {
+            if let Some((table, column)) = added_column(&statement) {
+                if has_column(&session, &opts.keyspace, table, column).await? {
+                    continue;
+                }
+                if let Err(e) = session.query_unpaged(statement.as_str(), ()).await {
+                    // Another node may have added it a moment ago.
+                    session
+                        .await_schema_agreement()
+                        .await
+                        .map_err(backend("schema agreement"))?;
+                    if !has_column(&session, &opts.keyspace, table, column).await? {
+                        return Err(backend("alter schema")(e));
+                    }
+                }
+                continue;
+            }
             session
-                .query_unpaged(statement, ())
+                .query_unpaged(statement.as_str(), ())
                 .await
                 .map_err(backend("create schema"))?;
         }
@@ -119,7 +156,11 @@ impl ScyllaStore {
             .map_err(backend("use keyspace"))?;
 
         let st = Statements::prepare(&session).await?;
-        Ok(ScyllaStore { session, st })
+        Ok(ScyllaStore {
+            session,
+            st,
+            appends: fence::PartitionLocks::default(),
+        })
     }
 
     /// Run a write or single-row statement.
@@ -234,6 +275,7 @@ impl Statements {
     async fn prepare(session: &Session) -> StoreResult<Statements> {
         let p = Preparer { session };
         Ok(Statements {
+            cluster: cluster::ClusterStatements::prepare(&p).await?,
             sites: sites::SiteStatements::prepare(&p).await?,
             agents: agents::AgentStatements::prepare(&p).await?,
             visitors: visitors::VisitorStatements::prepare(&p).await?,
@@ -243,10 +285,15 @@ impl Statements {
     }
 }
 
-/// The schema file as statements for this keyspace: comment lines dropped, split at `;`.
-fn schema_statements(keyspace: &str, replication_factor: u32) -> Vec<String> {
+/// The schema files as statements for this keyspace: comment lines dropped, split at `;`.
+fn schema_statements(
+    keyspace: &str,
+    replication_factor: u32,
+    keyspace_options: &str,
+) -> Vec<String> {
     let text: String = SCHEMA
-        .lines()
+        .iter()
+        .flat_map(|file| file.lines())
         .filter(|line| !line.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
@@ -256,8 +303,70 @@ fn schema_statements(keyspace: &str, replication_factor: u32) -> Vec<String> {
         .map(|s| {
             s.replace("${keyspace}", keyspace)
                 .replace("${replication_factor}", &replication_factor.to_string())
+                .replace("${keyspace_options}", keyspace_options)
         })
         .collect()
+}
+
+/// `(table, column)` of an `ALTER TABLE ks.table ADD column ...` statement.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    match words.as_slice() {
+        [alter, table_kw, name, add, column, ..]
+            if alter.eq_ignore_ascii_case("ALTER")
+                && table_kw.eq_ignore_ascii_case("TABLE")
+                && add.eq_ignore_ascii_case("ADD") =>
+        {
+            let table = name.rsplit('.').next().unwrap_or(name);
+            Some((table, column))
+        }
+        _ => None,
+    }
+}
+
+async fn has_column(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+    column: &str,
+) -> StoreResult<bool> {
+    let result = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns
+             WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+            (keyspace, table, column),
+        )
+        .await
+        .map_err(backend("read schema"))?;
+    Ok(result
+        .into_rows_result()
+        .map_err(corrupt("schema columns"))?
+        .rows_num()
+        > 0)
+}
+
+/// Whether the cluster has tablets (ScyllaDB 6+): then LWT needs a keyspace without them
+/// (before 2025.4). Anything unreadable (Cassandra, older ScyllaDB) means no tablets.
+async fn supports_tablets(session: &Session) -> bool {
+    let Ok(result) = session
+        .query_unpaged(
+            "SELECT supported_features FROM system.local WHERE key = 'local'",
+            (),
+        )
+        .await
+    else {
+        return false;
+    };
+    let Ok(rows) = result.into_rows_result() else {
+        return false;
+    };
+    let Ok((features,)) = rows.single_row::<(Option<String>,)>() else {
+        return false;
+    };
+    features
+        .unwrap_or_default()
+        .split(',')
+        .any(|f| f.trim() == "TABLETS")
 }
 
 /// A logged batch: its writes land together or not at all (across partitions, via the batch

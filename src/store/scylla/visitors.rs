@@ -1,5 +1,6 @@
 //! ScyllaDB: visitors, the verified ones by site user id (`visitors_by_user`), and their page
-//! events (newest first by clustering order).
+//! events (newest first by clustering order). Writes are checked against the visitor shard's
+//! owner row just before they are made (docs/cluster.md: plain writes, no per-row epoch).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -8,7 +9,7 @@ use scylla::statement::prepared::PreparedStatement;
 
 use super::{cql_limit, Preparer, ScyllaStore};
 use crate::domain::{SiteId, Visitor, VisitorEvent, VisitorId};
-use crate::store::{timed, StoreResult, VisitorStore};
+use crate::store::{timed, Fence, StoreResult, VisitorStore};
 
 const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at";
 type VisitorRow = (
@@ -91,8 +92,9 @@ impl ScyllaStore {
 
 #[async_trait]
 impl VisitorStore for ScyllaStore {
-    async fn put_visitor(&self, visitor: &Visitor) -> StoreResult<()> {
+    async fn put_visitor(&self, visitor: &Visitor, fence: Fence) -> StoreResult<()> {
         timed("put_visitor", async {
+            self.check_shard(fence).await?;
             let v = visitor;
             self.exec(
                 &self.st.visitors.put,
@@ -142,8 +144,9 @@ impl VisitorStore for ScyllaStore {
         .await
     }
 
-    async fn append_visitor_event(&self, event: &VisitorEvent) -> StoreResult<()> {
+    async fn append_visitor_event(&self, event: &VisitorEvent, fence: Fence) -> StoreResult<()> {
         timed("append_visitor_event", async {
+            self.check_shard(fence).await?;
             let e = event;
             self.exec(
                 &self.st.visitors.event_put,

@@ -47,6 +47,15 @@ pub(super) fn clone_err(e: &StoreError) -> StoreError {
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
         StoreError::Backend(m) => StoreError::Backend(m.clone()),
         StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Fenced {
+            shard,
+            epoch,
+            current,
+        } => StoreError::Fenced {
+            shard: *shard,
+            epoch: *epoch,
+            current: *current,
+        },
     }
 }
 

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, Row};
 use super::codec::*;
 use super::SqliteStore;
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId, VisitorId};
-use crate::store::{timed, ConversationStore, StoreError, StoreResult};
+use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
 const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, created_at, \
      last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq";
@@ -70,11 +70,15 @@ fn upsert_conversation(conn: &Connection, c: &Conversation, create: bool) -> Sto
 
 #[async_trait]
 impl ConversationStore for SqliteStore {
-    async fn create_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
+    async fn create_conversation(
+        &self,
+        conversation: &Conversation,
+        fence: Fence,
+    ) -> StoreResult<()> {
         let c = conversation.clone();
         timed(
             "create_conversation",
-            self.write(move |conn| upsert_conversation(conn, &c, true)),
+            self.write_fenced(fence, move |conn| upsert_conversation(conn, &c, true)),
         )
         .await
     }
@@ -85,13 +89,24 @@ impl ConversationStore for SqliteStore {
         &self,
         _before: &Conversation,
         after: &Conversation,
+        fence: Fence,
     ) -> StoreResult<()> {
         let c = after.clone();
         timed(
             "update_conversation",
-            self.write(move |conn| upsert_conversation(conn, &c, false)),
+            self.write_fenced(fence, move |conn| upsert_conversation(conn, &c, false)),
         )
         .await
+    }
+
+    /// SQLite checks every write against the shard's one epoch in `shard_owner`, so there is
+    /// nothing per conversation to raise: this only tells a stale owner early, through the
+    /// writer, in order with every other write.
+    async fn fence_conversation(&self, _id: ConversationId, fence: Fence) -> StoreResult<()> {
+        if fence.is_unchecked() {
+            return Ok(());
+        }
+        timed("fence_conversation", self.write_fenced(fence, |_| Ok(()))).await
     }
 
     async fn get_conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {

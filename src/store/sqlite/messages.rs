@@ -6,7 +6,7 @@ use rusqlite::{params, Row};
 use super::codec::*;
 use super::SqliteStore;
 use crate::domain::{Author, ConversationId, Message, Seq};
-use crate::store::{timed, MessageStore, StoreError, StoreResult};
+use crate::store::{timed, Fence, MessageStore, StoreError, StoreResult};
 
 const MESSAGE_COLS: &str = "conversation_id, seq, client_msg_id, author, body, at";
 
@@ -23,11 +23,11 @@ fn message_row(row: &Row<'_>) -> StoreResult<Message> {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append_message(&self, message: &Message) -> StoreResult<()> {
+    async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()> {
         let m = message.clone();
         timed(
             "append_message",
-            self.write(move |conn| {
+            self.write_fenced(fence, move |conn| {
                 let author = to_json(&m.author)?;
                 // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
                 // is checked below, while a reused client_msg_id still raises a conflict.

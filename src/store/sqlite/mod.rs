@@ -1,11 +1,12 @@
 //! The embedded SQLite backend: one file, WAL mode, one group-committing writer.
 //!
-//! **Writes** go to a dedicated OS thread that owns the only write connection of this process.
-//! It takes every job queued at that moment (up to `max_batch`) and runs them in ONE
-//! `BEGIN IMMEDIATE ... COMMIT`, each job inside its own `SAVEPOINT` so a failing job (say, a
-//! unique-constraint conflict) rolls back alone. Callers are answered only after `COMMIT`
-//! returns, so "acknowledged" means "committed". One fsync then covers a whole batch: under load
-//! the writer commits hundreds of messages per fsync instead of one.
+//! **Writes** go to a dedicated OS thread that owns the only write connection of this process
+//! (`writer.rs`). It takes every job queued at that moment (up to `max_batch`) and runs them in
+//! ONE `BEGIN IMMEDIATE ... COMMIT`, each job inside its own `SAVEPOINT` so a failing job (say,
+//! a unique-constraint conflict, or a stale fence) rolls back alone. Callers are answered only
+//! after `COMMIT` returns, so "acknowledged" means "committed". One fsync then covers a whole
+//! batch: under load the writer commits hundreds of messages per fsync instead of one. Entity
+//! writes are fenced inside that transaction (see `writer.rs`).
 //!
 //! **Durability** follows [`Synchronous`]: with `Full` (the default) SQLite fsyncs the WAL on
 //! every commit, so an acknowledged write survives power loss and OS crashes. With `Normal` the
@@ -21,7 +22,7 @@
 //! first process applies them and the others find them applied.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,21 +30,28 @@ use parking_lot::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, StoreResult};
-use codec::{clone_err, is_busy, map_err, now_ms};
+use super::{Fence, StoreError, StoreResult};
+use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod cluster;
 mod codec;
 mod conversations;
 mod messages;
 mod sites;
 mod visitors;
+mod writer;
+
+use writer::{run_writer, Stats, WriteJob};
 
 /// The schema, in order. A migration is never edited once released: add a new file instead.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../../schema/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../../schema/sqlite/0001_init.sql")),
+    (2, include_str!("../../../schema/sqlite/0002_cluster.sql")),
+];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,21 +115,6 @@ pub struct SqliteStore {
     writer: mpsc::Sender<WriteJob>,
     readers: Arc<Readers>,
     stats: Arc<Stats>,
-}
-
-/// The statements of one write, run by the writer thread inside its savepoint.
-type WriteFn = Box<dyn FnOnce(&Connection) -> StoreResult<()> + Send>;
-
-/// One write: runs inside the writer's transaction, answered after the commit.
-struct WriteJob {
-    run: WriteFn,
-    done: oneshot::Sender<StoreResult<()>>,
-}
-
-#[derive(Default)]
-struct Stats {
-    transactions: AtomicU64,
-    writes: AtomicU64,
 }
 
 impl SqliteStore {
@@ -196,16 +189,49 @@ impl SqliteStore {
         .await
     }
 
-    /// Queue a write and wait until the transaction that carried it has committed.
+    /// Queue a write that no shard owns (sites, agents, secrets) and wait until the
+    /// transaction that carried it has committed.
     async fn write(
         &self,
         run: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
     ) -> StoreResult<()> {
-        let (done, answer) = oneshot::channel();
-        let job = WriteJob {
-            run: Box::new(run),
-            done,
-        };
+        self.submit(WriteJob::new(Fence::UNCHECKED, false, run))
+            .await
+    }
+
+    /// Queue an entity write: the writer runs it only if `fence` is the shard's current epoch
+    /// (checked inside the same transaction, so no take can slip in between).
+    async fn write_fenced(
+        &self,
+        fence: Fence,
+        run: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> StoreResult<()> {
+        self.submit(WriteJob::new(fence, false, run)).await
+    }
+
+    /// Queue a write of `nodes` or `shard_owner` that answers with a value. `ownership` says it
+    /// may change shard epochs, so the writer forgets the epochs it read earlier in the batch.
+    async fn write_returning<T: Send + 'static>(
+        &self,
+        ownership: bool,
+        run: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let slot = Arc::new(Mutex::new(None));
+        let filled = slot.clone();
+        self.submit(WriteJob::new(Fence::UNCHECKED, ownership, move |conn| {
+            *filled.lock() = Some(run(conn)?);
+            Ok(())
+        }))
+        .await?;
+        // Only read after the commit succeeded: a rolled-back value is never returned.
+        let value = slot.lock().take();
+        value.ok_or_else(|| StoreError::Backend("sqlite write returned no value".into()))
+    }
+
+    async fn submit(
+        &self,
+        (job, answer): (WriteJob, oneshot::Receiver<StoreResult<()>>),
+    ) -> StoreResult<()> {
         self.writer
             .send(job)
             .await
@@ -317,73 +343,4 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tracing::info!(version, "applied sqlite migration");
     }
     tx.commit().map_err(map_err)
-}
-
-/// The writer thread: wait for a job, take whatever else is queued, commit them together.
-/// Ends when every `SqliteStore` handle is gone and the queue is drained.
-fn run_writer(
-    mut conn: Connection,
-    mut jobs: mpsc::Receiver<WriteJob>,
-    max_batch: usize,
-    stats: &Stats,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        commit_batch(&mut conn, &mut batch, stats);
-    }
-}
-
-/// Run `batch` in one transaction and answer every job.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>, stats: &Stats) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let err = map_err(e);
-            for job in batch.drain(..) {
-                let _ = job.done.send(Err(clone_err(&err)));
-            }
-            return;
-        }
-    };
-    let mut answers = Vec::with_capacity(batch.len());
-    for job in batch.drain(..) {
-        // The savepoint rolls back on drop, so a job that fails leaves nothing behind and the
-        // jobs around it commit normally.
-        let result = match tx.savepoint() {
-            Ok(sp) => match (job.run)(&sp) {
-                Ok(()) => sp.commit().map_err(map_err),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(map_err(e)),
-        };
-        answers.push((job.done, result));
-    }
-    match tx.commit() {
-        Ok(()) => {
-            // Counted before anyone is answered, so a caller that sees its write done also
-            // sees it counted.
-            let n = answers.len();
-            stats.transactions.fetch_add(1, Ordering::Relaxed);
-            stats.writes.fetch_add(n as u64, Ordering::Relaxed);
-            crate::metrics::observe_commit_batch(n);
-            for (done, result) in answers {
-                // The caller may have gone away (a dropped future); the write stands anyway.
-                let _ = done.send(result);
-            }
-        }
-        Err(e) => {
-            // Nothing of this batch is stored: every job fails, the ones that had succeeded too.
-            let err = map_err(e);
-            for (done, result) in answers {
-                let _ = done.send(result.and(Err(clone_err(&err))));
-            }
-        }
-    }
 }

@@ -6,7 +6,7 @@ use rusqlite::{params, Row};
 use super::codec::*;
 use super::SqliteStore;
 use crate::domain::{SiteId, Visitor, VisitorEvent, VisitorId};
-use crate::store::{timed, StoreResult, VisitorStore};
+use crate::store::{timed, Fence, StoreResult, VisitorStore};
 
 const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at";
 
@@ -24,11 +24,11 @@ fn visitor_row(row: &Row<'_>) -> StoreResult<Visitor> {
 
 #[async_trait]
 impl VisitorStore for SqliteStore {
-    async fn put_visitor(&self, visitor: &Visitor) -> StoreResult<()> {
+    async fn put_visitor(&self, visitor: &Visitor, fence: Fence) -> StoreResult<()> {
         let v = visitor.clone();
         timed(
             "put_visitor",
-            self.write(move |conn| {
+            self.write_fenced(fence, move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO visitors (id, site_id, user_id, name, email, created_at, last_seen_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -84,11 +84,11 @@ impl VisitorStore for SqliteStore {
         .await
     }
 
-    async fn append_visitor_event(&self, event: &VisitorEvent) -> StoreResult<()> {
+    async fn append_visitor_event(&self, event: &VisitorEvent, fence: Fence) -> StoreResult<()> {
         let e = event.clone();
         timed(
             "append_visitor_event",
-            self.write(move |conn| {
+            self.write_fenced(fence, move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO visitor_events (visitor_id, at, kind, url, title)
                      VALUES (?1, ?2, ?3, ?4, ?5)
