@@ -26,7 +26,8 @@ use super::model::{
 };
 use super::phrases::phrases;
 use super::policy::{
-    answer_reply, clarify_reply, handoff_notice, human_action, judge, short_reply, Availability, Retrieval,
+    answer_reply, clarify_reply, handoff_notice, human_action, judge, short_reply, Availability,
+    Retrieval,
 };
 use super::text::detect_language;
 
@@ -266,7 +267,12 @@ impl BotConversation {
         BotDecision::Clarify { reply }
     }
 
-    fn hand_off(&mut self, reason: HandoffReason, lang: Language, avail: Availability) -> BotDecision {
+    fn hand_off(
+        &mut self,
+        reason: HandoffReason,
+        lang: Language,
+        avail: Availability,
+    ) -> BotDecision {
         self.awaiting_feedback = None;
         handoff(reason, lang, avail)
     }
@@ -279,8 +285,13 @@ fn handoff(reason: HandoffReason, lang: Language, avail: Availability) -> BotDec
     }
 }
 
-/// Whether `text` has any searchable word in any of the help centre's languages.
+/// Whether `text` has a searchable word in every language of the help centre: "hi" has none in
+/// English, so it is a greeting, not a question nobody can answer.
 fn has_terms(kb: &KnowledgeBase, text: &str) -> bool {
     kb.languages()
-        .any(|l| !super::text::Analyzer::new(l).terms(text).is_empty())
+        .all(|l| !super::text::Analyzer::new(l).terms(text).is_empty())
 }
+
+#[cfg(test)]
+#[path = "conversation_tests.rs"]
+mod tests;

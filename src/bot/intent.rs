@@ -7,21 +7,65 @@ use super::text::words;
 
 /// Words that name a human on their own: any message containing one asks for a person.
 const HUMAN_ALWAYS: &[&str] = &[
-    "human", "humans", "humano", "humana", "operator", "operador", "operadora",
-    "representative", "representante", "asesor", "asesora",
+    "human",
+    "humans",
+    "humano",
+    "humana",
+    "operator",
+    "operador",
+    "operadora",
+    "representative",
+    "representante",
+    "asesor",
+    "asesora",
 ];
 
 /// Words that name a person only after a verb of contact ("talk to an agent"), because alone
 /// they also appear in ordinary questions ("can a person bring a dog?").
 const HUMAN_TARGETS: &[&str] = &[
-    "person", "people", "agent", "someone", "somebody", "staff", "rep", "persona", "personas",
-    "agente", "alguien", "empleado", "manager", "encargado",
+    "person",
+    "people",
+    "agent",
+    "someone",
+    "somebody",
+    "staff",
+    "rep",
+    "persona",
+    "personas",
+    "agente",
+    "alguien",
+    "empleado",
+    "manager",
+    "encargado",
 ];
 
 const CONTACT_VERBS: &[&str] = &[
-    "talk", "speak", "chat", "connect", "transfer", "contact", "reach", "want", "need", "get",
-    "real", "live", "hablar", "habla", "hable", "comunicar", "comunicarme", "contactar", "pasar",
-    "pasame", "pasarme", "quiero", "necesito", "real", "atender", "atienda",
+    "talk",
+    "speak",
+    "chat",
+    "connect",
+    "transfer",
+    "contact",
+    "reach",
+    "want",
+    "need",
+    "get",
+    "real",
+    "live",
+    "hablar",
+    "habla",
+    "hable",
+    "comunicar",
+    "comunicarme",
+    "contactar",
+    "pasar",
+    "pasame",
+    "pasarme",
+    "quiero",
+    "necesito",
+    "real",
+    "atender",
+    "atienda",
 ];
 
 /// Short messages that are just a target word ("agent?", "a person please").
@@ -35,7 +79,12 @@ pub fn wants_human(text: &str) -> bool {
     }
     let content: Vec<&String> = words
         .iter()
-        .filter(|w| !matches!(w.as_str(), "a" | "an" | "the" | "please" | "un" | "una" | "por" | "favor"))
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "a" | "an" | "the" | "please" | "un" | "una" | "por" | "favor"
+            )
+        })
         .collect();
     if content.len() <= SHORT_MESSAGE_WORDS
         && content.iter().any(|w| HUMAN_TARGETS.contains(&w.as_str()))
@@ -52,8 +101,8 @@ pub fn wants_human(text: &str) -> bool {
 }
 
 const YES: &[&str] = &[
-    "yes", "yep", "yeah", "thanks", "thank", "thx", "great", "perfect", "helped", "si",
-    "gracias", "perfecto", "genial", "vale", "ok", "okay",
+    "yes", "yep", "yeah", "thanks", "thank", "thx", "great", "perfect", "helped", "si", "gracias",
+    "perfecto", "genial", "vale", "ok", "okay",
 ];
 const NO: &[&str] = &["no", "nope", "not", "didnt", "doesnt", "nada"];
 

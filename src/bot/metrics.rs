@@ -3,9 +3,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts,
-};
+use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 
 use super::llm::LlmOutcome;
 use super::model::HandoffReason;

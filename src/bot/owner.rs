@@ -141,7 +141,10 @@ mod tests {
     #[test]
     fn the_site_mode_decides_who_starts() {
         assert_eq!(Ownership::start(BotMode::Off, NOBODY).owner, Owner::Queue);
-        assert_eq!(Ownership::start(BotMode::BotFirst, ONLINE).owner, Owner::Bot);
+        assert_eq!(
+            Ownership::start(BotMode::BotFirst, ONLINE).owner,
+            Owner::Bot
+        );
         assert_eq!(
             Ownership::start(BotMode::WhenUnavailable, ONLINE).owner,
             Owner::Queue

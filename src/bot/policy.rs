@@ -54,15 +54,8 @@ pub fn excerpt(kb: &KnowledgeBase, hit: &Hit, query: &[WeightedText], max_chars:
         return String::new();
     };
     let analyzer = Analyzer::new(chunk.language);
-    let wanted: HashSet<String> = query
-        .iter()
-        .flat_map(|q| analyzer.terms(&q.text))
-        .collect();
-    let sents: Vec<&str> = chunk
-        .text
-        .split("\n\n")
-        .flat_map(sentences)
-        .collect();
+    let wanted: HashSet<String> = query.iter().flat_map(|q| analyzer.terms(&q.text)).collect();
+    let sents: Vec<&str> = chunk.text.split("\n\n").flat_map(sentences).collect();
     if sents.is_empty() {
         return String::new();
     }

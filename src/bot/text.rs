@@ -32,19 +32,18 @@ static EN_STOP: &[&str] = &[
     "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can",
     "could", "did", "do", "does", "for", "from", "get", "got", "had", "has", "have", "hello", "hi",
     "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our",
-    "please", "should", "so", "that", "the", "their", "them", "there", "these", "this", "to",
-    "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with",
-    "would", "you", "your", "thanks", "thank", "hey", "there", "im", "ive", "dont", "s", "t",
-    "want", "need", "know", "tell", "just", "some", "also", "way", "there",
+    "please", "should", "so", "that", "the", "their", "them", "there", "these", "this", "to", "us",
+    "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
+    "you", "your", "thanks", "thank", "hey", "there", "im", "ive", "dont", "s", "t", "want",
+    "need", "know", "tell", "just", "some", "also", "way", "much", "many", "take", "still", "make",
 ];
 
 static ES_STOP: &[&str] = &[
     "a", "al", "algo", "como", "con", "cual", "cuando", "de", "del", "donde", "el", "ella", "en",
-    "es", "esta", "este", "esto", "hay", "hola", "la", "las", "le", "les", "lo", "los", "me",
-    "mi", "mis", "muy", "necesito", "no", "nos", "o", "para", "pero", "por", "puedo", "que",
-    "quiero", "se", "si", "sin", "sobre", "su", "sus", "tengo", "te", "tu", "un", "una", "uno",
-    "y", "ya", "yo", "gracias", "favor", "saber", "puede", "pueden", "son", "ser", "estoy",
-    "hacer", "hace",
+    "es", "esta", "este", "esto", "hay", "hola", "la", "las", "le", "les", "lo", "los", "me", "mi",
+    "mis", "muy", "necesito", "no", "nos", "o", "para", "pero", "por", "puedo", "que", "quiero",
+    "se", "si", "sin", "sobre", "su", "sus", "tengo", "te", "tu", "un", "una", "uno", "y", "ya",
+    "yo", "gracias", "favor", "saber", "puede", "pueden", "son", "ser", "estoy", "hacer", "hace",
 ];
 
 static EN_STOP_SET: LazyLock<HashSet<&'static str>> =
@@ -132,14 +131,20 @@ mod tests {
     #[test]
     fn english_terms_are_stemmed_and_skip_stop_words() {
         let a = Analyzer::new(Language::En);
-        assert_eq!(a.terms("How do I cancel my orders?"), vec!["cancel", "order"]);
+        assert_eq!(
+            a.terms("How do I cancel my orders?"),
+            vec!["cancel", "order"]
+        );
         assert_eq!(a.terms("Shipping shipped"), vec!["ship", "ship"]);
     }
 
     #[test]
     fn spanish_terms_match_with_or_without_accents() {
         let a = Analyzer::new(Language::Es);
-        assert_eq!(a.terms("¿Cuánto tarda el envío?"), a.terms("cuanto tarda el envio"));
+        assert_eq!(
+            a.terms("¿Cuánto tarda el envío?"),
+            a.terms("cuanto tarda el envio")
+        );
         assert!(a.terms("los pedidos").contains(&"ped".to_string()));
     }
 

@@ -22,8 +22,12 @@ impl Default for BreakerConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
-    Closed { failures: u32 },
-    Open { until: Millis },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Millis,
+    },
     /// One probe is in flight; everyone else is refused until it ends.
     HalfOpen,
 }

@@ -103,7 +103,10 @@ fn citations(value: &Value, sources: &[Source]) -> Result<Vec<ArticleId>, String
 /// the last complete character. Re-reads the whole buffer each time: replies are a few KB, and
 /// a re-read cannot get out of step with the stream the way an incremental parser could.
 pub fn partial(content: &str) -> (Option<String>, Option<String>) {
-    (string_field(content, "action", false), string_field(content, "text", true))
+    (
+        string_field(content, "action", false),
+        string_field(content, "text", true),
+    )
 }
 
 /// The string value of `"key"` in a (possibly unfinished) JSON object; `allow_open` accepts a
@@ -131,8 +134,7 @@ fn string_field(content: &str, key: &str, allow_open: bool) -> Option<String> {
                     }
                     // Surrogate pairs (emoji) come as two escapes; show nothing rather than a
                     // replacement character mid-stream, the final message has it right.
-                    if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
-                    {
+                    if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
                         out.push(c);
                     }
                 }
@@ -229,7 +231,10 @@ mod tests {
     #[test]
     fn a_hand_off_needs_no_citation() {
         assert_eq!(
-            decide(r#"{"action":"handoff","text":"","citations":[]}"#, &sources()),
+            decide(
+                r#"{"action":"handoff","text":"","citations":[]}"#,
+                &sources()
+            ),
             LlmOutcome::Handoff { text: None }
         );
     }
@@ -238,7 +243,9 @@ mod tests {
     fn partial_text_is_decoded_up_to_the_last_whole_character() {
         assert_eq!(partial(r#"{"act"#), (None, None));
         assert_eq!(
-            partial(r#"{"action": "answer", "text": "We ship\n in"#).1.as_deref(),
+            partial(r#"{"action": "answer", "text": "We ship\n in"#)
+                .1
+                .as_deref(),
             Some("We ship\n in")
         );
         assert_eq!(
@@ -246,7 +253,9 @@ mod tests {
             (Some("answer".into()), Some("café ".into()))
         );
         assert_eq!(
-            partial(r#"{"action":"answer","text":"say \"hi\"","cit"#).1.as_deref(),
+            partial(r#"{"action":"answer","text":"say \"hi\"","cit"#)
+                .1
+                .as_deref(),
             Some("say \"hi\"")
         );
         assert_eq!(partial(r#"{"action":"ans"#).0, None);

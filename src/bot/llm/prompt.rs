@@ -74,10 +74,19 @@ pub fn messages(req: &LlmRequest, redact: bool) -> Vec<(&'static str, String)> {
     let system = SYSTEM
         .replace("{site}", &req.site_name)
         .replace("{language}", language_name(req.language));
-    let clean = |s: &str| if redact { redact_personal(s) } else { s.to_string() };
+    let clean = |s: &str| {
+        if redact {
+            redact_personal(s)
+        } else {
+            s.to_string()
+        }
+    };
     let mut user = String::from("Sources:\n");
     for s in &req.sources {
-        user.push_str(&format!("\n[{}] {} ({})\n{}\n", s.number, s.title, s.url, s.text));
+        user.push_str(&format!(
+            "\n[{}] {} ({})\n{}\n",
+            s.number, s.title, s.url, s.text
+        ));
     }
     if !req.history.is_empty() {
         user.push_str("\nThe visitor's earlier messages:\n");
@@ -85,7 +94,10 @@ pub fn messages(req: &LlmRequest, redact: bool) -> Vec<(&'static str, String)> {
             user.push_str(&format!("- {}\n", clean(h)));
         }
     }
-    user.push_str(&format!("\nThe visitor's question: {}\n", clean(&req.question)));
+    user.push_str(&format!(
+        "\nThe visitor's question: {}\n",
+        clean(&req.question)
+    ));
     vec![("system", system), ("user", user)]
 }
 
@@ -196,7 +208,10 @@ mod tests {
 
     #[test]
     fn short_numbers_are_kept() {
-        assert_eq!(redact_personal("order 1234 costs 3.50"), "order 1234 costs 3.50");
+        assert_eq!(
+            redact_personal("order 1234 costs 3.50"),
+            "order 1234 costs 3.50"
+        );
     }
 
     #[test]
