@@ -19,6 +19,7 @@
 pub mod actors;
 pub mod auth;
 pub mod automation;
+pub mod blobs;
 pub mod bot;
 pub mod clock;
 pub mod cluster;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod mail;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
