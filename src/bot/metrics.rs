@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 
 use super::llm::LlmOutcome;
-use super::model::HandoffReason;
+use super::model::{BotDecision, HandoffReason};
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     crate::metrics::REGISTRY
@@ -100,6 +100,35 @@ pub fn count_handoff(reason: HandoffReason) {
     BOT_HANDOFFS.with_label_values(&[reason.as_str()]).inc();
 }
 
+/// Counts an answer or clarification the bot sent (hand-offs are counted by `count_handoff`).
+pub fn count_reply(decision: &BotDecision) {
+    let kind = match decision {
+        BotDecision::Answer { .. } => "answer",
+        BotDecision::Clarify { .. } => "clarify",
+        BotDecision::Handoff { .. } | BotDecision::Silent => return,
+    };
+    BOT_REPLIES.with_label_values(&[kind]).inc();
+}
+
 pub fn count_outcome(outcome: &LlmOutcome) {
     LLM_OUTCOMES.with_label_values(&[outcome.label()]).inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_hand_off_reason_is_exported_from_the_start_and_counts() {
+        let text = |r: HandoffReason| BOT_HANDOFFS.with_label_values(&[r.as_str()]).get();
+        let before = text(HandoffReason::TooManyTurns);
+        count_handoff(HandoffReason::TooManyTurns);
+        assert_eq!(text(HandoffReason::TooManyTurns), before + 1);
+        let families = crate::metrics::REGISTRY.gather();
+        let handoffs = families
+            .iter()
+            .find(|f| f.name() == "switchboard_bot_handoffs_total")
+            .expect("registered");
+        assert_eq!(handoffs.get_metric().len(), HandoffReason::ALL.len());
+    }
 }
