@@ -48,14 +48,14 @@ pub struct BotConversation {
 }
 
 /// What the actor does next for a visitor message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum BotStep {
     Decided(BotDecision),
     AskLlm(LlmTurn),
 }
 
 /// Everything an LLM turn needs, and what the knowledge base alone would have said.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmTurn {
     pub question: String,
     /// Earlier visitor turns, oldest first (since the last reopen).
@@ -248,7 +248,6 @@ impl BotConversation {
             }
             BotDecision::Clarify { reply } => self.dont_know(reply, settings, lang, avail),
             BotDecision::Handoff { reason, .. } => self.hand_off(reason, lang, avail),
-            BotDecision::Silent => BotDecision::Silent,
         }
     }
 

@@ -25,7 +25,7 @@ const B: f64 = 0.75;
 const TITLE_REPEAT: u32 = 2;
 
 /// One article's best chunk for a query.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hit {
     pub article_id: ArticleId,
     /// Index of the best chunk in `KnowledgeBase::chunk`.
@@ -37,7 +37,7 @@ pub struct Hit {
 }
 
 /// Text with a weight: the current message counts 1.0, earlier turns less.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WeightedText {
     pub text: String,
     pub weight: f64,

@@ -63,7 +63,6 @@ const CONTACT_VERBS: &[&str] = &[
     "pasarme",
     "quiero",
     "necesito",
-    "real",
     "atender",
     "atienda",
 ];

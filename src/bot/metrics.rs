@@ -105,7 +105,7 @@ pub fn count_reply(decision: &BotDecision) {
     let kind = match decision {
         BotDecision::Answer { .. } => "answer",
         BotDecision::Clarify { .. } => "clarify",
-        BotDecision::Handoff { .. } | BotDecision::Silent => return,
+        BotDecision::Handoff { .. } => return,
     };
     BOT_REPLIES.with_label_values(&[kind]).inc();
 }

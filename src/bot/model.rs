@@ -222,6 +222,4 @@ pub enum BotDecision {
         reason: HandoffReason,
         notice: BotReply,
     },
-    /// Nothing to say (e.g. "thanks" after a helpful answer): the bot stays quiet.
-    Silent,
 }

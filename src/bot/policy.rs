@@ -216,3 +216,119 @@ pub fn handoff_notice(reason: HandoffReason, lang: Language, avail: Availability
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::model::{Article, ArticleId};
+    use crate::domain::SiteId;
+
+    fn hit(score: f64, normalized: f64) -> Hit {
+        Hit {
+            article_id: ArticleId::new(),
+            chunk: 0,
+            score,
+            normalized,
+        }
+    }
+
+    fn settings() -> BotSettings {
+        BotSettings {
+            min_score: 0.3,
+            min_margin: 0.15,
+            ..BotSettings::default()
+        }
+    }
+
+    #[test]
+    fn the_best_hit_must_clear_the_score_and_beat_the_runner_up_by_the_margin() {
+        let s = settings();
+        assert_eq!(judge(&[], &s), Retrieval::NoMatch);
+        assert_eq!(judge(&[hit(9.0, 0.29)], &s), Retrieval::NoMatch);
+        let alone = hit(9.0, 0.3);
+        assert_eq!(judge(&[alone.clone()], &s), Retrieval::Confident(alone));
+        let (a, b) = (hit(11.5, 0.9), hit(10.0, 0.9));
+        assert_eq!(judge(&[a.clone(), b.clone()], &s), Retrieval::Confident(a));
+        let a = hit(11.4, 0.9);
+        assert_eq!(
+            judge(&[a.clone(), b.clone(), hit(1.0, 0.1)], &s),
+            Retrieval::Ambiguous(vec![a, b]),
+            "candidates below the score are not offered"
+        );
+    }
+
+    fn kb_with(body: &str) -> (KnowledgeBase, Hit) {
+        let article = Article {
+            id: ArticleId::new(),
+            site_id: SiteId::new(),
+            title: "Refunds".into(),
+            body: body.into(),
+            url: "/help/refunds".into(),
+            language: Language::En,
+            updated_at: 0,
+        };
+        let id = article.id;
+        let kb = KnowledgeBase::build([article]);
+        (kb, hit_for(id))
+    }
+
+    fn hit_for(article_id: ArticleId) -> Hit {
+        Hit {
+            article_id,
+            chunk: 0,
+            score: 1.0,
+            normalized: 1.0,
+        }
+    }
+
+    fn q(text: &str) -> Vec<WeightedText> {
+        vec![WeightedText {
+            text: text.into(),
+            weight: 1.0,
+        }]
+    }
+
+    #[test]
+    fn the_excerpt_starts_at_the_sentence_that_matches_the_question() {
+        let (kb, h) = kb_with(
+            "We love coffee. Opened bags cannot be returned. Refunds take five days. Thanks!",
+        );
+        assert_eq!(
+            excerpt(&kb, &h, &q("how long do refunds take"), 60),
+            "Refunds take five days. Thanks!"
+        );
+        assert_eq!(
+            excerpt(&kb, &h, &q("can I return an opened bag"), 31),
+            "Opened bags cannot be returned."
+        );
+    }
+
+    #[test]
+    fn a_sentence_longer_than_the_limit_is_cut_at_a_word() {
+        let (kb, h) = kb_with("Refunds are paid back to the card you used within five days.");
+        let e = excerpt(&kb, &h, &q("refunds"), 25);
+        assert_eq!(e, "Refunds are paid back to…");
+        assert!(e.chars().count() <= 25);
+    }
+
+    #[test]
+    fn the_answer_has_the_excerpt_the_link_and_the_follow_up_buttons() {
+        let (kb, h) = kb_with("Refunds take five days.");
+        let avail = Availability {
+            agents_online: false,
+            inside_hours: true,
+        };
+        let r = answer_reply(&kb, &h, &q("refunds"), Language::En, &settings(), avail).unwrap();
+        assert!(r.text.contains("Refunds take five days."));
+        assert!(r.text.contains("Read more: Refunds (/help/refunds)"));
+        assert_eq!(
+            r.actions,
+            [
+                QuickAction::Helpful,
+                QuickAction::NotHelpful,
+                QuickAction::LeaveMessage
+            ],
+            "nobody online: leave a message instead of a human"
+        );
+    }
+}

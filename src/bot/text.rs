@@ -34,8 +34,8 @@ static EN_STOP: &[&str] = &[
     "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our",
     "please", "should", "so", "that", "the", "their", "them", "there", "these", "this", "to", "us",
     "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
-    "you", "your", "thanks", "thank", "hey", "there", "im", "ive", "dont", "s", "t", "want",
-    "need", "know", "tell", "just", "some", "also", "way", "much", "many", "take", "still", "make",
+    "you", "your", "thanks", "thank", "hey", "im", "ive", "dont", "s", "t", "want", "need", "know",
+    "tell", "just", "some", "also", "way", "much", "many", "take", "still", "make",
 ];
 
 static ES_STOP: &[&str] = &[
