@@ -7,7 +7,7 @@
 //! 2. short feedback right after an answer ("yes thanks" / "no") -> glad / sorry (a "no" counts
 //!    as a don't-know);
 //! 3. `max_bot_turns` bot replies already -> hand off `too_many_turns`;
-//! 4. nothing to search for ("hi") -> invite a question (not a don't-know);
+//! 4. nothing to search for ("hi") -> invite a question (a note: not a don't-know, not a turn);
 //! 5. retrieval: confident -> answer; ambiguous -> clarify (a don't-know); nothing -> hand off
 //!    `low_confidence`; the `max_dont_know`-th don't-know in a row -> hand off
 //!    `repeated_dont_know`.
@@ -86,7 +86,7 @@ impl BotConversation {
             QuickAction::Helpful => {
                 self.awaiting_feedback = None;
                 self.dont_know_streak = 0;
-                BotDecision::Clarify {
+                BotDecision::Note {
                     reply: short_reply(phrases(lang).glad, avail),
                 }
             }
@@ -137,9 +137,8 @@ impl BotConversation {
         self.context.push(text);
         let hits = kb.search(&query, self.language);
         if hits.is_empty() && !has_terms(kb, text) {
-            self.bot_turns += 1;
             let reply = short_reply(phrases(lang).ask_question, avail);
-            return BotStep::Decided(BotDecision::Clarify { reply });
+            return BotStep::Decided(BotDecision::Note { reply });
         }
         let kb_decision = self.knowledge_base_decision(kb, &hits, &query, settings, lang, avail);
         if llm_enabled && !hits.is_empty() {
@@ -248,6 +247,7 @@ impl BotConversation {
             }
             BotDecision::Clarify { reply } => self.dont_know(reply, settings, lang, avail),
             BotDecision::Handoff { reason, .. } => self.hand_off(reason, lang, avail),
+            note @ BotDecision::Note { .. } => note,
         }
     }
 

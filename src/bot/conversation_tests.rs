@@ -127,9 +127,9 @@ fn a_greeting_invites_a_question_without_counting_as_dont_know() {
     let mut bot = BotConversation::default();
     assert!(matches!(
         say(&mut bot, &kb, "hi!"),
-        BotDecision::Clarify { .. }
+        BotDecision::Note { .. }
     ));
-    assert_eq!(bot.dont_know_streak, 0);
+    assert_eq!((bot.dont_know_streak, bot.bot_turns), (0, 0));
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn a_yes_after_an_answer_is_thanks_not_a_new_question() {
     let mut bot = BotConversation::default();
     say(&mut bot, &kb, "Do you ship on Wednesday?");
     let d = say(&mut bot, &kb, "yes thanks!");
-    let BotDecision::Clarify { reply } = d else {
+    let BotDecision::Note { reply } = d else {
         panic!("expected the glad reply");
     };
     assert!(reply.text.contains("Glad"));

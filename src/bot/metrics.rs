@@ -35,7 +35,7 @@ pub static BOT_HANDOFFS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     c
 });
 
-/// Bot replies by kind: answer, clarify.
+/// Bot replies by kind: answer, clarify, note.
 pub static BOT_REPLIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
@@ -105,6 +105,7 @@ pub fn count_reply(decision: &BotDecision) {
     let kind = match decision {
         BotDecision::Answer { .. } => "answer",
         BotDecision::Clarify { .. } => "clarify",
+        BotDecision::Note { .. } => "note",
         BotDecision::Handoff { .. } => return,
     };
     BOT_REPLIES.with_label_values(&[kind]).inc();

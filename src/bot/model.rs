@@ -215,8 +215,11 @@ pub struct BotReply {
 pub enum BotDecision {
     /// An answer from an article (excerpt + citation + "did this help?").
     Answer { reply: BotReply },
-    /// The bot is not sure: asks for more detail and offers a human.
+    /// The bot is not sure: asks for more detail and offers a human (a don't-know).
     Clarify { reply: BotReply },
+    /// A line that is neither an answer nor a don't-know: "Glad I could help!", or an invitation
+    /// to ask after a greeting.
+    Note { reply: BotReply },
     /// The bot stops; `notice` is the hand-off message, always shown to the visitor.
     Handoff {
         reason: HandoffReason,
