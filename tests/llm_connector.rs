@@ -343,4 +343,9 @@ async fn an_unreachable_server_fails_to_connect() {
         ),
         "{outcome:?}"
     );
+    assert_eq!(
+        rig.client.shared().tokens_used_today(rig.site),
+        0,
+        "nothing answered, nothing charged"
+    );
 }

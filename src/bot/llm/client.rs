@@ -150,7 +150,7 @@ struct Turn {
     prompt_estimate: u64,
     phase: Phase,
     permit: Option<Permit>,
-    /// Whether the request went out (tokens are charged only then).
+    /// Whether the server answered (tokens are charged only then).
     sent: bool,
     started: Instant,
     first_deadline: Instant,
@@ -228,7 +228,6 @@ impl Turn {
         if let Some(key) = s.api_key.as_deref().filter(|k| !k.is_empty()) {
             req = req.bearer_auth(key);
         }
-        self.sent = true;
         metrics::LLM_REQUESTS.inc();
         let deadline = self.first_deadline.min(self.total_deadline);
         let response = match timeout_at(deadline, req.send()).await {
@@ -240,6 +239,8 @@ impl Turn {
             }
             Ok(Ok(r)) => r,
         };
+        // The server answered: from here on the turn may have cost tokens.
+        self.sent = true;
         if !response.status().is_success() {
             return Err(LlmFailure::Http {
                 status: response.status().as_u16(),
