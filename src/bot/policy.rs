@@ -246,7 +246,10 @@ mod tests {
         assert_eq!(judge(&[], &s), Retrieval::NoMatch);
         assert_eq!(judge(&[hit(9.0, 0.29)], &s), Retrieval::NoMatch);
         let alone = hit(9.0, 0.3);
-        assert_eq!(judge(&[alone.clone()], &s), Retrieval::Confident(alone));
+        assert_eq!(
+            judge(std::slice::from_ref(&alone), &s),
+            Retrieval::Confident(alone)
+        );
         let (a, b) = (hit(11.5, 0.9), hit(10.0, 0.9));
         assert_eq!(judge(&[a.clone(), b.clone()], &s), Retrieval::Confident(a));
         let a = hit(11.4, 0.9);
