@@ -207,6 +207,40 @@ mod tests {
     }
 
     #[test]
+    fn sources_are_numbered_from_one_in_rank_order_with_their_chunk() {
+        use crate::bot::index::WeightedText;
+        use crate::bot::model::Article;
+        use crate::domain::SiteId;
+        let site = SiteId::new();
+        let art = |title: &str, body: &str| Article {
+            id: ArticleId::new(),
+            site_id: site,
+            title: title.into(),
+            body: body.into(),
+            url: format!("/help/{title}"),
+            language: Language::En,
+            updated_at: 0,
+        };
+        let kb = KnowledgeBase::build([
+            art("decaf", "Our decaf uses the Swiss Water process."),
+            art(
+                "shipping",
+                "We ship decaf and regular coffee on Wednesdays.",
+            ),
+        ]);
+        let q = [WeightedText {
+            text: "decaf process".into(),
+            weight: 1.0,
+        }];
+        let hits = kb.search(&q, Some(Language::En));
+        let sources = Source::from_hits(&kb, &hits);
+        assert_eq!(sources.iter().map(|s| s.number).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(sources[0].title, "decaf");
+        assert_eq!(sources[0].article_id, hits[0].article_id);
+        assert_eq!(sources[0].text, "Our decaf uses the Swiss Water process.");
+    }
+
+    #[test]
     fn short_numbers_are_kept() {
         assert_eq!(
             redact_personal("order 1234 costs 3.50"),
