@@ -199,6 +199,19 @@ async fn malformed_json_fails_as_malformed_after_showing_drafts() {
 }
 
 #[actix_rt::test]
+async fn a_reply_cut_by_the_token_limit_says_so() {
+    let rig = rig();
+    let (_, outcome) = run(&rig, &settings(&rig.url, "truncated")).await;
+    let LlmOutcome::Failed {
+        failure: LlmFailure::Malformed { detail },
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert!(detail.starts_with("cut at max_output_tokens"), "{detail}");
+}
+
+#[actix_rt::test]
 async fn a_citation_of_a_source_that_was_not_given_is_an_invalid_answer() {
     let rig = rig();
     let (_, outcome) = run(&rig, &settings(&rig.url, "bad_citation")).await;

@@ -30,9 +30,9 @@ fn chunk(content: &str) -> String {
     format!("data: {c}\n\n")
 }
 
-fn finish_and_done() -> Vec<String> {
+fn finish_and_done(reason: &str) -> Vec<String> {
     let stop = json!({"id": "c1", "object": "chat.completion.chunk",
-        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+        "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]});
     let usage = json!({"id": "c1", "object": "chat.completion.chunk", "choices": [],
         "usage": {"prompt_tokens": 321, "completion_tokens": 12, "total_tokens": 333}});
     vec![
@@ -44,12 +44,20 @@ fn finish_and_done() -> Vec<String> {
 
 /// The content split in pieces of ~7 characters, as a model streams tokens.
 fn streamed(content: &str, gap: Duration) -> Vec<Step> {
+    streamed_until(content, gap, "stop")
+}
+
+fn streamed_until(content: &str, gap: Duration, reason: &str) -> Vec<Step> {
     let chars: Vec<char> = content.chars().collect();
     let mut steps: Vec<Step> = chars
         .chunks(7)
         .map(|p| Step::Send(gap, chunk(&p.iter().collect::<String>())))
         .collect();
-    steps.extend(finish_and_done().into_iter().map(|s| Step::Send(gap, s)));
+    steps.extend(
+        finish_and_done(reason)
+            .into_iter()
+            .map(|s| Step::Send(gap, s)),
+    );
     steps
 }
 
@@ -63,7 +71,12 @@ fn script(model: &str) -> Result<Vec<Step>, u16> {
             r#"{"action":"handoff","text":"Let me get a person.","citations":[]}"#,
             none,
         ),
-        "malformed" => streamed(r#"{"action": "answer", "text": "We ship on Wed"#, none),
+        "malformed" => streamed(r#"{"action": "answer" "text": "We ship"}"#, none),
+        "truncated" => streamed_until(
+            r#"{"action": "answer", "text": "We ship on Wed"#,
+            none,
+            "length",
+        ),
         "bad_citation" => streamed(
             r#"{"action":"answer","text":"We ship daily.","citations":[7]}"#,
             none,

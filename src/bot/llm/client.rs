@@ -289,7 +289,17 @@ impl Turn {
     }
 
     fn complete(self) -> (LlmEvent, Turn) {
-        let outcome = decide(&self.content, &self.sources);
+        let outcome = match decide(&self.content, &self.sources) {
+            // Say why, so an operator raises `max_output_tokens` rather than blames the model.
+            LlmOutcome::Failed {
+                failure: LlmFailure::Malformed { detail },
+            } if self.finish_reason.as_deref() == Some("length") => LlmOutcome::Failed {
+                failure: LlmFailure::Malformed {
+                    detail: format!("cut at max_output_tokens ({detail})"),
+                },
+            },
+            other => other,
+        };
         self.finish(outcome)
     }
 
