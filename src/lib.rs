@@ -14,12 +14,17 @@
 //! - [`store`]: the `Store` trait and its SQLite and ScyllaDB backends.
 //! - [`auth`]: passwords, bearer and visitor tokens, identity signatures.
 //! - [`automation`]: business hours and the replies that depend on them.
+//! - [`bot`]: the knowledge-base bot, ownership and hand-offs, the optional LLM connector.
+//! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
+//! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
 //! - [`server`]: wires it all together and starts a node.
 
 pub mod actors;
 pub mod auth;
 pub mod automation;
+pub mod blobs;
+pub mod bot;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
@@ -27,6 +32,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod mail;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

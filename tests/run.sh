@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README). On a fresh machine it installs what is missing, then runs
-# formatting, lints, every Rust test (unit, integration, store contract, crash, load smoke),
-# the real-Prometheus scrape test and the browser tests in real Chromium.
+# formatting, lints, every Rust test (unit, integration, store contract, crash, load smoke,
+# cluster membership and links, bots, mail against a real SMTP server), the real-Prometheus
+# scrape test and the browser tests in real Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,12 @@ apt_install() {
 
 step "installing system packages"
 apt_install prometheus chromium
+
+# A real SMTP server for the mail tests (tests/mail_smtp.rs starts it on 127.0.0.1).
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  step "installing aiosmtpd (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
