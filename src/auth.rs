@@ -77,11 +77,7 @@ static HASH_POOL: std::sync::LazyLock<HashPool> = std::sync::LazyLock::new(|| {
 /// in the thread's heap (RSS grew ~19.5 MB per login, 97 MB after five), because the buffers
 /// are too large to be reused in place but below the arena's trim threshold.
 fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages to the OS; it touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::memory::trim();
 }
 
 /// Run `f` on the hashing pool; `unavailable` when a flood of logins fills its queue.

@@ -94,6 +94,7 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
 /// Start a node inside the current actix System.
 pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Started> {
     metrics::init();
+    crate::memory::start_trimmer();
     let io = |e: StoreError| std::io::Error::other(e.to_string());
     let store = open_store(&config).await.map_err(io)?;
     let key = store
