@@ -76,6 +76,16 @@ pub struct Config {
     pub cluster_advertise: Option<SocketAddr>,
     /// Shared by every node: authenticates node links (never sent on the wire).
     pub cluster_secret: Secret,
+    /// A member whose heartbeat stood still this long is dead; shard leases last this long.
+    pub cluster_lease_ms: u64,
+    /// How often a member writes its heartbeat.
+    pub cluster_heartbeat_ms: u64,
+    /// How long a call for a shard with no owner right now (moving, or its owner died) waits.
+    pub cluster_wait_ms: u64,
+    /// Calls that may wait for an owner at once on this node; more are refused (`unavailable`).
+    pub cluster_wait_buffer: usize,
+    /// Shards moved per rebalancing round when a node joins or leaves.
+    pub cluster_max_moves: usize,
 }
 
 impl Default for Config {
@@ -114,6 +124,11 @@ impl Default for Config {
             cluster_listen: None,
             cluster_advertise: None,
             cluster_secret: Secret::default(),
+            cluster_lease_ms: 6_000,
+            cluster_heartbeat_ms: 1_000,
+            cluster_wait_ms: 9_000,
+            cluster_wait_buffer: 10_000,
+            cluster_max_moves: 4,
         }
     }
 }
@@ -207,6 +222,16 @@ pub struct Cli {
     /// Secret shared by every node (prefer the environment or the file over the flag).
     #[arg(long, env = "SWITCHBOARD_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: Option<Secret>,
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_LEASE_MS")]
+    pub cluster_lease_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_HEARTBEAT_MS")]
+    pub cluster_heartbeat_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_WAIT_MS")]
+    pub cluster_wait_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_WAIT_BUFFER")]
+    pub cluster_wait_buffer: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
+    pub cluster_max_moves: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -276,6 +301,11 @@ impl Config {
             shards,
             token_ttl_secs,
             cluster_secret,
+            cluster_lease_ms,
+            cluster_heartbeat_ms,
+            cluster_wait_ms,
+            cluster_wait_buffer,
+            cluster_max_moves,
         );
         // Optional in the file too: a flag sets it, it never unsets it.
         if let Some(node_id) = cli.node_id {

@@ -20,6 +20,26 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot listen for signals; stop the node with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let config = match Config::from_cli(Cli::parse()) {
         Ok(c) => c,
@@ -40,10 +60,31 @@ fn main() -> std::process::ExitCode {
             println!("  agent console:      {url}/console");
             println!("  log in as {DEMO_AGENT_EMAIL} or {DEMO_ADMIN_EMAIL} (admin), password {DEMO_PASSWORD}; site key {DEMO_SITE_KEY}");
         }
-        let result = started.server.await;
-        for arbiter in started.arbiters {
-            arbiter.stop();
-        }
+        let mut started = started;
+        let fate = {
+            let cluster = started.hub.cluster.get().cloned();
+            async move {
+                match cluster {
+                    Some(cluster) => cluster.membership.fate().await,
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = &mut started.server => result,
+            () = shutdown_signal() => {
+                tracing::info!("shutting down: draining");
+                started.drain().await;
+                (&mut started.server).await
+            }
+            fate = fate => {
+                // Another node declared this one dead (or a newer life of it started): its
+                // shards are gone. Exit; the supervisor starts a new life.
+                tracing::error!(?fate, "this node's life is over; exiting");
+                std::process::exit(3);
+            }
+        };
+        started.finish();
         result
     });
     match result {

@@ -1,17 +1,22 @@
 //! Starting a node: open the store, load the signing key, seed the demo site on first start,
-//! start the entity arbiters, the registry, the janitor and the HTTP server.
+//! start the entity arbiters, the registry, the janitor and the HTTP server; with cluster
+//! settings, join the cluster (membership, leases, node links) and route by its map.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Actor, Arbiter};
 use actix_web::{dev::ServerHandle, App, HttpServer};
 
 use crate::actors::janitor::JanitorActor;
-use crate::actors::Hub;
+use crate::actors::{Hub, HubRef};
 use crate::auth::{hash_password, random_secret, Tokens};
 use crate::clock::SharedClock;
-use crate::cluster::{NodeId, Registry, ShardMap};
+use crate::cluster::link::LinkConfig;
+use crate::cluster::node::ClusterNode;
+use crate::cluster::{MembershipOptions, NodeId, OwnershipMap, Registry, ShardMap};
 use crate::config::{Config, SqliteSync, StoreKind};
 use crate::domain::{Agent, AgentId, Role, Site, SiteId, SiteSettings};
 use crate::store::scylla::{ScyllaOptions, ScyllaStore};
@@ -33,6 +38,38 @@ pub struct Started {
     pub arbiters: Vec<Arbiter>,
     /// Set when this start created the demo site.
     pub demo_created: bool,
+    pub hub: HubRef,
+    /// The runtime of the cluster loops, when the node is in a cluster.
+    pub cluster_runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Started {
+    /// Leave in order: stop being ready, hand every shard to the other nodes (cluster), tell
+    /// every socket to reconnect (clients resume elsewhere at once), stop the HTTP server.
+    pub async fn drain(&self) {
+        if let Some(cluster) = self.hub.cluster.get() {
+            let lease = Duration::from_millis(self.hub.config.cluster_lease_ms);
+            let left = cluster.drain(lease * 2).await;
+            if left > 0 {
+                tracing::warn!(
+                    shards = left,
+                    "drain ran out of time; their leases will expire"
+                );
+            }
+        }
+        self.hub.sockets.reconnect_all();
+        self.server.handle().stop(true).await;
+    }
+
+    /// Stop the cluster runtime without waiting (the process is ending).
+    pub fn finish(self) {
+        for arbiter in self.arbiters {
+            arbiter.stop();
+        }
+        if let Some(runtime) = self.cluster_runtime {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
@@ -116,19 +153,33 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
         config.workers
     };
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
-    let node = NodeId(config.listen.to_string());
-    let registry = Registry::new(
-        ShardMap::single(node, config.shards),
-        arbiters.iter().map(|a| a.handle()).collect(),
-    );
+    let node = NodeId(config.node_id());
+    // A single node owns every shard; a cluster member owns none until its leases say so.
+    let map = match config.cluster_listen {
+        None => ShardMap::single(node, config.shards),
+        Some(_) => ShardMap::from_ownership(
+            node,
+            config.shards,
+            &OwnershipMap::default(),
+            &BTreeMap::new(),
+        ),
+    };
+    let registry = Registry::new(map, arbiters.iter().map(|a| a.handle()).collect());
     let config = Arc::new(config);
     let hub = Hub::new(
         config.clone(),
         store.clone(),
-        clock,
+        clock.clone(),
         Tokens::new(key),
         registry,
     );
+    let cluster_runtime = match join_cluster(&hub, &config, &clock).await? {
+        Some((runtime, cluster)) => {
+            let _ = hub.cluster.set(cluster);
+            Some(runtime)
+        }
+        None => None,
+    };
     JanitorActor::new(hub.clone()).start();
 
     let app_hub = hub.clone();
@@ -145,19 +196,52 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
             .max_connections(config.max_connections)
             .backlog(config.backlog)
             .shutdown_timeout(5)
+            // The binary handles SIGTERM itself: a cluster node drains before it stops.
+            .disable_signals()
             .bind(config.listen)?;
     let addr = server
         .addrs()
         .first()
         .copied()
         .ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    if let Some(cluster) = hub.cluster.get() {
+        // Serving: placement may give this node shards now.
+        cluster.activate();
+    }
     Ok(Started {
         addr,
         store,
         server: server.run(),
         arbiters,
         demo_created,
+        hub,
+        cluster_runtime,
     })
+}
+
+/// Join the cluster when `cluster_listen` is set: the cluster loops get a small runtime of
+/// their own, so links and leases never wait behind socket I/O or actors.
+async fn join_cluster(
+    hub: &HubRef,
+    config: &Config,
+    clock: &SharedClock,
+) -> std::io::Result<Option<(tokio::runtime::Runtime, Arc<ClusterNode>)>> {
+    let Some(advertise) = config.cluster_advertise_addr() else {
+        return Ok(None);
+    };
+    let incarnation = MembershipOptions::incarnation_now(clock);
+    let link = LinkConfig::from_config(config, incarnation)
+        .ok_or_else(|| std::io::Error::other("cluster_listen is set but links cannot be built"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("cluster")
+        .enable_all()
+        .build()?;
+    let cluster = ClusterNode::start(hub, link, advertise, incarnation, runtime.handle().clone())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    tracing::info!(node = %hub.registry.node(), incarnation, %advertise, "joined the cluster");
+    Ok(Some((runtime, cluster)))
 }
 
 /// A node running on its own thread, for tests and embedding.
@@ -177,16 +261,14 @@ pub fn spawn(config: Config, clock: SharedClock) -> std::io::Result<NodeHandle> 
             let system = actix::System::new();
             system.block_on(async move {
                 match start(config, clock).await {
-                    Ok(started) => {
+                    Ok(mut started) => {
                         let _ = tx.send(Ok((
                             started.addr,
                             started.store.clone(),
                             started.server.handle(),
                         )));
-                        let _ = started.server.await;
-                        for arbiter in started.arbiters {
-                            arbiter.stop();
-                        }
+                        let _ = (&mut started.server).await;
+                        started.finish();
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e));

@@ -15,7 +15,7 @@ use bytestring::ByteString;
 use tracing::Instrument;
 
 use super::hello::{agent_hello, visitor_hello, Who};
-use super::outbound::{ConnHandle, Outbound, SlowConsumer};
+use super::outbound::{ConnHandle, Outbound, OwnerLost, Reconnect, SlowConsumer};
 use super::rate_limit::RateLimit;
 use super::{agent, HubRef};
 use crate::clock::{seconds_since, wall_micros};
@@ -365,22 +365,30 @@ impl Connection {
     /// restarted actor does not know the socket. Close with a reason, so the console
     /// reconnects, attaches again and resumes from its last seqs, and nothing is missed.
     fn check_agent(&mut self, ctx: &mut Context<Self>) {
-        let lost_agent = match &self.who {
-            Who::Agent { claims, .. } => !self.hub.agent(claims.sub).is_running(),
-            _ => false,
+        let Who::Agent { claims, .. } = &self.who else {
+            return;
         };
-        if lost_agent {
-            tracing::warn!(
-                connection = self.id.conn,
-                "an actor behind this socket restarted; asking the client to resume"
-            );
-            self.goodbye(
-                ErrorCode::Unavailable,
-                "the server restarted part of this session; reconnect and resume",
-                CloseCode::Restart,
-                ctx,
-            );
-        }
+        let agent = self.hub.agent(claims.sub);
+        let socket = self.id.clone();
+        ctx.spawn(
+            async move { agent.ask(agent::Attached { socket }).await }
+                .into_actor(self)
+                .map(|attached, act, ctx| {
+                    // A failed check (the agent's node is briefly unreachable) waits for the next.
+                    if attached == Ok(false) {
+                        tracing::warn!(
+                            connection = act.id.conn,
+                            "the agent behind this socket restarted or moved; asking the client to resume"
+                        );
+                        act.goodbye(
+                            ErrorCode::Unavailable,
+                            "the server restarted part of this session; reconnect and resume",
+                            CloseCode::Restart,
+                            ctx,
+                        );
+                    }
+                }),
+        );
     }
 }
 
@@ -422,9 +430,10 @@ impl Actor for Connection {
     fn stopped(&mut self, _: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["connection"]).dec();
         self.hub.sockets.remove(self.id.conn);
-        // The node's subscription table holds them, whether the conversations' actors run or not.
+        // The subscription tables hold them (here, or on the conversations' nodes), whether the
+        // conversations' actors run or not.
         for conversation_id in self.subscriptions.drain() {
-            self.hub.subscriptions.remove(conversation_id, self.id.conn);
+            self.hub.unfollow(conversation_id, &self.id);
         }
         match &self.who {
             Who::Pending => {}
@@ -515,6 +524,32 @@ impl Handler<Outbound> for Connection {
                 metrics::DELIVERY_LATENCY.observe(seconds_since(at));
             }
         });
+    }
+}
+
+impl Handler<Reconnect> for Connection {
+    type Result = ();
+    fn handle(&mut self, _: Reconnect, ctx: &mut Context<Self>) {
+        self.goodbye(
+            ErrorCode::Unavailable,
+            "part of this session moved to another node; reconnect and resume",
+            CloseCode::Restart,
+            ctx,
+        );
+    }
+}
+
+impl Handler<OwnerLost> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: OwnerLost, ctx: &mut Context<Self>) {
+        let registry = &self.hub.registry;
+        let held_there =
+            |key: uuid::Uuid| registry.owner(registry.shard_of(key)).as_ref() == Some(&msg.node);
+        let followed = self.subscriptions.iter().any(|c| held_there(c.0));
+        let agent = matches!(&self.who, Who::Agent { claims, .. } if held_there(claims.sub.0));
+        if followed || agent {
+            ctx.notify(Reconnect);
+        }
     }
 }
 

@@ -22,14 +22,16 @@ pub mod visitor;
 mod wire_tests;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::auth::Tokens;
 use crate::clock::SharedClock;
-use crate::cluster::{EntityRef, Registry, Sockets};
+use crate::cluster::node::ClusterNode;
+use crate::cluster::remote::NodeMessage;
+use crate::cluster::{EntityRef, Registry, Sockets, SubscriberId};
 use crate::config::Config;
 use crate::domain::{AgentId, Conversation, ConversationId, Site, SiteId, VisitorId};
 use crate::error::{ApiError, ApiResult};
@@ -53,8 +55,10 @@ pub struct Hub {
     pub tokens: Tokens,
     pub registry: Registry,
     pub sockets: Sockets,
-    /// Which of this node's sockets follow which conversation (outlives passivated actors).
+    /// Which sockets follow which of this node's conversations (outlives passivated actors).
     pub subscriptions: Subscriptions,
+    /// Links, membership and leases, when this node is part of a cluster.
+    pub cluster: OnceLock<Arc<ClusterNode>>,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
@@ -72,6 +76,7 @@ impl Hub {
         registry: Registry,
     ) -> HubRef {
         let sockets = Sockets::new(registry.node().clone());
+        let subscriptions = Subscriptions::new(registry.node().clone());
         Arc::new(Hub {
             config,
             store,
@@ -79,7 +84,8 @@ impl Hub {
             tokens,
             registry,
             sockets,
-            subscriptions: Subscriptions::default(),
+            subscriptions,
+            cluster: OnceLock::new(),
             sites: SiteCache::default(),
             agents_online: Mutex::new(HashMap::new()),
         })
@@ -128,9 +134,69 @@ impl Hub {
         self.router(site).ask(router::AgentsOnline).await
     }
 
-    /// Called by a site's router whenever its agents' presence changes.
+    /// Called by a site's router whenever its agents' presence changes: every node caches it
+    /// (hello and the widget config read it without a round trip).
     pub(crate) fn publish_agents_online(&self, site: SiteId, online: bool) {
+        let changed = self.agents_online.lock().insert(site, online) != Some(online);
+        if changed {
+            for peer in self.peers() {
+                let message = NodeMessage::AgentsOnline { site, online };
+                if let Err(e) = self.send_to(&peer, &message) {
+                    // That node asks the router itself on its next cache miss after a reconnect.
+                    tracing::debug!(%peer, error = %e, "agents-online not sent");
+                }
+            }
+        }
+    }
+
+    /// Another node's router published its site's agents-online flag.
+    pub(crate) fn note_agents_online(&self, site: SiteId, online: bool) {
         self.agents_online.lock().insert(site, online);
+    }
+
+    /// Frames for some sockets of another node, sent once for all of them. False when that
+    /// node cannot be reached (its sockets then stop following; they reconnect on their own).
+    pub fn deliver_remote(
+        &self,
+        node: &crate::cluster::NodeId,
+        conns: Vec<crate::cluster::ConnId>,
+        frames: Vec<bytestring::ByteString>,
+        received_at: Option<crate::clock::WallMicros>,
+    ) -> bool {
+        let message = NodeMessage::Deliver {
+            conns,
+            frames,
+            received_at,
+        };
+        match self.send_to(node, &message) {
+            Ok(()) => {
+                crate::cluster::metrics::REMOTE_DELIVERIES.inc();
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%node, error = %e, "frames for another node's sockets not sent");
+                false
+            }
+        }
+    }
+
+    /// A socket stops following a conversation, wherever the conversation lives.
+    pub fn unfollow(&self, conversation: ConversationId, subscriber: &SubscriberId) {
+        let shard = self.registry.shard_of(conversation.0);
+        match self.registry.owner(shard) {
+            Some(owner) if owner != *self.registry.node() => {
+                let message = NodeMessage::Unfollow {
+                    conversation,
+                    subscriber: subscriber.clone(),
+                };
+                if let Err(e) = self.send_to(&owner, &message) {
+                    // The owner drops this node's followers when their link goes down, and a
+                    // frame for a closed socket is dropped here.
+                    tracing::debug!(%owner, error = %e, "unfollow not sent");
+                }
+            }
+            _ => self.subscriptions.remove_follower(conversation, subscriber),
+        }
     }
 
     /// A site by its public key, cached for a few seconds (hello is the hottest lookup).

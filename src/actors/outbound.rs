@@ -13,7 +13,7 @@ use bytestring::ByteString;
 
 use super::connection::Connection;
 use crate::clock::WallMicros;
-use crate::cluster::ConnId;
+use crate::cluster::{ConnId, NodeId};
 use crate::metrics;
 
 /// A frame on its way to one socket. `received_at` is when the frame that caused it arrived,
@@ -23,6 +23,20 @@ use crate::metrics;
 pub struct Outbound {
     pub frame: ByteString,
     pub received_at: Option<WallMicros>,
+}
+
+/// Tells a connection that what it followed moved (a shard changed hands): say goodbye so the
+/// client reconnects at once and resumes from its last seq.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Reconnect;
+
+/// Tells a connection the link to a node went down: if it follows a conversation or an agent
+/// that node holds, it must reconnect.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct OwnerLost {
+    pub node: NodeId,
 }
 
 /// Tells a connection it fell too far behind and must close.
@@ -82,6 +96,16 @@ impl ConnHandle {
     pub fn written(&self) {
         self.0.queued.fetch_sub(1, Ordering::Relaxed);
         metrics::OUTBOUND_BACKLOG.dec();
+    }
+
+    /// Ask the socket to reconnect (what it followed moved).
+    pub fn reconnect(&self) {
+        self.0.addr.do_send(Reconnect);
+    }
+
+    /// The link to `node` went down; the socket checks whether it depended on it.
+    pub fn owner_lost(&self, node: NodeId) {
+        self.0.addr.do_send(OwnerLost { node });
     }
 
     pub fn is_alive(&self) -> bool {

@@ -14,7 +14,8 @@ use super::{agent, conversation, router, visitor};
 use crate::cluster::{NodeId, SubscriberId};
 use crate::domain::{AgentId, Conversation, ConversationId, Presence, SiteId, VisitorId};
 
-/// Round-trip `value` through JSON and return its type's short name.
+/// Round-trip `value` through JSON and through the node links' encoding (MessagePack with
+/// named fields), and return its type's short name.
 fn round_trip<T>(value: T) -> String
 where
     T: Serialize + DeserializeOwned + PartialEq + Debug,
@@ -22,6 +23,9 @@ where
     let text = serde_json::to_string(&value).expect("serialises");
     let back: T = serde_json::from_str(&text).expect("deserialises");
     assert_eq!(back, value, "changed by a round trip through {text}");
+    let bytes = crate::cluster::link::encode(&value).expect("encodes for a link");
+    let back: T = crate::cluster::link::decode(&bytes).expect("decodes from a link");
+    assert_eq!(back, value, "changed by a round trip over a node link");
     let name = std::any::type_name::<T>();
     name.rsplit("::").next().unwrap_or(name).to_owned()
 }
@@ -32,12 +36,15 @@ fn declared() -> BTreeSet<String> {
     for entity in ["conversation", "visitor", "agent", "router"] {
         let text = std::fs::read_to_string(dir.join(entity).join("messages.rs"))
             .expect("messages.rs readable");
-        for block in ["requests! {", "notices! {"] {
-            let Some(start) = text.find(block) else {
+        let declaration = &text[text
+            .find("entity_messages! {")
+            .expect("messages.rs declares its messages")..];
+        for block in ["requests: {", "notices: {"] {
+            let Some(start) = declaration.find(block) else {
                 continue;
             };
-            let body = &text[start + block.len()..];
-            let body = &body[..body.find('}').expect("macro block closes")];
+            let body = &declaration[start + block.len()..];
+            let body = &body[..body.find('}').expect("block closes")];
             // `Name => Reply,` one per line (replies may hold commas), or `A, B, C`.
             let items: Vec<&str> = if block.starts_with("requests") {
                 body.lines()
@@ -228,6 +235,12 @@ fn every_entity_message_survives_a_round_trip() {
     );
     check("agent", round_trip(a::Refresh));
     check("agent", round_trip(a::GetPresence));
+    check(
+        "agent",
+        round_trip(a::Attached {
+            socket: socket.clone(),
+        }),
+    );
 
     use visitor as v;
     check("visitor", round_trip(v::Attach { site }));

@@ -16,13 +16,17 @@ use std::fmt;
 use std::hash::Hash;
 
 use actix::dev::ToEnvelope;
+use std::time::Instant;
+
 use actix::prelude::SendError;
-use actix::{Actor, Context, Handler, MailboxError};
+use actix::{Actor, Addr, Context, Handler, MailboxError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::Fence;
+use super::registry::Route;
+use super::remote::{CallMode, EntityCall, NodeMessage};
+use super::{Fence, NodeId};
 use crate::actors::HubRef;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -79,8 +83,46 @@ impl<T> EntityId for T where
 {
 }
 
+/// The node hands the entity's shard to another node: finish what is in flight, write state
+/// back, stop (forgetting itself in the registry first). Answered once stopped. Node-local.
+pub struct HandOff;
+
+impl actix::Message for HandOff {
+    type Result = ();
+}
+
+/// The node lost the entity's shard (it self-fenced, or the shard was taken): stop now without
+/// writing anything; the store refuses the old epoch anyway. Node-local.
+pub struct Fenced;
+
+impl actix::Message for Fenced {
+    type Result = ();
+}
+
+/// For entities with nothing to finish before a hand-off: both [`HandOff`] and [`Fenced`]
+/// forget the actor in the registry and stop it.
+#[macro_export]
+macro_rules! stop_on_hand_off {
+    ($entity:ty) => {
+        impl actix::Handler<$crate::cluster::HandOff> for $entity {
+            type Result = ();
+            fn handle(&mut self, _: $crate::cluster::HandOff, ctx: &mut actix::Context<Self>) {
+                self.hub.registry.forget(self.id, ctx);
+                actix::ActorContext::stop(ctx);
+            }
+        }
+        impl actix::Handler<$crate::cluster::Fenced> for $entity {
+            type Result = ();
+            fn handle(&mut self, _: $crate::cluster::Fenced, ctx: &mut actix::Context<Self>) {
+                self.hub.registry.forget(self.id, ctx);
+                actix::ActorContext::stop(ctx);
+            }
+        }
+    };
+}
+
 /// An actor that is one entity, found by id and started on demand on its shard's arbiter.
-pub trait Entity: Actor<Context = Context<Self>> {
+pub trait Entity: Actor<Context = Context<Self>> + Handler<HandOff> + Handler<Fenced> {
     type Id: EntityId;
     const KIND: EntityKind;
 
@@ -93,7 +135,8 @@ pub trait Entity: Actor<Context = Context<Self>> {
     fn with_id(hub: HubRef, id: Self::Id, fence: Fence) -> Self;
 }
 
-/// A message that expects a typed reply. Declare with [`requests!`](crate::requests).
+/// A message that expects a typed reply. Declare with
+/// [`entity_messages!`](crate::entity_messages).
 pub trait Request:
     actix::Message<Result = ApiResult<Self::Reply>>
     + Serialize
@@ -107,43 +150,11 @@ pub trait Request:
     const NAME: &'static str;
 }
 
-/// A one-way message. Declare with [`notices!`](crate::notices).
+/// A one-way message. Declare with [`entity_messages!`](crate::entity_messages).
 pub trait Notice:
     actix::Message<Result = ()> + Serialize + DeserializeOwned + Send + 'static
 {
     const NAME: &'static str;
-}
-
-/// Declare request messages: `requests! { Post => PostResult, Snapshot => Conversation }`
-/// implements actix's `Message` (result `ApiResult<Reply>`) and [`Request`] for each.
-#[macro_export]
-macro_rules! requests {
-    ($($msg:ident => $reply:ty),* $(,)?) => {
-        $(
-            impl actix::Message for $msg {
-                type Result = $crate::error::ApiResult<$reply>;
-            }
-            impl $crate::cluster::Request for $msg {
-                type Reply = $reply;
-                const NAME: &'static str = stringify!($msg);
-            }
-        )*
-    };
-}
-
-/// Declare one-way messages: `notices! { Unsubscribe, QueuePosition }`.
-#[macro_export]
-macro_rules! notices {
-    ($($msg:ident),* $(,)?) => {
-        $(
-            impl actix::Message for $msg {
-                type Result = ();
-            }
-            impl $crate::cluster::Notice for $msg {
-                const NAME: &'static str = stringify!($msg);
-            }
-        )*
-    };
 }
 
 /// A reference to one entity: its kind (the type) and id. Cheap to clone; holds nothing that
@@ -172,6 +183,10 @@ impl<E: Entity> fmt::Debug for EntityRef<E> {
 /// delivery (it passivated, or died and is restarted by the lookup).
 const ATTEMPTS: usize = 3;
 
+fn unavailable(what: String) -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, what)
+}
+
 impl<E: Entity> EntityRef<E> {
     pub fn new(hub: HubRef, id: E::Id) -> Self {
         EntityRef { hub, id }
@@ -181,8 +196,71 @@ impl<E: Entity> EntityRef<E> {
         self.id
     }
 
-    /// Send `msg` and wait for the entity's reply, starting the entity if it is not running.
+    /// Send `msg` and wait for the entity's reply, wherever the entity lives: started here if
+    /// this node holds its shard, forwarded to the owner otherwise. While the shard has no
+    /// owner (moving, or its owner died) the call waits, up to `cluster_wait_ms`, for the
+    /// routing map to move on.
     pub async fn ask<M>(&self, msg: M) -> ApiResult<M::Reply>
+    where
+        M: Request,
+        E: Handler<M>,
+        E::Context: ToEnvelope<E, M>,
+    {
+        let registry = &self.hub.registry;
+        let deadline = Instant::now() + self.hub.cluster_wait();
+        let mut stopped = 0;
+        loop {
+            let seen = registry.version();
+            match registry.route::<E>(&self.hub, self.id) {
+                Route::Local(addr) => match addr.send(msg.clone()).await {
+                    // The entity began moving after the lookup: wait for its next owner.
+                    Ok(Err(e)) if e.code == ErrorCode::NotOwner => {
+                        self.wait_for_map(seen, deadline).await?
+                    }
+                    Ok(reply) => return reply,
+                    Err(MailboxError::Closed) if stopped + 1 < ATTEMPTS => stopped += 1,
+                    Err(MailboxError::Closed) => {
+                        return Err(unavailable(format!("{self:?} keeps stopping; retry")))
+                    }
+                    Err(MailboxError::Timeout) => {
+                        return Err(unavailable(format!("{self:?} did not answer in time")))
+                    }
+                },
+                Route::Remote(node) => {
+                    let call = EntityCall::new::<E, M>(self.id, M::NAME, CallMode::Ask, &msg)?;
+                    match self.hub.forward(&node, call, E::KIND).await {
+                        Ok(Some(bytes)) => {
+                            return crate::cluster::link::decode(&bytes)
+                                .map_err(|e| ApiError::internal(format!("undecodable reply: {e}")))
+                        }
+                        Ok(None) => return Err(ApiError::internal("empty reply to an ask")),
+                        // The owner moved on before this node's map did: wait for the map.
+                        Err(e) if e.code == ErrorCode::NotOwner => {
+                            super::metrics::NOT_OWNER_RETRIES.inc();
+                            self.wait_for_map(seen, deadline).await?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Route::Wait => self.wait_for_map(seen, deadline).await?,
+            }
+        }
+    }
+
+    /// Wait (in the node's bounded buffer) until the routing map changes, or fail at `deadline`.
+    async fn wait_for_map(&self, seen: u64, deadline: Instant) -> ApiResult<()> {
+        let _slot = self.hub.buffer_slot()?;
+        if self.hub.registry.changed(seen, deadline).await {
+            return Ok(());
+        }
+        Err(unavailable(format!(
+            "{self:?} has no owner right now; retry"
+        )))
+    }
+
+    /// Ask here only: `not_owner` when this node does not serve the entity. For calls that
+    /// arrived from another node (they are never forwarded twice).
+    pub(super) async fn ask_here<M>(&self, msg: M) -> ApiResult<M::Reply>
     where
         M: Request,
         E: Handler<M>,
@@ -194,33 +272,60 @@ impl<E: Entity> EntityRef<E> {
                 Ok(reply) => return reply,
                 Err(MailboxError::Closed) => continue,
                 Err(MailboxError::Timeout) => {
-                    return Err(ApiError::new(
-                        ErrorCode::Unavailable,
-                        format!("{} {} did not answer in time", E::KIND.as_str(), self.id),
-                    ))
+                    return Err(unavailable(format!("{self:?} did not answer in time")))
                 }
             }
         }
-        Err(ApiError::new(
-            ErrorCode::Unavailable,
-            format!("{} {} keeps stopping; retry", E::KIND.as_str(), self.id),
-        ))
+        Err(unavailable(format!("{self:?} keeps stopping; retry")))
     }
 
-    /// Ask only if the entity is running here; `None` when it is not (nothing is started).
+    /// Ask only if the entity is running (here or on its owner); `None` when it is not
+    /// (nothing is started).
     pub async fn ask_if_running<M>(&self, msg: M) -> Option<ApiResult<M::Reply>>
     where
         M: Request,
         E: Handler<M>,
         E::Context: ToEnvelope<E, M>,
     {
-        let addr = self.hub.registry.running::<E>(self.id)?;
-        addr.send(msg).await.ok()
+        if let Some(addr) = self.hub.registry.running::<E>(self.id) {
+            return addr.send(msg).await.ok();
+        }
+        let node = match self.hub.registry.route_if_remote::<E>(self.id) {
+            Some(node) => node,
+            None => return None,
+        };
+        let call = match EntityCall::new::<E, M>(self.id, M::NAME, CallMode::AskIfRunning, &msg) {
+            Ok(call) => call,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.hub.forward(&node, call, E::KIND).await {
+            Ok(Some(bytes)) => Some(
+                crate::cluster::link::decode(&bytes)
+                    .map_err(|e| ApiError::internal(format!("undecodable reply: {e}"))),
+            ),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 
-    /// Deliver `msg` without waiting, starting the entity if it is not running. Never blocks:
-    /// like `do_send`, it goes past a full mailbox (producers bound themselves).
+    /// Deliver `msg` without waiting, starting the entity if it is not running, forwarding it
+    /// to the owner node if the shard is elsewhere. Never blocks: like `do_send`, it goes past
+    /// a full mailbox (producers bound themselves). A shard with no owner right now gets the
+    /// notice once it has one (up to `cluster_wait_ms`, in the node's bounded buffer).
     pub fn tell<M>(&self, msg: M)
+    where
+        M: Notice,
+        E: Handler<M>,
+        E::Context: ToEnvelope<E, M>,
+    {
+        match self.hub.registry.route::<E>(&self.hub, self.id) {
+            Route::Local(addr) => self.deliver_local(addr, msg),
+            Route::Remote(node) => self.send_remote(&node, CallMode::Tell, &msg),
+            Route::Wait => self.tell_later(msg),
+        }
+    }
+
+    fn deliver_local<M>(&self, mut addr: Addr<E>, msg: M)
     where
         M: Notice,
         E: Handler<M>,
@@ -228,30 +333,84 @@ impl<E: Entity> EntityRef<E> {
     {
         let mut msg = msg;
         for _ in 0..ATTEMPTS {
-            let addr = match self.hub.registry.resolve::<E>(&self.hub, self.id) {
-                Ok(addr) => addr,
-                Err(e) => return self.undelivered::<M>(reason_of(&e), &e.message),
-            };
             match addr.try_send(msg) {
                 Ok(()) => return,
                 Err(SendError::Full(back)) => return addr.do_send(back),
                 Err(SendError::Closed(back)) => msg = back,
             }
+            addr = match self.hub.registry.resolve::<E>(&self.hub, self.id) {
+                Ok(addr) => addr,
+                // It moved while we retried: go through the router again, once.
+                Err(_) => return self.tell_later(msg),
+            };
         }
         self.undelivered::<M>("stopped", "the actor kept stopping")
     }
 
-    /// Tell only if the entity is running here; false (and nothing started) when it is not.
-    /// For fan-out to entities that may be idle on purpose (an offline agent's inbox).
+    fn send_remote<M: Notice>(&self, node: &NodeId, mode: CallMode, msg: &M) {
+        let sent = EntityCall::new::<E, M>(self.id, M::NAME, mode, msg)
+            .and_then(|call| self.hub.send_to(node, &NodeMessage::Call(call)));
+        if let Err(e) = sent {
+            self.undelivered::<M>("link", &e.message);
+        }
+    }
+
+    /// The shard has no owner right now: deliver once it has, or count it undelivered.
+    fn tell_later<M>(&self, msg: M)
+    where
+        M: Notice,
+        E: Handler<M>,
+        E::Context: ToEnvelope<E, M>,
+    {
+        let entity = self.clone();
+        let spawned = self.hub.spawn_cluster(async move {
+            let deadline = Instant::now() + entity.hub.cluster_wait();
+            loop {
+                let seen = entity.hub.registry.version();
+                match entity.hub.registry.route::<E>(&entity.hub, entity.id) {
+                    Route::Local(addr) => return entity.deliver_local(addr, msg),
+                    Route::Remote(node) => return entity.send_remote(&node, CallMode::Tell, &msg),
+                    Route::Wait => {
+                        if let Err(e) = entity.wait_for_map(seen, deadline).await {
+                            return entity.undelivered::<M>("unowned", &e.message);
+                        }
+                    }
+                }
+            }
+        });
+        if !spawned {
+            self.undelivered::<M>("unowned", "no owner and no cluster runtime to wait on");
+        }
+    }
+
+    /// Tell here only (a notice that arrived from another node): `not_owner` if it moved.
+    pub(super) fn tell_here<M>(&self, msg: M) -> ApiResult<()>
+    where
+        M: Notice,
+        E: Handler<M>,
+        E::Context: ToEnvelope<E, M>,
+    {
+        let addr = self.hub.registry.resolve::<E>(&self.hub, self.id)?;
+        self.deliver_local(addr, msg);
+        Ok(())
+    }
+
+    /// Tell only if the entity is running (here, or on its owner node); nothing is started.
+    /// For fan-out to entities that may be idle on purpose (an offline agent's inbox). True
+    /// when it was running here or the notice went to its owner.
     pub fn tell_if_running<M>(&self, msg: M) -> bool
     where
         M: Notice,
         E: Handler<M>,
         E::Context: ToEnvelope<E, M>,
     {
-        match self.hub.registry.running::<E>(self.id) {
-            Some(addr) => {
-                addr.do_send(msg);
+        if let Some(addr) = self.hub.registry.running::<E>(self.id) {
+            addr.do_send(msg);
+            return true;
+        }
+        match self.hub.registry.route_if_remote::<E>(self.id) {
+            Some(node) => {
+                self.send_remote(&node, CallMode::TellIfRunning, &msg);
                 true
             }
             None => false,
@@ -275,12 +434,5 @@ impl<E: Entity> EntityRef<E> {
             detail,
             "message not delivered"
         );
-    }
-}
-
-fn reason_of(e: &ApiError) -> &'static str {
-    match e.code {
-        ErrorCode::NotOwner => "not_owner",
-        _ => "unavailable",
     }
 }

@@ -4,7 +4,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts,
+};
 
 use super::model::{MemberStatus, TakeKind};
 use crate::metrics::register;
@@ -110,6 +113,62 @@ pub static FENCED_WRITES: LazyLock<IntCounter> = LazyLock::new(|| {
 });
 
 /// Touch every cluster metric so `/metrics` lists them from the first scrape.
+pub static FORWARDED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_cluster_forwarded_requests_total",
+                "Entity asks forwarded to the owner node, by entity kind and outcome",
+            ),
+            &["kind", "outcome"],
+        )
+        .unwrap(),
+    )
+});
+
+pub static REMOTE_DELIVERIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_cluster_remote_deliveries_total",
+            "Frames sent to another node for its sockets (one per node per event, not per socket)",
+        )
+        .unwrap(),
+    )
+});
+
+pub static NOT_OWNER_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_cluster_not_owner_retries_total",
+            "Forwarded calls answered not_owner (the shard moved before this node's map did), retried",
+        )
+        .unwrap(),
+    )
+});
+
+pub static HANDOFF_PAUSE: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_cluster_handoff_pause_seconds",
+                "Per shard handed off: from holding its requests to releasing it",
+            )
+            .buckets(exponential_buckets(0.001, 2.0, 16).unwrap()),
+        )
+        .unwrap(),
+    )
+});
+
+pub static BUFFERED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "switchboard_cluster_buffered_requests",
+            "Calls waiting for a shard that has no owner right now (moving, or its owner died)",
+        )
+        .unwrap(),
+    )
+});
+
 pub fn init() {
     for status in MemberStatus::ALL {
         MEMBERS.with_label_values(&[status.as_str()]);
@@ -126,4 +185,13 @@ pub fn init() {
     LazyLock::force(&SELF_FENCES);
     LazyLock::force(&OWNERSHIP_VERSION);
     LazyLock::force(&FENCED_WRITES);
+    LazyLock::force(&REMOTE_DELIVERIES);
+    LazyLock::force(&NOT_OWNER_RETRIES);
+    LazyLock::force(&HANDOFF_PAUSE);
+    LazyLock::force(&BUFFERED);
+    for kind in super::EntityKind::ALL {
+        for outcome in ["ok", "error", "not_owner", "link"] {
+            FORWARDED.with_label_values(&[kind.as_str(), outcome]);
+        }
+    }
 }

@@ -15,20 +15,26 @@
 //! - [`leases`]: take, renew, hand off and release shards; self-fencing; the routing
 //!   [`ShardMap`] snapshot.
 //! - [`link`]: persistent authenticated TCP links between nodes.
+//! - [`remote`]: what nodes say over the links (forwarded entity calls, socket fan-out).
+//! - [`node`]: this node as a cluster member (links, membership, leases, inbound traffic);
+//!   `host.rs`: what it does when shards move.
 
 pub mod entity;
 mod gate;
+mod host;
 pub mod leases;
 pub mod link;
 pub mod membership;
 pub mod metrics;
 pub mod model;
+pub mod node;
 pub mod placement;
 mod registry;
+pub mod remote;
 mod shard_map;
 pub mod sockets;
 
-pub use entity::{Entity, EntityKind, EntityRef, Notice, Request};
+pub use entity::{Entity, EntityKind, EntityRef, Fenced, HandOff, Notice, Request};
 pub use gate::Gate;
 pub use leases::{LeaseOptions, Leases, ShardHost};
 pub use membership::{Fate, MemberView, Membership, MembershipOptions};

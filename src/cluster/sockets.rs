@@ -71,6 +71,30 @@ impl Sockets {
         self.slice(id.conn).lock().get(&id.conn).cloned()
     }
 
+    /// The handle of this node's socket `conn`, if it is still open.
+    pub fn by_conn(&self, conn: ConnId) -> Option<ConnHandle> {
+        self.slice(conn).lock().get(&conn).cloned()
+    }
+
+    /// The link to `node` went down: every socket of this node that followed one of its
+    /// conversations (or whose agent lives there) must reconnect; each socket checks.
+    pub fn owner_lost(&self, node: &NodeId) {
+        for slice in &self.slices {
+            for handle in slice.lock().values() {
+                handle.owner_lost(node.clone());
+            }
+        }
+    }
+
+    /// Every socket of this node reconnects (the node is draining; clients resume elsewhere).
+    pub fn reconnect_all(&self) {
+        for slice in &self.slices {
+            for handle in slice.lock().values() {
+                handle.reconnect();
+            }
+        }
+    }
+
     pub fn is_local(&self, id: &SubscriberId) -> bool {
         id.node == self.node
     }

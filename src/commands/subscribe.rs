@@ -39,10 +39,9 @@ pub struct Unsubscribe {
 impl Unsubscribe {
     pub fn run(self, ctx: &Ctx) -> ApiResult<Done> {
         let subscriber = ctx.socket()?;
-        // The node's subscription table holds it, whether the conversation's actor runs or not.
-        ctx.hub
-            .subscriptions
-            .remove(self.conversation_id, subscriber.conn);
+        // The subscription table of the conversation's node holds it, whether the conversation's
+        // actor runs or not.
+        ctx.hub.unfollow(self.conversation_id, &subscriber);
         Ok(Done {})
     }
 }

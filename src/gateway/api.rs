@@ -66,6 +66,10 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(hub: Hub) -> HttpResponse {
+    if hub.cluster.get().is_some_and(|c| c.is_draining()) {
+        // A load balancer stops sending new sockets here while the node hands its shards off.
+        return HttpResponse::ServiceUnavailable().body("draining");
+    }
     match hub.store.list_sites().await {
         Ok(_) => HttpResponse::Ok().body("ready"),
         Err(e) => HttpResponse::ServiceUnavailable().body(format!("store not ready: {e}")),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::SubscriberId;
 use crate::domain::{Agent, Presence};
-use crate::{notices, requests};
+use crate::entity_messages;
 
 /// A console socket joins; answers with the agent's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,10 +37,20 @@ pub struct Refresh;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GetPresence;
 
-requests! {
-    Attach => Agent,
-    SetPresence => Presence,
-    GetPresence => Presence,
+/// Whether `socket` is attached: a console socket asks now and then, and re-attaches (by
+/// reconnecting) if the agent restarted or moved without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attached {
+    pub socket: SubscriberId,
 }
 
-notices! { Detach, Push, Refresh }
+entity_messages! {
+    entity: super::AgentActor,
+    requests: {
+        Attach => Agent,
+        SetPresence => Presence,
+        GetPresence => Presence,
+        Attached => bool,
+    },
+    notices: { Detach, Push, Refresh },
+}

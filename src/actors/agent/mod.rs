@@ -16,7 +16,8 @@ pub use messages::*;
 
 use super::outbound::ConnHandle;
 use super::{router, HubRef};
-use crate::cluster::{Entity, EntityKind, Fence, SubscriberId};
+use crate::cluster::remote::NodeMessage;
+use crate::cluster::{ConnId, Entity, EntityKind, Fence, Fenced, HandOff, NodeId, SubscriberId};
 use crate::domain::{Agent, AgentId, Presence};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -28,7 +29,8 @@ pub struct AgentActor {
     hub: HubRef,
     id: AgentId,
     agent: Option<Agent>,
-    connections: HashMap<SubscriberId, ConnHandle>,
+    /// Console sockets: this node's by their queue, other nodes' by id (`None`).
+    connections: HashMap<SubscriberId, Option<ConnHandle>>,
     presence: Presence,
     grace: Option<SpawnHandle>,
 }
@@ -123,11 +125,13 @@ impl Handler<Attach> for AgentActor {
             .agent
             .clone()
             .ok_or_else(|| ApiError::not_found("agent"))?;
-        let conn = self
-            .hub
-            .sockets
-            .local(&msg.socket)
-            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the socket has closed"))?;
+        let conn =
+            match self.hub.sockets.is_local(&msg.socket) {
+                true => Some(self.hub.sockets.local(&msg.socket).ok_or_else(|| {
+                    ApiError::new(ErrorCode::Unavailable, "the socket has closed")
+                })?),
+                false => None,
+            };
         if let Some(timer) = self.grace.take() {
             ctx.cancel_future(timer);
         }
@@ -188,8 +192,66 @@ impl Handler<SetPresence> for AgentActor {
 impl Handler<Push> for AgentActor {
     type Result = ();
     fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
-        self.connections
-            .retain(|_, conn| conn.push(msg.frame.clone(), None));
+        let mut by_node: HashMap<NodeId, Vec<ConnId>> = HashMap::new();
+        self.connections.retain(|id, conn| match conn {
+            Some(conn) => conn.push(msg.frame.clone(), None),
+            None => {
+                by_node.entry(id.node.clone()).or_default().push(id.conn);
+                true
+            }
+        });
+        for (node, conns) in by_node {
+            if !self
+                .hub
+                .deliver_remote(&node, conns, vec![msg.frame.clone()], None)
+            {
+                // Unreachable: those sockets reconnect and attach again.
+                self.connections.retain(|id, _| id.node != node);
+            }
+        }
+    }
+}
+
+impl Handler<Attached> for AgentActor {
+    type Result = ApiResult<bool>;
+    fn handle(&mut self, msg: Attached, _: &mut Context<Self>) -> ApiResult<bool> {
+        Ok(self.connections.contains_key(&msg.socket))
+    }
+}
+
+impl AgentActor {
+    /// Every console socket attaches again wherever the agent lives next.
+    fn reconnect_sockets(&mut self) {
+        let mut by_node: HashMap<NodeId, Vec<ConnId>> = HashMap::new();
+        for (id, conn) in self.connections.drain() {
+            match conn {
+                Some(conn) => conn.reconnect(),
+                None => by_node.entry(id.node).or_default().push(id.conn),
+            }
+        }
+        for (node, conns) in by_node {
+            if let Err(e) = self.hub.send_to(&node, &NodeMessage::Reconnect { conns }) {
+                tracing::debug!(%node, error = %e, "reconnect notice not sent");
+            }
+        }
+    }
+}
+
+impl Handler<HandOff> for AgentActor {
+    type Result = ();
+    fn handle(&mut self, _: HandOff, ctx: &mut Context<Self>) {
+        self.reconnect_sockets();
+        self.hub.registry.forget(self.id, ctx);
+        ctx.stop();
+    }
+}
+
+impl Handler<Fenced> for AgentActor {
+    type Result = ();
+    fn handle(&mut self, _: Fenced, ctx: &mut Context<Self>) {
+        self.reconnect_sockets();
+        self.hub.registry.forget(self.id, ctx);
+        ctx.stop();
     }
 }
 

@@ -31,6 +31,9 @@ impl Handler<Post> for ConversationActor {
     type Result = ResponseFuture<ApiResult<PostResult>>;
 
     fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = self.moving() {
+            return ready(Err(e));
+        }
         self.touch(ctx);
         metrics::MESSAGES_RECEIVED.inc();
         let status = match self.checked(Some(&msg.caller)) {
@@ -74,6 +77,9 @@ impl Handler<Subscribe> for ConversationActor {
     type Result = ResponseFuture<ApiResult<()>>;
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = self.moving() {
+            return ready(Err(e));
+        }
         self.touch(ctx);
         let (last_seq, status) = match self.checked(Some(&msg.caller)) {
             Ok(c) => (c.last_seq, c.status),
@@ -125,41 +131,50 @@ impl Handler<Subscribe> for ConversationActor {
 }
 
 impl ConversationActor {
-    /// Queue the gap, the ack and the routing state on the socket, then add it to the node's
-    /// subscription table: all on the socket's own queue, so the client sees them in this order
-    /// before live events (which only this actor sends, after this handler).
+    /// Queue the gap, the ack and the routing state on the socket, then add it to the
+    /// subscription table: all on the socket's own queue (or, for a socket of another node, in
+    /// one message on the link to its node), so the client sees them in this order before live
+    /// events (which only this actor sends, after this handler).
     fn finish_subscribe(
         &mut self,
         msg: Subscribe,
         gap: Vec<Message>,
         ack: SubscribeResult,
     ) -> ApiResult<()> {
-        if !self.hub.sockets.is_local(&msg.subscriber) {
-            // Cross-node subscriptions arrive with the cluster's node links.
-            return Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "this node cannot reach sockets of other nodes",
-            ));
-        }
-        let conn = self
-            .hub
-            .sockets
-            .local(&msg.subscriber)
-            .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the socket has closed"))?;
-        for m in gap {
-            conn.push(ServerFrame::Message(m).encode(), None);
-        }
-        conn.push(encode_ack(&msg.command_id, &ack), None);
+        let mut frames: Vec<_> = gap
+            .into_iter()
+            .map(|m| ServerFrame::Message(m).encode())
+            .collect();
+        frames.push(encode_ack(&msg.command_id, &ack));
         // Routing may have acted before this subscriber arrived: tell it where things stand.
         let routing = self.conv.as_ref().and_then(|c| {
             lifecycle::routing_state(c, self.assignee_name.as_deref(), self.queue_position)
         });
-        if let Some(state) = routing {
-            conn.push(state.encode(), None);
+        frames.extend(routing.map(|state| state.encode()));
+        let party = msg.caller.party();
+        let subscriptions = &self.hub.subscriptions;
+        if self.hub.sockets.is_local(&msg.subscriber) {
+            let conn =
+                self.hub.sockets.local(&msg.subscriber).ok_or_else(|| {
+                    ApiError::new(ErrorCode::Unavailable, "the socket has closed")
+                })?;
+            for frame in frames {
+                conn.push(frame, None);
+            }
+            subscriptions.add_here(self.id, conn, party, ack.last_seq);
+        } else {
+            let node = msg.subscriber.node.clone();
+            if !self
+                .hub
+                .deliver_remote(&node, vec![msg.subscriber.conn], frames, None)
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the socket's node cannot be reached",
+                ));
+            }
+            subscriptions.add_there(self.id, msg.subscriber, party, ack.last_seq);
         }
-        self.hub
-            .subscriptions
-            .add(self.id, conn, msg.caller.party(), ack.last_seq);
         Ok(())
     }
 
@@ -218,6 +233,9 @@ impl Handler<ChangeStatus> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
     fn handle(&mut self, msg: ChangeStatus, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = self.moving() {
+            return ready(Err(e));
+        }
         self.touch(ctx);
         if matches!(msg.caller, Caller::Visitor(_)) {
             return ready(Err(ApiError::forbidden(
@@ -252,6 +270,9 @@ impl Handler<Assign> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
     fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = self.moving() {
+            return ready(Err(e));
+        }
         self.touch(ctx);
         let Some(conv) = self.conv.as_mut() else {
             return ready(Err(ApiError::not_found("conversation")));

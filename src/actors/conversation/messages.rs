@@ -7,8 +7,8 @@ use crate::actors::caller::Caller;
 use crate::clock::{Millis, WallMicros};
 use crate::cluster::SubscriberId;
 use crate::domain::{AgentId, Conversation, Seq};
+use crate::entity_messages;
 use crate::protocol::{HistoryResult, PostResult};
-use crate::{notices, requests};
 
 /// Subscribe a socket: the actor pushes the gap after `after_seq`, then the `ack` for
 /// `command_id`, then live events, all through the socket's own queue so they stay in order.
@@ -105,16 +105,18 @@ pub struct QueuePosition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Init;
 
-requests! {
-    Subscribe => (),
-    Post => PostResult,
-    Typing => (),
-    MarkRead => Seq,
-    History => HistoryResult,
-    Snapshot => Conversation,
-    ChangeStatus => Conversation,
-    Assign => Conversation,
-    Init => Conversation,
+entity_messages! {
+    entity: super::ConversationActor,
+    requests: {
+        Subscribe => (),
+        Post => PostResult,
+        Typing => (),
+        MarkRead => Seq,
+        History => HistoryResult,
+        Snapshot => Conversation,
+        ChangeStatus => Conversation,
+        Assign => Conversation,
+        Init => Conversation,
+    },
+    notices: { TimeCheck, QueuePosition },
 }
-
-notices! { TimeCheck, QueuePosition }

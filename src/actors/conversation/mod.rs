@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 mod answering;
 mod automation;
+mod hand_off;
 mod handlers;
 mod lifecycle;
 mod messages;
@@ -85,6 +86,9 @@ pub struct ConversationActor {
     last_used: Instant,
     idle_timer: Option<SpawnHandle>,
     flush_timer: Option<SpawnHandle>,
+    /// A hand-off is under way: answered once the actor has stopped.
+    handing_off: Option<oneshot::Sender<()>>,
+    stopping: bool,
 }
 
 impl Entity for ConversationActor {
@@ -112,6 +116,8 @@ impl Entity for ConversationActor {
             last_used: Instant::now(),
             idle_timer: None,
             flush_timer: None,
+            handing_off: None,
+            stopping: false,
         }
     }
 }
@@ -146,23 +152,28 @@ impl ConversationActor {
     /// Encode `frame` once and queue it on every follower (optionally one party only,
     /// optionally skipping one socket).
     fn broadcast(&self, frame: &ServerFrame, only: Option<Party>, skip: Option<&SubscriberId>) {
-        let skip = skip
-            .filter(|s| self.hub.sockets.is_local(s))
-            .map(|s| s.conn);
-        self.hub
-            .subscriptions
-            .broadcast(self.id, &frame.encode(), only, skip, None);
+        let hub = &self.hub;
+        hub.subscriptions.broadcast(
+            self.id,
+            &frame.encode(),
+            only,
+            skip,
+            None,
+            |node, conns, f, at| hub.deliver_remote(node, conns, vec![f.clone()], at),
+        );
     }
 
     /// Fan a released message out to every follower, recording it as delivered.
     fn broadcast_message(&self, message: &Message, received_at: Option<WallMicros>) {
         let frame = ServerFrame::Message(message.clone()).encode();
-        self.hub.subscriptions.broadcast(
+        let hub = &self.hub;
+        hub.subscriptions.broadcast(
             self.id,
             &frame,
             None,
             None,
             Some((message.seq, received_at)),
+            |node, conns, f, at| hub.deliver_remote(node, conns, vec![f.clone()], at),
         );
     }
 
@@ -246,6 +257,7 @@ impl ConversationActor {
         for done in released {
             self.release(done, ctx);
         }
+        self.finish_hand_off(ctx);
     }
 
     /// A message is stored and its turn has come: fan it out, ack it, update the row and tell

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::domain::{AgentId, Conversation, ConversationId, Presence};
-use crate::{notices, requests};
+use crate::entity_messages;
 
 /// An agent's presence or capacity changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,11 +80,13 @@ pub struct InboxChanged {
     pub assignee_only: bool,
 }
 
-requests! {
-    Take => Conversation,
-    AgentsOnline => bool,
-    QueueSnapshot => Vec<ConversationId>,
-    PresenceSnapshot => Vec<(AgentId, Presence)>,
+entity_messages! {
+    entity: super::RouterActor,
+    requests: {
+        Take => Conversation,
+        AgentsOnline => bool,
+        QueueSnapshot => Vec<ConversationId>,
+        PresenceSnapshot => Vec<(AgentId, Presence)>,
+    },
+    notices: { AgentStatus, Enqueue, Answered, AwaitingAnswer, Released, Reopened, InboxChanged },
 }
-
-notices! { AgentStatus, Enqueue, Answered, AwaitingAnswer, Released, Reopened, InboxChanged }

@@ -32,7 +32,8 @@ const LOAD_LIMIT: usize = 100_000;
 
 pub struct RouterActor {
     hub: HubRef,
-    site: SiteId,
+    /// The site (the macro `stop_on_hand_off!` names it `id`).
+    id: SiteId,
     rules: RoutingRules,
     inbox: InboxBatch,
     /// Zero of the router's monotonic clock (answer deadlines).
@@ -50,7 +51,7 @@ impl Entity for RouterActor {
     fn with_id(hub: HubRef, site: SiteId, _fence: Fence) -> Self {
         RouterActor {
             hub,
-            site,
+            id: site,
             rules: RoutingRules::default(),
             inbox: InboxBatch::default(),
             started: Instant::now(),
@@ -198,7 +199,7 @@ impl RouterActor {
 
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.hub.store.clone();
-        let site = self.site;
+        let site = self.id;
         ctx.wait(
             async move { store.conversations_by_status(site, ConversationStatus::Open, LOAD_LIMIT).await }
                 .into_actor(self)
@@ -206,7 +207,7 @@ impl RouterActor {
                     let open = match result {
                         Ok(open) => open,
                         Err(e) => {
-                            tracing::error!(site = %act.site, error = %e, "router cannot load; restarting");
+                            tracing::error!(site = %act.id, error = %e, "router cannot load; restarting");
                             return ctx.stop();
                         }
                     };
@@ -231,7 +232,7 @@ impl Actor for RouterActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::ACTORS.with_label_values(&["router"]).inc();
         // A (re)started router knows no agent yet; they re-report within seconds.
-        self.hub.publish_agents_online(self.site, false);
+        self.hub.publish_agents_online(self.id, false);
         ctx.set_mailbox_capacity(4096);
         self.load(ctx);
     }
@@ -241,6 +242,9 @@ impl Actor for RouterActor {
         metrics::QUEUE_LENGTH.sub(self.rules.queue_len() as i64);
     }
 }
+
+// The router's state is rebuilt by its next owner from the store and the agents' reports.
+crate::stop_on_hand_off!(RouterActor);
 
 impl Handler<AgentStatus> for RouterActor {
     type Result = ();
@@ -257,7 +261,7 @@ impl Handler<AgentStatus> for RouterActor {
         }
         self.with_rules(ctx, |_| effects);
         self.hub
-            .publish_agents_online(self.site, self.rules.agents_online());
+            .publish_agents_online(self.id, self.rules.agents_online());
     }
 }
 

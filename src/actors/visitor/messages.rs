@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Conversation, ConversationId, SiteId};
+use crate::entity_messages;
 use crate::protocol::StartResult;
-use crate::{notices, requests};
 
 /// A returning visitor's socket joins: answers with its recent conversations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,11 +39,13 @@ pub struct ConversationClosed {
     pub conversation_id: ConversationId,
 }
 
-requests! {
-    Attach => Vec<Conversation>,
-    Start => StartResult,
-    PageView => (),
-    LeaveEmail => (),
+entity_messages! {
+    entity: super::VisitorActor,
+    requests: {
+        Attach => Vec<Conversation>,
+        Start => StartResult,
+        PageView => (),
+        LeaveEmail => (),
+    },
+    notices: { ConversationClosed },
 }
-
-notices! { ConversationClosed }

@@ -159,6 +159,8 @@ impl Actor for VisitorActor {
     }
 }
 
+crate::stop_on_hand_off!(VisitorActor);
+
 fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
     Box::pin(std::future::ready(value))
 }
