@@ -22,8 +22,9 @@
 //! seen). The end-of-run check (`loss.rs`) then owes a departed receiver exactly the messages
 //! acked at least the grace period before `left_ms`, checked against every ack of the
 //! conversation, not only the last; a message acked after the unsubscribe is never counted as
-//! lost for that agent, and a message acked before it and not seen still is. A reply of the
-//! agent's own whose ack came but whose echo did not is judged the same way (`forget`).
+//! lost for that agent, and one acked more than the grace before it and never seen still is. A
+//! reply of the agent's own whose ack came but whose echo did not is judged the same way
+//! (`reply.rs`, `replies_departed`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
