@@ -447,3 +447,36 @@ async fn closing_twice_is_an_invalid_transition() {
         "snooze on a closed conversation"
     );
 }
+
+/// docs/protocol.md: commands on one socket are handled in the order they are sent. A reply
+/// pipelined with the close right behind it is stored, then the conversation closes (the
+/// close never overtakes it).
+#[tokio::test]
+async fn a_sockets_commands_reach_a_conversation_in_the_order_sent() {
+    let node = TestNode::start_with(|c| {
+        c.rate_per_sec = 10_000;
+        c.rate_burst = 10_000;
+    });
+    let mut agent = Agent::connect(node.addr, DEMO_AGENT_EMAIL, DEMO_PASSWORD).await;
+    for n in 0..30 {
+        let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+        let conv = v.open_chat().await;
+        let (send_id, close_id) = (format!("s{n}"), format!("c{n}"));
+        agent
+            .send_json(&json!({"type":"send","id":send_id,"conversation_id":conv,
+                "client_msg_id":format!("bye-{n}"),"body":"bye"}))
+            .await;
+        agent
+            .send_json(&json!({"type":"close","id":close_id,"conversation_id":conv}))
+            .await;
+        let sent = agent
+            .event_where("the reply's answer", WAIT, |f| f["id"] == send_id.as_str())
+            .await;
+        assert_eq!(sent["type"], "ack", "the reply came first: {sent}");
+        let closed = agent
+            .event_where("the close's answer", WAIT, |f| f["id"] == close_id.as_str())
+            .await;
+        assert_eq!(closed["type"], "ack", "{closed}");
+        assert_eq!(closed["result"]["conversation"]["status"], "closed");
+    }
+}

@@ -1,19 +1,28 @@
 //! Loss accounting: every acknowledged message must reach every subscriber of its conversation
-//! exactly once and in `seq` order.
+//! exactly once and in `seq` order, for as long as that subscriber follows the conversation.
 //!
 //! Two checks, online and at the end:
 //! - **Online, per receiver** (`Stream`): a subscriber sees seq 1, 2, 3, ... with no gap, no repeat
 //!   and no step back, across reconnects (it resumes with `after_seq` = the last seq it saw). A
 //!   sender also expects its own message back once, with the seq its ack named.
-//! - **At the end, per conversation** (`ConvSummary`): the highest acked seq (from whichever
-//!   worker's client sent it) must have reached every receiver still subscribed when it was
-//!   acked. This catches a lost tail that no later message would reveal as a gap. Workers report
-//!   summaries; the parent merges them because a visitor and its agent often live in different
-//!   worker processes.
+//! - **At the end, per conversation** (`ConvSummary`): every message acked (by whichever worker's
+//!   client sent it) must have reached every receiver that was still following the conversation
+//!   when it was acked. This catches a lost tail that no later message would reveal as a gap.
+//!   Workers report summaries; the parent merges them because a visitor and its agents often
+//!   live in different worker processes.
+//!
+//! Receivers come and go: a visitor leaves between visits, an agent unsubscribes from a
+//! conversation it closed or that went to a colleague. A receiver that left at `left_ms` is owed
+//! exactly the messages acked at least `grace_ms` before that; a message acked later is not its
+//! loss. The grace covers the delivery time of a message acked just before the receiver left:
+//! it was still in flight to the receiver, so neither verdict would be sure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+
+/// The delivery time allowed to a message acked just before its receiver left (module doc).
+pub const GRACE_MS: u64 = 2_000;
 
 /// Loss and order violations, all counted in messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,15 +103,16 @@ impl Stream {
 /// One side's view of a conversation, reported by a worker at the end of the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConvSummary {
-    /// Highest seq acked to a sender in this worker, and when (ms since run start).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acked_max: Option<(u64, u64)>,
+    /// Every ack a sender in this worker got: (seq, ms since run start). A dozen per chat; the
+    /// whole log (not only the highest) is what makes a departed receiver's check exact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acks: Vec<(u64, u64)>,
     /// Visitor side: highest seq seen, and when it stopped listening for good (None = at the end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor: Option<Receiver>,
-    /// Agent side, same.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<Receiver>,
+    /// Agent side, one receiver per agent id (a conversation may pass from one to another).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub agents: BTreeMap<String, Receiver>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -114,30 +124,35 @@ pub struct Receiver {
 
 impl ConvSummary {
     pub fn ack(&mut self, seq: u64, at_ms: u64) {
-        if self.acked_max.is_none_or(|(s, _)| seq > s) {
-            self.acked_max = Some((seq, at_ms));
-        }
+        self.acks.push((seq, at_ms));
     }
 
     pub fn merge(&mut self, o: &ConvSummary) {
-        if let Some((s, t)) = o.acked_max {
-            self.ack(s, t);
-        }
+        self.acks.extend_from_slice(&o.acks);
         self.visitor = merge_receiver(self.visitor, o.visitor);
-        self.agent = merge_receiver(self.agent, o.agent);
+        for (id, r) in &o.agents {
+            let merged = merge_receiver(self.agents.get(id).copied(), Some(*r));
+            self.agents
+                .insert(id.clone(), merged.expect("one side is set"));
+        }
     }
 
-    /// Messages acked but missing on a receiver that was still listening when they were acked.
-    /// `grace_ms` covers the delivery time of a message acked right before a receiver left.
+    /// Messages acked but missing on a receiver that was still listening when they were acked
+    /// (see the module doc for `grace_ms`).
     pub fn tail_lost(&self, grace_ms: u64) -> u64 {
-        let Some((acked, at)) = self.acked_max else {
-            return 0;
-        };
-        [self.visitor, self.agent]
-            .into_iter()
-            .flatten()
-            .filter(|r| r.seen < acked && r.left_ms.is_none_or(|left| left > at + grace_ms))
-            .map(|r| acked - r.seen)
+        self.visitor
+            .iter()
+            .chain(self.agents.values())
+            .map(|r| {
+                let owed = self
+                    .acks
+                    .iter()
+                    .filter(|(_, at)| r.left_ms.is_none_or(|left| at + grace_ms < left))
+                    .map(|(seq, _)| *seq)
+                    .max()
+                    .unwrap_or(0);
+                owed.saturating_sub(r.seen)
+            })
             .sum()
     }
 }
@@ -224,10 +239,13 @@ mod tests {
         let mut ab = ConvSummary::default();
         ab.ack(5, 1_100);
         // The agent saw only up to 3: seqs 4 and 5 never reached it although it stayed.
-        ab.agent = Some(Receiver {
-            seen: 3,
-            left_ms: None,
-        });
+        ab.agents.insert(
+            "a1".into(),
+            Receiver {
+                seen: 3,
+                left_ms: None,
+            },
+        );
         b.insert("c1".to_string(), ab);
         let (lost, n, ex) = tail_loss(&[a.clone(), b.clone()], 2_000);
         assert_eq!((lost, n, ex.len()), (2, 1, 1));
@@ -244,13 +262,48 @@ mod tests {
         let mut d = HashMap::new();
         let mut ad = ConvSummary::default();
         ad.ack(3, 9_000);
-        ad.agent = Some(Receiver {
-            seen: 3,
-            left_ms: None,
-        });
+        ad.agents.insert(
+            "a1".into(),
+            Receiver {
+                seen: 3,
+                left_ms: None,
+            },
+        );
         d.insert("c2".to_string(), ad);
         let (lost, n, _) = tail_loss(&[c, d], 2_000);
         assert_eq!((lost, n), (0, 1));
+    }
+
+    #[test]
+    fn an_agent_that_unsubscribed_is_owed_only_what_was_acked_before_it_left() {
+        let mut s = ConvSummary::default();
+        for (seq, at) in [(1, 100), (2, 1_000), (3, 2_000), (4, 9_000), (5, 9_500)] {
+            s.ack(seq, at);
+        }
+        // Agent a1 left at 6,000 ms having seen 3: seqs 4 and 5 came after, nothing is owed.
+        s.agents.insert(
+            "a1".into(),
+            Receiver {
+                seen: 3,
+                left_ms: Some(6_000),
+            },
+        );
+        // Agent a2 took over and saw everything.
+        s.agents.insert(
+            "a2".into(),
+            Receiver {
+                seen: 5,
+                left_ms: None,
+            },
+        );
+        assert_eq!(s.tail_lost(2_000), 0);
+        // Had a1 seen only 2, seq 3 (acked 4 s before it left) is its loss, even though the
+        // conversation went on after it and another agent saw it all.
+        s.agents.get_mut("a1").unwrap().seen = 2;
+        assert_eq!(s.tail_lost(2_000), 1);
+        // A message acked within the grace before the departure is not judged.
+        s.agents.get_mut("a1").unwrap().left_ms = Some(3_500);
+        assert_eq!(s.tail_lost(2_000), 0);
     }
 
     #[test]

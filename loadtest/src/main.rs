@@ -1,12 +1,16 @@
 //! `switchboard-loadtest`: simulated visitors and agents against one or more Switchboard nodes,
 //! with end-to-end latency, throughput, loss checking and server resource figures.
 //!
-//! Modules, in the order a run uses them: [`scenario`] (what load), [`runner`] (the parent:
-//! agents, workers, merging, report), [`worker`] (a child process running clients), [`visitor`]
-//! and [`agent`] (the simulated people), [`conn`] and [`net`] (sockets), [`stats`] and [`loss`]
-//! (what is measured), [`scrape`] (server side), [`report`] and [`chart`] (output).
+//! Modules, in the order a run uses them: [`scenario`] (what load), [`targets`] (where it goes
+//! and where the server is measured), [`runner`] (the parent: [`accounts`], workers, merging,
+//! report), [`api`] (HTTP to the nodes), [`worker`] (a child process running clients),
+//! [`visitor`] and [`agent`] (the simulated people), [`conn`] and [`net`] (WebSockets),
+//! [`stats`] and [`loss`] (what is measured), [`scrape`] (server side), [`report`] and
+//! [`chart`] (output).
 
+mod accounts;
 mod agent;
+mod api;
 mod chart;
 mod conn;
 mod loss;
@@ -16,6 +20,7 @@ mod runner;
 mod scenario;
 mod scrape;
 mod stats;
+mod targets;
 mod visitor;
 mod worker;
 
@@ -33,6 +38,8 @@ BUILT-IN SCENARIOS (loadtest/scenarios/*.toml; `show NAME` prints one)
   spike            20 visitors/s, a 10 s spike at 300/s, back to 20/s
   reconnect-storm  drop 50% of all connections at once; measure resume and the delivered gap
   soak             30 minutes at 20 visitors/s with 5,000 idle sessions
+  soak-60          the soak load for 60 minutes: per-minute RSS drift and CPU per message
+  closed-subscriptions  agents never unsubscribe (thousands of closed conversations each)
   idle             18,000 idle sessions only, no agents: server RSS per idle visitor session
 ";
 
@@ -67,9 +74,15 @@ struct RunArgs {
     /// Built-in scenario name or path to a scenario TOML file.
     #[arg(short, long, default_value = "smoke")]
     scenario: String,
-    /// Node to load (http://host:port); repeat to scrape several nodes (clients use the first).
+    /// Where clients connect (http://host:port): a node, or a load balancer in front of nodes.
+    /// Repeat it to spread clients over several: each visitor and agent starts on the next
+    /// target in turn and moves on to the following one at every reconnect.
     #[arg(short, long, default_value = "http://127.0.0.1:8080")]
     target: Vec<String>,
+    /// A node's metrics (http://host:port/metrics, or host:port); repeat for every node. When
+    /// given, these are sampled instead of the targets (use it when the target is a balancer).
+    #[arg(long)]
+    scrape: Vec<String>,
     /// Directory for the report files (<scenario>.json/.md/.html and PNG charts).
     #[arg(short, long, default_value = "loadtest-report")]
     out: PathBuf,
@@ -79,9 +92,10 @@ struct RunArgs {
     /// Agents to log in (overrides agents.count and the automatic sizing).
     #[arg(long)]
     agents: Option<usize>,
-    /// Pid of the node for CPU/RSS from /proc (default: found by the target's listening port).
+    /// Pid of a node for CPU/RSS from /proc; repeat for several, in --scrape (or --target)
+    /// order (default: each local node is found by its listening port).
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// Admin account used to create the load-test agents.
     #[arg(long, default_value = "admin@demo.local")]
     admin_email: String,
@@ -138,24 +152,30 @@ fn run(a: RunArgs) -> i32 {
             return 2;
         }
     };
-    let mut targets = Vec::new();
-    for t in &a.target {
-        match runner::parse_target(t) {
-            Ok(addr) => targets.push(addr),
-            Err(e) => {
-                eprintln!("{e}");
-                return 2;
-            }
+    let targets: Result<Vec<_>, String> =
+        a.target.iter().map(|t| targets::parse_target(t)).collect();
+    let scrape: Result<Vec<_>, String> =
+        a.scrape.iter().map(|s| targets::parse_scrape(s)).collect();
+    let (targets, scrape) = match (targets, scrape) {
+        (Ok(t), Ok(s)) if !t.is_empty() => (t, s),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return 2;
         }
-    }
+        _ => {
+            eprintln!("at least one --target is needed");
+            return 2;
+        }
+    };
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let opts = runner::RunOptions {
         scenario,
         targets,
+        scrape,
         out_dir: a.out,
         workers: a.workers,
         agents: a.agents,
-        server_pid: a.server_pid,
+        server_pids: a.server_pid,
         admin_email: a.admin_email,
         admin_password: a.admin_password,
         command_line,

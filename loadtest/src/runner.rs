@@ -1,49 +1,38 @@
 //! The parent process: prepares agents over HTTP, starts the worker processes, merges their
-//! per-second reports into one timeline, samples the server, and writes the final report.
+//! per-second reports into one timeline, samples the server nodes, and writes the final report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
+use crate::api::Api;
 use crate::conn::now_ns;
-use crate::loss::{tail_loss, ConvSummary, Loss};
-use crate::net::http;
-use crate::report::{Report, RunData};
+use crate::loss::{tail_loss, ConvSummary, Loss, GRACE_MS};
+use crate::report::{Report, RunData, RunInfo};
 use crate::scenario::Scenario;
-use crate::scrape::{find_listen_pid, sample, Sample};
+use crate::scrape::{find_listen_pid, sample_all, Round};
 use crate::stats::Stats;
+use crate::targets::{scrape_nodes, ScrapeNode};
 use crate::worker::{AgentCreds, Gauges, WorkerMsg, WorkerSpec};
 
 pub struct RunOptions {
     pub scenario: Scenario,
+    /// Where clients connect (nodes or a balancer); at least one.
     pub targets: Vec<SocketAddr>,
+    /// Metrics URLs of the nodes (`--scrape`); empty = every target's `/metrics`.
+    pub scrape: Vec<(String, SocketAddr)>,
     pub out_dir: std::path::PathBuf,
     pub workers: Option<usize>,
     pub agents: Option<usize>,
-    pub server_pid: Option<u32>,
+    /// `--server-pid`s, in scrape-node order.
+    pub server_pids: Vec<u32>,
     pub admin_email: String,
     pub admin_password: String,
     pub command_line: String,
     pub quiet: bool,
-}
-
-/// Parse `http://host:port`, `ws://host:port` or `host:port`.
-pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
-    let hostport = s
-        .trim_start_matches("http://")
-        .trim_start_matches("ws://")
-        .trim_end_matches('/');
-    let hostport = hostport.split('/').next().unwrap_or(hostport);
-    hostport
-        .to_socket_addrs()
-        .map_err(|e| format!("target `{s}`: {e}"))?
-        .next()
-        .ok_or_else(|| format!("target `{s}` resolves to no address"))
 }
 
 pub fn run(opts: RunOptions) -> Result<Report, String> {
@@ -53,109 +42,6 @@ pub fn run(opts: RunOptions) -> Result<Report, String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(run_async(opts))
-}
-
-async fn wait_healthy(target: SocketAddr) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        match http(
-            target,
-            "GET",
-            "/healthz",
-            None,
-            None,
-            Duration::from_secs(2),
-        )
-        .await
-        {
-            Ok(r) if r.status == 200 => return Ok(()),
-            other if Instant::now() > deadline => {
-                return Err(format!("{target} is not healthy: {other:?}"));
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
-async fn login(
-    target: SocketAddr,
-    email: &str,
-    password: &str,
-) -> Result<Option<(String, String)>, String> {
-    let body = json!({"email": email, "password": password}).to_string();
-    let r = http(
-        target,
-        "POST",
-        "/api/v1/login",
-        None,
-        Some(&body),
-        Duration::from_secs(20),
-    )
-    .await?;
-    if r.status == 401 || r.status == 404 {
-        return Ok(None);
-    }
-    if r.status != 200 {
-        return Err(format!("login {email}: HTTP {}: {}", r.status, r.body));
-    }
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body).map_err(|e| format!("login {email}: {e}"))?;
-    let token = v["token"].as_str().ok_or("login: no token")?.to_string();
-    let id = v["agent"]["id"]
-        .as_str()
-        .ok_or("login: no agent id")?
-        .to_string();
-    Ok(Some((token, id)))
-}
-
-/// Log in (creating when missing) `n` load-test agents, a few at a time.
-async fn prepare_agents(opts: &RunOptions, n: usize) -> Result<Vec<AgentCreds>, String> {
-    if n == 0 {
-        // Not even the admin login: its password hash would skew the server's RSS baseline.
-        return Ok(Vec::new());
-    }
-    let target = opts.targets[0];
-    let (admin_token, _) = login(target, &opts.admin_email, &opts.admin_password)
-        .await?
-        .ok_or_else(|| {
-            format!(
-                "admin login as {} failed (use --admin-email/--admin-password)",
-                opts.admin_email
-            )
-        })?;
-    let a = &opts.scenario.agents;
-    let mut out = Vec::with_capacity(n);
-    let mut set = tokio::task::JoinSet::new();
-    let mut next = 0;
-    while out.len() < n {
-        while next < n && set.len() < 8 {
-            let email = format!("{}-{next}@load.test", a.email_prefix);
-            let password = a.password.clone();
-            let capacity = a.capacity;
-            let admin = admin_token.clone();
-            set.spawn(async move {
-                if let Some((token, agent_id)) = login(target, &email, &password).await? {
-                    return Ok::<_, String>(AgentCreds { email, agent_id, token });
-                }
-                let body = json!({"email": email, "name": format!("Load agent {email}"), "password": password, "role": "agent", "capacity": capacity}).to_string();
-                let r = http(target, "POST", "/api/v1/agents", Some(&admin), Some(&body), Duration::from_secs(20)).await?;
-                if r.status != 200 && r.status != 201 {
-                    return Err(format!("creating agent {email}: HTTP {}: {}", r.status, r.body));
-                }
-                let (token, agent_id) = login(target, &email, &password)
-                    .await?
-                    .ok_or_else(|| format!("agent {email} created but cannot log in"))?;
-                Ok(AgentCreds { email, agent_id, token })
-            });
-            next += 1;
-        }
-        match set.join_next().await {
-            Some(Ok(r)) => out.push(r?),
-            Some(Err(e)) => return Err(e.to_string()),
-            None => break,
-        }
-    }
-    Ok(out)
 }
 
 fn spawn_worker(spec: &WorkerSpec) -> Result<Child, String> {
@@ -181,10 +67,16 @@ struct Merge {
 
 async fn run_async(opts: RunOptions) -> Result<Report, String> {
     let scen = opts.scenario.clone();
-    let target = opts.targets[0];
+    let api = Api::new()?;
     for t in &opts.targets {
-        wait_healthy(*t).await?;
+        api.wait_healthy(*t, Duration::from_secs(15)).await?;
     }
+    let nodes = scrape_nodes(
+        &opts.targets,
+        &opts.scrape,
+        &opts.server_pids,
+        find_listen_pid,
+    );
     let n_agents = opts.agents.unwrap_or_else(|| scen.agent_count());
     let workers = opts.workers.unwrap_or_else(|| scen.worker_count()).max(1);
     let say = |s: String| {
@@ -192,38 +84,40 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
             eprintln!("{s}");
         }
     };
+    let list = |a: &[SocketAddr]| {
+        a.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     say(format!(
-        "scenario `{}`: {} s in {} phases, {} workers, {} agents (capacity {}), target {}",
+        "scenario `{}`: {} s in {} phases, {} workers, {} agents (capacity {}), targets {}",
         scen.name,
         scen.total_secs(),
         scen.phases.len(),
         workers,
         n_agents,
         scen.agents.capacity,
-        target
+        list(&opts.targets)
     ));
+    for n in &nodes {
+        say(format!(
+            "measuring {} ({})",
+            n.url,
+            n.pid
+                .map(|p| format!("pid {p}"))
+                .unwrap_or("metrics only".into())
+        ));
+    }
     let t_agents = Instant::now();
-    let creds = prepare_agents(&opts, n_agents).await?;
+    let admin = (opts.admin_email.as_str(), opts.admin_password.as_str());
+    let creds =
+        crate::accounts::prepare(&api, opts.targets[0], admin, &scen.agents, n_agents).await?;
     say(format!(
         "{} agents ready in {:.1} s",
         creds.len(),
         t_agents.elapsed().as_secs_f64()
     ));
-
-    let pids: Vec<Option<u32>> = opts
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if i == 0 && opts.server_pid.is_some() {
-                opts.server_pid
-            } else if t.ip().is_loopback() {
-                find_listen_pid(t.port())
-            } else {
-                None
-            }
-        })
-        .collect();
 
     let start_unix_ns = now_ns() + 700_000_000 + workers as u64 * 100_000_000;
     let started_unix = start_unix_ns / 1_000_000_000;
@@ -240,7 +134,7 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
             index,
             workers,
             scenario: scen.clone(),
-            target,
+            targets: opts.targets.clone(),
             start_unix_ns,
             agents,
         };
@@ -263,31 +157,13 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
     }
     drop(tx);
 
-    // Server samples: one baseline before the first client, then every interval.
-    let samples: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::new()));
+    // Server samples: one baseline round before the first client, then every interval.
+    let rounds: Arc<Mutex<Vec<Round>>> = Arc::new(Mutex::new(Vec::new()));
     let t0_wall = Duration::from_nanos(start_unix_ns);
     let rel = move || (Duration::from_nanos(now_ns()).as_secs_f64()) - t0_wall.as_secs_f64();
-    for (t, pid) in opts.targets.iter().zip(&pids) {
-        let s = sample(*t, *pid, rel().min(0.0)).await;
-        samples.lock().expect("samples").push(s);
-    }
-    let scraper = {
-        let samples = samples.clone();
-        let targets = opts.targets.clone();
-        let interval = Duration::from_millis(scen.report.scrape_interval_ms.max(100));
-        tokio::spawn(async move {
-            let wait = Duration::from_nanos(start_unix_ns.saturating_sub(now_ns()));
-            tokio::time::sleep(wait).await;
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                for (t, pid) in targets.iter().zip(&pids) {
-                    let s = sample(*t, *pid, rel()).await;
-                    samples.lock().expect("samples").push(s);
-                }
-            }
-        })
-    };
+    let baseline = sample_all(&api, &nodes, rel().min(0.0)).await;
+    rounds.lock().expect("rounds").push(baseline);
+    let scraper = spawn_scraper(&api, &nodes, &rounds, &scen, start_unix_ns, rel);
 
     let total = scen.total_secs() + scen.generator.drain_secs;
     let hard_deadline = Instant::now() + Duration::from_secs(total + 90);
@@ -368,30 +244,30 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         loss.add(l);
         parts.push(convs.clone());
     }
-    let (tail, checked, examples) = tail_loss(&parts, 2_000);
+    let (tail, checked, examples) = tail_loss(&parts, GRACE_MS);
     loss.tail_lost += tail;
     if merge.finals.len() < workers {
         total_stats.error("worker_lost");
     }
-    let samples = samples.lock().expect("samples").clone();
+    let rounds = rounds.lock().expect("rounds").clone();
     let data = RunData {
         total: total_stats,
         ticks,
-        samples,
+        rounds,
         loss,
         conversations_checked: checked,
         tail_lost_examples: examples,
     };
-    let report = Report::build(
-        &scen,
-        opts.command_line.clone(),
+    let info = RunInfo {
+        command: opts.command_line.clone(),
         started_unix,
-        total as f64,
-        opts.targets.iter().map(|t| format!("http://{t}")).collect(),
+        duration_secs: total as f64,
+        targets: opts.targets.iter().map(|t| format!("http://{t}")).collect(),
+        scrape: nodes.iter().map(|n| n.url.clone()).collect(),
         workers,
-        creds.len(),
-        &data,
-    );
+        agents: creds.len(),
+    };
+    let report = Report::build(&scen, info, &data);
     let files = report
         .write_all(&opts.out_dir, &scen.name)
         .map_err(|e| format!("writing the report: {e}"))?;
@@ -402,6 +278,29 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         }
     }
     Ok(report)
+}
+
+/// Sample every node once per `scrape_interval_ms` from the run start until aborted.
+fn spawn_scraper(
+    api: &Api,
+    nodes: &[ScrapeNode],
+    rounds: &Arc<Mutex<Vec<Round>>>,
+    scen: &Scenario,
+    start_unix_ns: u64,
+    rel: impl Fn() -> f64 + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let (api, nodes, rounds) = (api.clone(), nodes.to_vec(), rounds.clone());
+    let interval = Duration::from_millis(scen.report.scrape_interval_ms.max(100));
+    tokio::spawn(async move {
+        let wait = Duration::from_nanos(start_unix_ns.saturating_sub(now_ns()));
+        tokio::time::sleep(wait).await;
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            let round = sample_all(&api, &nodes, rel()).await;
+            rounds.lock().expect("rounds").push(round);
+        }
+    })
 }
 
 fn progress(scen: &Scenario, t: u64, total: u64, st: &Stats, g: &Gauges) -> String {
@@ -428,17 +327,4 @@ fn progress(scen: &Scenario, t: u64, total: u64, st: &Stats, g: &Gauges) -> Stri
         p99("a2v"),
         st.error_total()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_targets() {
-        let a = parse_target("http://127.0.0.1:8080").unwrap();
-        assert_eq!(a, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(parse_target("ws://127.0.0.1:9/ws").unwrap().port(), 9);
-        assert!(parse_target("nonsense").is_err());
-    }
 }

@@ -81,6 +81,7 @@ pub struct Agents {
     pub read_receipts: bool,
     pub close_on_bye: bool,
     pub close_stale: bool,
+    pub unsubscribe: bool,
     pub password: String,
     pub email_prefix: String,
 }
@@ -169,6 +170,7 @@ impl Default for Agents {
             read_receipts: true,
             close_on_bye: true,
             close_stale: true,
+            unsubscribe: true,
             password: "loadtest-pass".into(),
             email_prefix: "loadtest-agent".into(),
         }
@@ -237,6 +239,8 @@ SCENARIO FILE FIELDS (TOML; every field is optional and has the default shown)
   read_receipts = true            agents send `read` for each visitor message
   close_on_bye = true             agents close a conversation after replying to its bye message
   close_stale = true              agents close open conversations left assigned by earlier runs
+  unsubscribe = true              agents unsubscribe from a conversation once it is closed or
+                                  reassigned, as the console does; false keeps every subscription
   password = \"loadtest-pass\"      password of the agents the harness creates
   email_prefix = \"loadtest-agent\" agents are <email_prefix>-<n>@load.test
 
@@ -268,6 +272,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/reconnect-storm.toml"),
     ),
     ("soak", include_str!("../scenarios/soak.toml")),
+    ("soak-60", include_str!("../scenarios/soak-60.toml")),
+    (
+        "closed-subscriptions",
+        include_str!("../scenarios/closed-subscriptions.toml"),
+    ),
     ("idle", include_str!("../scenarios/idle.toml")),
 ];
 

@@ -1,13 +1,14 @@
-//! Server-side numbers during the run: each node's `/metrics`, plus `/proc/<pid>` when the node
-//! runs on this machine (found by its listening port, or given with `--server-pid`).
+//! Server-side numbers during the run: each scrape node's `/metrics`, plus `/proc/<pid>` when the
+//! node runs on this machine (found by its listening port, or given with `--server-pid`).
 //!
 //! `/proc` is the source of CPU and RSS when the node's registry has no process collector; both
-//! are sampled when available and the report says which one it used.
-
-use std::net::SocketAddr;
-use std::time::Duration;
+//! are sampled when available and the report says which one it used. All nodes are sampled
+//! together in a [`Round`], so totals over the nodes add values of the same moment.
 
 use serde::{Deserialize, Serialize};
+
+use crate::api::Api;
+use crate::targets::ScrapeNode;
 
 /// One sample of one node.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -20,8 +21,40 @@ pub struct Sample {
     pub connections: Option<f64>,
     pub messages_persisted: Option<f64>,
     pub messages_delivered: Option<f64>,
+    /// Live conversation actors (`switchboard_actors{kind="conversation"}`).
+    #[serde(default)]
+    pub conversation_actors: Option<f64>,
+    /// Socket subscriptions to conversations (`switchboard_subscriptions`), when exported.
+    #[serde(default)]
+    pub subscriptions: Option<f64>,
     /// Where `rss_bytes`/`cpu_seconds` came from: "metrics" or "proc".
     pub source: String,
+}
+
+/// Every scrape node sampled at one moment, in `--scrape`/`--target` order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Round {
+    /// Seconds since the run start (negative: the baseline before the first client).
+    pub t: f64,
+    pub nodes: Vec<Sample>,
+}
+
+impl Round {
+    /// The sum of `f` over every node, or None unless every node has it (a node missing from
+    /// one round would otherwise show as a dip in the total).
+    pub fn total<T: std::iter::Sum<T>>(&self, f: impl Fn(&Sample) -> Option<T>) -> Option<T> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        self.nodes.iter().map(f).sum()
+    }
+
+    /// Like [`total`](Self::total) but over the nodes that have the value (None when none
+    /// does): for series a node may not export at all.
+    pub fn total_present(&self, f: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.nodes.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum())
+    }
 }
 
 /// The values the harness reads from a Prometheus text page.
@@ -32,9 +65,12 @@ pub struct Parsed {
     pub connections: Option<f64>,
     pub messages_persisted: Option<f64>,
     pub messages_delivered: Option<f64>,
+    pub conversation_actors: Option<f64>,
+    pub subscriptions: Option<f64>,
 }
 
-/// Parse the few series we need; a family with labels is summed over its labels.
+/// Parse the few series we need; a family with labels is summed over its labels, except the
+/// actor gauge, of which only `kind="conversation"` is read.
 pub fn parse_metrics(text: &str) -> Parsed {
     let mut p = Parsed::default();
     for line in text.lines() {
@@ -50,6 +86,10 @@ pub fn parse_metrics(text: &str) -> Parsed {
         };
         let name = name_labels.split('{').next().unwrap_or("").trim();
         let slot = match name {
+            "switchboard_actors" if name_labels.contains("kind=\"conversation\"") => {
+                &mut p.conversation_actors
+            }
+            "switchboard_subscriptions" => &mut p.subscriptions,
             "process_resident_memory_bytes" => &mut p.rss_bytes,
             "process_cpu_seconds_total" => &mut p.cpu_seconds,
             "switchboard_connections" => &mut p.connections,
@@ -130,34 +170,38 @@ pub fn proc_usage(pid: u32) -> Option<(u64, f64)> {
 }
 
 /// Sample one node now.
-pub async fn sample(node: SocketAddr, pid: Option<u32>, t: f64) -> Sample {
+pub async fn sample(api: &Api, node: &ScrapeNode, t: f64) -> Sample {
     let mut s = Sample {
         t,
-        node: node.to_string(),
+        node: node.url.clone(),
         ..Sample::default()
     };
-    if let Ok(r) =
-        crate::net::http(node, "GET", "/metrics", None, None, Duration::from_secs(2)).await
-    {
-        if r.status == 200 {
-            let p = parse_metrics(&r.body);
-            s.connections = p.connections;
-            s.messages_persisted = p.messages_persisted;
-            s.messages_delivered = p.messages_delivered;
-            if let (Some(rss), Some(cpu)) = (p.rss_bytes, p.cpu_seconds) {
-                s.rss_bytes = Some(rss as u64);
-                s.cpu_seconds = Some(cpu);
-                s.source = "metrics".into();
-            }
+    if let Ok(text) = api.metrics(&node.url).await {
+        let p = parse_metrics(&text);
+        s.connections = p.connections;
+        s.messages_persisted = p.messages_persisted;
+        s.messages_delivered = p.messages_delivered;
+        s.conversation_actors = p.conversation_actors;
+        s.subscriptions = p.subscriptions;
+        if let (Some(rss), Some(cpu)) = (p.rss_bytes, p.cpu_seconds) {
+            s.rss_bytes = Some(rss as u64);
+            s.cpu_seconds = Some(cpu);
+            s.source = "metrics".into();
         }
     }
-    if let Some((rss, cpu)) = pid.and_then(proc_usage) {
+    if let Some((rss, cpu)) = node.pid.and_then(proc_usage) {
         // /proc is exact and sampled at the same moment; prefer it for a local node.
         s.rss_bytes = Some(rss);
         s.cpu_seconds = Some(cpu);
         s.source = "proc".into();
     }
     s
+}
+
+/// Sample every node at once.
+pub async fn sample_all(api: &Api, nodes: &[ScrapeNode], t: f64) -> Round {
+    let samples = futures_util::future::join_all(nodes.iter().map(|n| sample(api, n, t))).await;
+    Round { t, nodes: samples }
 }
 
 #[cfg(test)]
@@ -171,13 +215,17 @@ mod tests {
             switchboard_connections{role=\"agent\"} 2\n\
             switchboard_messages_persisted_total 42\n\
             process_resident_memory_bytes 1.5e6\n\
-            process_cpu_seconds_total 3.25\nunrelated_total 9\nbroken line\n";
+            process_cpu_seconds_total 3.25\nunrelated_total 9\nbroken line\n\
+            switchboard_actors{kind=\"conversation\"} 7\n\
+            switchboard_actors{kind=\"visitor\"} 100\n";
         let p = parse_metrics(text);
         assert_eq!(p.connections, Some(12.0));
         assert_eq!(p.messages_persisted, Some(42.0));
         assert_eq!(p.rss_bytes, Some(1.5e6));
         assert_eq!(p.cpu_seconds, Some(3.25));
         assert_eq!(p.messages_delivered, None);
+        assert_eq!(p.conversation_actors, Some(7.0));
+        assert_eq!(p.subscriptions, None);
     }
 
     #[test]
@@ -187,5 +235,31 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         assert_eq!(find_listen_pid(port), Some(std::process::id()));
+    }
+}
+
+#[cfg(test)]
+mod round_tests {
+    use super::*;
+
+    #[test]
+    fn totals_need_every_node_unless_asked_otherwise() {
+        let node = |rss: Option<u64>, subs: Option<f64>| Sample {
+            rss_bytes: rss,
+            subscriptions: subs,
+            ..Sample::default()
+        };
+        let r = Round {
+            t: 1.0,
+            nodes: vec![node(Some(10), Some(2.0)), node(Some(5), None)],
+        };
+        assert_eq!(r.total(|s| s.rss_bytes), Some(15));
+        assert_eq!(r.total_present(|s| s.subscriptions), Some(2.0));
+        let gap = Round {
+            t: 2.0,
+            nodes: vec![node(Some(10), None), node(None, None)],
+        };
+        assert_eq!(gap.total(|s| s.rss_bytes), None);
+        assert_eq!(gap.total_present(|s| s.subscriptions), None);
     }
 }

@@ -21,6 +21,7 @@ use crate::conn::{now_ns, Control};
 use crate::loss::{ConvSummary, Loss};
 use crate::scenario::Scenario;
 use crate::stats::{Stats, StatsWire};
+use crate::targets::Cursor;
 use crate::{agent, visitor};
 
 /// An agent the parent logged in for this worker.
@@ -37,7 +38,8 @@ pub struct WorkerSpec {
     pub index: usize,
     pub workers: usize,
     pub scenario: Scenario,
-    pub target: SocketAddr,
+    /// Where clients connect; each client starts on the next one in turn (see `targets.rs`).
+    pub targets: Vec<SocketAddr>,
     /// Wall-clock start of the run; every worker's second 0 is the same second.
     pub start_unix_ns: u64,
     pub agents: Vec<AgentCreds>,
@@ -113,10 +115,22 @@ impl Ctx {
         self.t0.elapsed().as_millis() as u64
     }
 
-    pub fn client_tag(&self, kind: &str) -> String {
+    /// A new client's tag (for logs and message ids) and its target cursor.
+    pub fn new_client(&self, kind: &str) -> (String, Cursor) {
         let n = self.next_client.get();
         self.next_client.set(n + 1);
-        format!("w{}{kind}{n}", self.spec.index)
+        let cursor = Cursor::new(n, self.spec.index, self.spec.workers);
+        (format!("w{}{kind}{n}", self.spec.index), cursor)
+    }
+
+    /// The target of a client's next connection; counted per target, so a run shows how its
+    /// connections spread (`connects_target_<i>`).
+    pub fn next_target(&self, cursor: &mut Cursor) -> SocketAddr {
+        let (i, t) = cursor.pick(&self.spec.targets);
+        if self.spec.targets.len() > 1 {
+            self.incr(&format!("connects_target_{i}"));
+        }
+        t
     }
 
     /// A control receiver for one client, with the current state marked as seen: a client
@@ -202,8 +216,11 @@ async fn run(spec: WorkerSpec) {
         sending: true,
         ..Control::default()
     });
-    let sources =
-        crate::net::source_ips(spec.target, spec.index, spec.scenario.generator.source_ips);
+    let sources = crate::net::source_ips(
+        &spec.targets,
+        spec.index,
+        spec.scenario.generator.source_ips,
+    );
     let ctx = Rc::new(Ctx {
         spec,
         sources,

@@ -16,6 +16,7 @@ use std::fmt;
 use std::hash::Hash;
 
 use actix::dev::ToEnvelope;
+use std::future::Future;
 use std::time::Instant;
 
 use actix::prelude::SendError;
@@ -179,6 +180,17 @@ impl<E: Entity> fmt::Debug for EntityRef<E> {
     }
 }
 
+/// One delivery attempt of an ask, already on its way.
+enum Attempt<E: Entity, M: Request>
+where
+    E: Handler<M>,
+{
+    Local(actix::dev::Request<E, M>),
+    Remote(futures_util::future::BoxFuture<'static, super::remote::CallReply>),
+    Wait,
+    Failed(ApiError),
+}
+
 /// How many times `ask` and `tell` look an actor up again when it stopped between lookup and
 /// delivery (it passivated, or died and is restarted by the lookup).
 const ATTEMPTS: usize = 3;
@@ -200,19 +212,58 @@ impl<E: Entity> EntityRef<E> {
     /// this node holds its shard, forwarded to the owner otherwise. While the shard has no
     /// owner (moving, or its owner died) the call waits, up to `cluster_wait_ms`, for the
     /// routing map to move on.
-    pub async fn ask<M>(&self, msg: M) -> ApiResult<M::Reply>
+    ///
+    /// The message is sent when `ask` is called, not when the future is first polled: asks
+    /// made in order reach the entity in order (a socket's `send` then `close` must not swap),
+    /// whatever order their futures are polled in.
+    pub fn ask<M>(&self, msg: M) -> impl Future<Output = ApiResult<M::Reply>> + 'static
     where
         M: Request,
         E: Handler<M>,
         E::Context: ToEnvelope<E, M>,
     {
-        let registry = &self.hub.registry;
+        let seen = self.hub.registry.version();
+        let first = self.send_once(&msg);
+        let entity = self.clone();
+        async move { entity.finish_ask(msg, seen, first).await }
+    }
+
+    /// One attempt: deliver `msg` to wherever the routing map says now.
+    fn send_once<M>(&self, msg: &M) -> Attempt<E, M>
+    where
+        M: Request,
+        E: Handler<M>,
+        E::Context: ToEnvelope<E, M>,
+    {
+        match self.hub.registry.route::<E>(&self.hub, self.id) {
+            Route::Local(addr) => Attempt::Local(addr.send(msg.clone())),
+            Route::Remote(node) => {
+                match EntityCall::new::<E, M>(self.id, M::NAME, CallMode::Ask, msg) {
+                    Ok(call) => Attempt::Remote(self.hub.forward(&node, call, E::KIND)),
+                    Err(e) => Attempt::Failed(e),
+                }
+            }
+            Route::Wait => Attempt::Wait,
+        }
+    }
+
+    async fn finish_ask<M>(
+        &self,
+        msg: M,
+        mut seen: u64,
+        first: Attempt<E, M>,
+    ) -> ApiResult<M::Reply>
+    where
+        M: Request,
+        E: Handler<M>,
+        E::Context: ToEnvelope<E, M>,
+    {
         let deadline = Instant::now() + self.hub.cluster_wait();
         let mut stopped = 0;
+        let mut attempt = first;
         loop {
-            let seen = registry.version();
-            match registry.route::<E>(&self.hub, self.id) {
-                Route::Local(addr) => match addr.send(msg.clone()).await {
+            match attempt {
+                Attempt::Local(request) => match request.await {
                     // The entity began moving after the lookup: wait for its next owner.
                     Ok(Err(e)) if e.code == ErrorCode::NotOwner => {
                         self.wait_for_map(seen, deadline).await?
@@ -226,24 +277,24 @@ impl<E: Entity> EntityRef<E> {
                         return Err(unavailable(format!("{self:?} did not answer in time")))
                     }
                 },
-                Route::Remote(node) => {
-                    let call = EntityCall::new::<E, M>(self.id, M::NAME, CallMode::Ask, &msg)?;
-                    match self.hub.forward(&node, call, E::KIND).await {
-                        Ok(Some(bytes)) => {
-                            return crate::cluster::link::decode(&bytes)
-                                .map_err(|e| ApiError::internal(format!("undecodable reply: {e}")))
-                        }
-                        Ok(None) => return Err(ApiError::internal("empty reply to an ask")),
-                        // The owner moved on before this node's map did: wait for the map.
-                        Err(e) if e.code == ErrorCode::NotOwner => {
-                            super::metrics::NOT_OWNER_RETRIES.inc();
-                            self.wait_for_map(seen, deadline).await?;
-                        }
-                        Err(e) => return Err(e),
+                Attempt::Remote(reply) => match reply.await {
+                    Ok(Some(bytes)) => {
+                        return crate::cluster::link::decode(&bytes)
+                            .map_err(|e| ApiError::internal(format!("undecodable reply: {e}")))
                     }
-                }
-                Route::Wait => self.wait_for_map(seen, deadline).await?,
+                    Ok(None) => return Err(ApiError::internal("empty reply to an ask")),
+                    // The owner moved on before this node's map did: wait for the map.
+                    Err(e) if e.code == ErrorCode::NotOwner => {
+                        super::metrics::NOT_OWNER_RETRIES.inc();
+                        self.wait_for_map(seen, deadline).await?;
+                    }
+                    Err(e) => return Err(e),
+                },
+                Attempt::Wait => self.wait_for_map(seen, deadline).await?,
+                Attempt::Failed(e) => return Err(e),
             }
+            seen = self.hub.registry.version();
+            attempt = self.send_once(&msg);
         }
     }
 

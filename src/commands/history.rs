@@ -1,5 +1,7 @@
 //! `history` (WebSocket) and `GET .../messages` (HTTP): a page of older messages.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::conversation;
 use crate::domain::{ConversationId, Seq};
@@ -17,7 +19,7 @@ pub struct History {
 }
 
 impl History {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<HistoryResult> {
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<HistoryResult>> + 'static {
         ctx.hub
             .conversation(self.conversation_id)
             .ask(conversation::History {
@@ -25,6 +27,5 @@ impl History {
                 before: self.before_seq,
                 limit: self.limit.unwrap_or(DEFAULT_LIMIT),
             })
-            .await
     }
 }

@@ -16,7 +16,10 @@ mod take;
 mod typing;
 mod visitor;
 
+use std::future::Future;
+
 use bytestring::ByteString;
+use futures_util::future::BoxFuture;
 
 pub use history::History;
 pub use presence::SetPresence;
@@ -259,25 +262,30 @@ impl Command {
         }
     }
 
-    pub async fn run(self, ctx: Ctx) -> ApiResult<Reply> {
-        Ok(match self {
-            Command::Ping => Reply::Done(Done {}),
-            Command::Start(c) => Reply::Start(c.run(&ctx).await?),
-            Command::Subscribe(c) => {
-                c.run(&ctx).await?;
-                Reply::Queued
-            }
-            Command::Unsubscribe(c) => Reply::Done(c.run(&ctx)?),
-            Command::Send(c) => Reply::Post(c.run(&ctx).await?),
-            Command::Typing(c) => Reply::Done(c.run(&ctx).await?),
-            Command::Read(c) => Reply::Read(c.run(&ctx).await?),
-            Command::History(c) => Reply::History(c.run(&ctx).await?),
-            Command::PageView(c) => Reply::Done(c.run(&ctx).await?),
-            Command::LeaveEmail(c) => Reply::Done(c.run(&ctx).await?),
-            Command::Presence(c) => Reply::Presence(c.run(&ctx).await?),
-            Command::Take(c) => Reply::Conversation(c.run(&ctx).await?),
-            Command::Transfer(c) => Reply::Conversation(c.run(&ctx).await?),
-            Command::Status(c) => Reply::Conversation(c.run(&ctx).await?),
-        })
+    /// Run the command. Its first message to an entity is sent before this returns, so a
+    /// socket's commands reach each entity in the order the socket sent them.
+    pub fn run(self, ctx: Ctx) -> BoxFuture<'static, ApiResult<Reply>> {
+        fn reply<T: 'static>(
+            run: impl Future<Output = ApiResult<T>> + std::marker::Send + 'static,
+            wrap: fn(T) -> Reply,
+        ) -> BoxFuture<'static, ApiResult<Reply>> {
+            Box::pin(async move { run.await.map(wrap) })
+        }
+        match self {
+            Command::Ping => Box::pin(std::future::ready(Ok(Reply::Done(Done {})))),
+            Command::Start(c) => reply(c.run(&ctx), Reply::Start),
+            Command::Subscribe(c) => reply(c.run(&ctx), |()| Reply::Queued),
+            Command::Unsubscribe(c) => Box::pin(std::future::ready(c.run(&ctx).map(Reply::Done))),
+            Command::Send(c) => reply(c.run(&ctx), Reply::Post),
+            Command::Typing(c) => reply(c.run(&ctx), Reply::Done),
+            Command::Read(c) => reply(c.run(&ctx), Reply::Read),
+            Command::History(c) => reply(c.run(&ctx), Reply::History),
+            Command::PageView(c) => reply(c.run(&ctx), Reply::Done),
+            Command::LeaveEmail(c) => reply(c.run(&ctx), Reply::Done),
+            Command::Presence(c) => reply(c.run(&ctx), Reply::Presence),
+            Command::Take(c) => reply(c.run(&ctx), Reply::Conversation),
+            Command::Transfer(c) => reply(c.run(&ctx), Reply::Conversation),
+            Command::Status(c) => reply(c.run(&ctx), Reply::Conversation),
+        }
     }
 }

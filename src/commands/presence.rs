@@ -1,5 +1,7 @@
 //! `presence`: an agent sets itself online, away or offline.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::agent;
 use crate::domain::Presence;
@@ -12,15 +14,15 @@ pub struct SetPresence {
 }
 
 impl SetPresence {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<PresenceResult> {
-        let (agent_id, _) = ctx.agent()?;
-        let status = ctx
-            .hub
-            .agent(agent_id)
-            .ask(agent::SetPresence {
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<PresenceResult>> + 'static {
+        let set = ctx.agent().map(|(agent_id, _)| {
+            ctx.hub.agent(agent_id).ask(agent::SetPresence {
                 status: self.status,
             })
-            .await?;
-        Ok(PresenceResult { status })
+        });
+        async move {
+            let status = set?.await?;
+            Ok(PresenceResult { status })
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! `read`: move the caller's side's read cursor (it never moves back).
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::conversation::MarkRead;
 use crate::domain::{ConversationId, Seq};
@@ -13,15 +15,14 @@ pub struct Read {
 }
 
 impl Read {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<ReadResult> {
-        let seq = ctx
-            .hub
-            .conversation(self.conversation_id)
-            .ask(MarkRead {
-                caller: ctx.caller.clone(),
-                seq: self.seq,
-            })
-            .await?;
-        Ok(ReadResult { seq })
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<ReadResult>> + 'static {
+        let marked = ctx.hub.conversation(self.conversation_id).ask(MarkRead {
+            caller: ctx.caller.clone(),
+            seq: self.seq,
+        });
+        async move {
+            let seq = marked.await?;
+            Ok(ReadResult { seq })
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! message. Acked with its seq once stored; a retry with the same `client_msg_id` is stored
 //! once and answered with the original seq and `duplicate: true`.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::conversation::Post;
 use crate::domain::ConversationId;
@@ -16,16 +18,15 @@ pub struct Send {
 }
 
 impl Send {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<PostResult> {
-        check_message(&self.client_msg_id, &self.body)?;
-        ctx.hub
-            .conversation(self.conversation_id)
-            .ask(Post {
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<PostResult>> + 'static {
+        let posted = check_message(&self.client_msg_id, &self.body).map(|()| {
+            ctx.hub.conversation(self.conversation_id).ask(Post {
                 caller: ctx.caller.clone(),
                 client_msg_id: self.client_msg_id,
                 body: self.body,
                 received_at: ctx.received_at,
             })
-            .await
+        });
+        async move { posted?.await }
     }
 }

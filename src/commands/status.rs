@@ -1,6 +1,8 @@
 //! `snooze`, `wake`, `close` (and their HTTP routes): an agent changes a conversation's status.
 //! The conversation actor enforces the lifecycle (closed is final).
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::conversation::{self, StatusChange};
 use crate::domain::ConversationId;
@@ -14,16 +16,18 @@ pub struct ChangeStatus {
 }
 
 impl ChangeStatus {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<ConversationResult> {
-        ctx.agent()?;
-        let conversation = ctx
-            .hub
-            .conversation(self.conversation_id)
-            .ask(conversation::ChangeStatus {
-                caller: ctx.caller.clone(),
-                change: self.change,
-            })
-            .await?;
-        Ok(ConversationResult { conversation })
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<ConversationResult>> + 'static {
+        let changed = ctx.agent().map(|_| {
+            ctx.hub
+                .conversation(self.conversation_id)
+                .ask(conversation::ChangeStatus {
+                    caller: ctx.caller.clone(),
+                    change: self.change,
+                })
+        });
+        async move {
+            let conversation = changed?.await?;
+            Ok(ConversationResult { conversation })
+        }
     }
 }

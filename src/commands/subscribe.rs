@@ -3,6 +3,8 @@
 //! live events) and adds the socket to the node's subscription table; the command's own reply
 //! carries nothing. Unsubscribing needs no actor: the table entry goes.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::conversation;
 use crate::domain::{ConversationId, Seq};
@@ -18,16 +20,18 @@ pub struct Subscribe {
 }
 
 impl Subscribe {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<()> {
-        ctx.hub
-            .conversation(self.conversation_id)
-            .ask(conversation::Subscribe {
-                caller: ctx.caller.clone(),
-                subscriber: ctx.socket()?,
-                command_id: self.command_id,
-                after_seq: self.after_seq,
-            })
-            .await
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<()>> + 'static {
+        let subscribed = ctx.socket().map(|subscriber| {
+            ctx.hub
+                .conversation(self.conversation_id)
+                .ask(conversation::Subscribe {
+                    caller: ctx.caller.clone(),
+                    subscriber,
+                    command_id: self.command_id,
+                    after_seq: self.after_seq,
+                })
+        });
+        async move { subscribed?.await }
     }
 }
 

@@ -2,9 +2,11 @@
 //! hands it to another agent of the same site. Both go through the site's router, the only
 //! owner of every agent's load; the conversation is access-checked first.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::{conversation, router};
-use crate::domain::{AgentId, ConversationId, ConversationStatus};
+use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::ConversationResult;
 
@@ -14,9 +16,15 @@ pub struct Take {
 }
 
 impl Take {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<ConversationResult> {
-        let (agent, name) = ctx.agent()?;
-        assign(ctx, self.conversation_id, agent, name, false).await
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<ConversationResult>> + 'static {
+        let checked = ctx
+            .agent()
+            .map(|agent| (snapshot(ctx, self.conversation_id), agent));
+        let ctx = ctx.clone();
+        async move {
+            let (snapshot, (agent, name)) = checked?;
+            assign(&ctx, snapshot.await?, agent, name, false).await
+        }
     }
 }
 
@@ -27,34 +35,43 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<ConversationResult> {
-        ctx.agent()?;
-        let target = ctx
-            .hub
-            .store
-            .get_agent(self.agent_id)
-            .await?
-            .filter(|a| a.site_id == ctx.site)
-            .ok_or_else(|| ApiError::not_found("agent"))?;
-        // A transfer must still be answered by the new agent.
-        assign(ctx, self.conversation_id, target.id, target.name, true).await
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<ConversationResult>> + 'static {
+        let checked = ctx.agent().map(|_| snapshot(ctx, self.conversation_id));
+        let ctx = ctx.clone();
+        async move {
+            let snapshot = checked?;
+            let target = ctx
+                .hub
+                .store
+                .get_agent(self.agent_id)
+                .await?
+                .filter(|a| a.site_id == ctx.site)
+                .ok_or_else(|| ApiError::not_found("agent"))?;
+            // A transfer must still be answered by the new agent.
+            assign(&ctx, snapshot.await?, target.id, target.name, true).await
+        }
     }
 }
 
-async fn assign(
+/// The conversation as the caller may see it, asked at once (commands keep their order).
+fn snapshot(
     ctx: &Ctx,
     conversation_id: ConversationId,
-    agent: AgentId,
-    agent_name: String,
-    needs_answer: bool,
-) -> ApiResult<ConversationResult> {
-    let conv = ctx
-        .hub
+) -> impl Future<Output = ApiResult<Conversation>> + 'static {
+    ctx.hub
         .conversation(conversation_id)
         .ask(conversation::Snapshot {
             caller: Some(ctx.caller.clone()),
         })
-        .await?;
+}
+
+async fn assign(
+    ctx: &Ctx,
+    conv: Conversation,
+    agent: AgentId,
+    agent_name: String,
+    needs_answer: bool,
+) -> ApiResult<ConversationResult> {
     if conv.status == ConversationStatus::Closed {
         return Err(ApiError::new(
             ErrorCode::ConversationClosed,
@@ -65,7 +82,7 @@ async fn assign(
         .hub
         .router(conv.site_id)
         .ask(router::Take {
-            conversation_id,
+            conversation_id: conv.id,
             agent,
             agent_name,
             needs_answer,

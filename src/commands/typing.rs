@@ -1,5 +1,7 @@
 //! `typing`: relay a typing indicator to the conversation's other sockets.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::conversation;
 use crate::domain::ConversationId;
@@ -13,15 +15,19 @@ pub struct Typing {
 }
 
 impl Typing {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<Done> {
-        ctx.hub
-            .conversation(self.conversation_id)
-            .ask(conversation::Typing {
-                caller: ctx.caller.clone(),
-                subscriber: ctx.socket()?,
-                typing: self.typing,
-            })
-            .await?;
-        Ok(Done {})
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<Done>> + 'static {
+        let relayed = ctx.socket().map(|subscriber| {
+            ctx.hub
+                .conversation(self.conversation_id)
+                .ask(conversation::Typing {
+                    caller: ctx.caller.clone(),
+                    subscriber,
+                    typing: self.typing,
+                })
+        });
+        async move {
+            relayed?.await?;
+            Ok(Done {})
+        }
     }
 }

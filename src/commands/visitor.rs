@@ -1,6 +1,8 @@
 //! The visitor's own commands, answered by its visitor actor: `start` (the current
 //! conversation, or a new one), `page_view` and `leave_email`.
 
+use std::future::Future;
+
 use super::Ctx;
 use crate::actors::visitor;
 use crate::error::ApiResult;
@@ -10,11 +12,11 @@ use crate::protocol::{Done, StartResult};
 pub struct Start;
 
 impl Start {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<StartResult> {
-        ctx.hub
-            .visitor(ctx.visitor()?)
-            .ask(visitor::Start { site: ctx.site })
-            .await
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<StartResult>> + 'static {
+        let started = ctx
+            .visitor()
+            .map(|id| ctx.hub.visitor(id).ask(visitor::Start { site: ctx.site }));
+        async move { started?.await }
     }
 }
 
@@ -25,16 +27,18 @@ pub struct PageView {
 }
 
 impl PageView {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<Done> {
-        ctx.hub
-            .visitor(ctx.visitor()?)
-            .ask(visitor::PageView {
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<Done>> + 'static {
+        let viewed = ctx.visitor().map(|id| {
+            ctx.hub.visitor(id).ask(visitor::PageView {
                 site: ctx.site,
                 url: self.url,
                 title: self.title,
             })
-            .await?;
-        Ok(Done {})
+        });
+        async move {
+            viewed?.await?;
+            Ok(Done {})
+        }
     }
 }
 
@@ -45,15 +49,17 @@ pub struct LeaveEmail {
 }
 
 impl LeaveEmail {
-    pub async fn run(self, ctx: &Ctx) -> ApiResult<Done> {
-        ctx.hub
-            .visitor(ctx.visitor()?)
-            .ask(visitor::LeaveEmail {
+    pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<Done>> + 'static {
+        let left = ctx.visitor().map(|id| {
+            ctx.hub.visitor(id).ask(visitor::LeaveEmail {
                 site: ctx.site,
                 email: self.email,
                 name: self.name,
             })
-            .await?;
-        Ok(Done {})
+        });
+        async move {
+            left?.await?;
+            Ok(Done {})
+        }
     }
 }
