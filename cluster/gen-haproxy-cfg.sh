@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     --resolvers) resolvers="$2"; shift 2 ;;
     --compose)
       # The shape of cluster/docker-compose.yml: three nodes by service name.
-      front="0.0.0.0:8080" stats_socket="/var/run/haproxy/admin.sock"
+      front="0.0.0.0:8080" stats_socket="/var/lib/haproxy/admin.sock"
       stats_page="0.0.0.0:8404" resolvers="127.0.0.11:53"
       servers=(n1=switchboard-1:8080 n2=switchboard-2:8080 n3=switchboard-3:8080)
       shift ;;

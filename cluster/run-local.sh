@@ -200,7 +200,9 @@ cmd_stop() {
     wait_for "exit" "$DRAIN_PATIENCE_S" bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
   done
   if [ -f "$DIR/haproxy.pid" ]; then
-    kill -TERM "$(cat "$DIR/haproxy.pid")" 2>/dev/null || true
+    local hpid; hpid="$(cat "$DIR/haproxy.pid")"
+    kill -TERM "$hpid" 2>/dev/null || true
+    wait_for "haproxy exit" 10 bash -c "! kill -0 $hpid 2>/dev/null" || kill -KILL "$hpid" 2>/dev/null || true
     rm -f "$DIR/haproxy.pid"
   fi
   for node in $NODES; do rm -f "$DIR/$node.pid"; done
