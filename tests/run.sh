@@ -2,7 +2,9 @@
 # The test command (README). On a fresh machine it installs what is missing, then runs
 # formatting, lints, every Rust test (unit, integration, store contract, crash, load smoke,
 # cluster membership and links, bots, mail against a real SMTP server), the real-Prometheus
-# scrape test and the browser tests in real Chromium.
+# scrape and dashboard tests, HAProxy in front of real nodes, the alert rules' unit tests
+# (promtool), the offline checks of cluster/ (compose, k8s, HAProxy and Prometheus configs) and
+# the browser tests in real Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,9 @@ apt_install() {
 }
 
 step "installing system packages"
-apt_install prometheus chromium
+# prometheus brings promtool; haproxy, socat and curl are what cluster/run-local.sh uses;
+# python3-yaml reads the compose and k8s files in tests/cluster_files.rs.
+apt_install prometheus chromium haproxy socat curl python3-yaml
 
 # A real SMTP server for the mail tests (tests/mail_smtp.rs starts it on 127.0.0.1).
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
@@ -37,8 +41,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build"
 cargo build --workspace --bins
 
+step "alert rules (promtool)"
+(cd prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
+
 step "cargo test"
-SWITCHBOARD_REQUIRE_PROMETHEUS=1 cargo test --workspace -- --test-threads=2
+# The tools installed above must be used, never skipped.
+SWITCHBOARD_REQUIRE_PROMETHEUS=1 SWITCHBOARD_REQUIRE_HAPROXY=1 SWITCHBOARD_REQUIRE_CLUSTER_TOOLS=1 \
+  cargo test --workspace -- --test-threads=2
 
 if [ -x tests/browser/run.sh ]; then
   step "browser tests (Chromium)"
