@@ -202,8 +202,9 @@ pub struct Agent {
     pub site_id: SiteId,
     pub email: String,
     pub name: String,
-    /// argon2 PHC string; never leaves the server.
-    #[serde(skip_serializing)]
+    /// argon2 PHC string; never leaves the server (not even between nodes: a record read back
+    /// from a reply has it empty).
+    #[serde(skip_serializing, default)]
     pub password_hash: String,
     pub role: Role,
     /// Most conversations routing assigns to this agent at once.

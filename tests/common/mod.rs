@@ -12,6 +12,7 @@ mod client;
 mod http;
 mod node;
 mod people;
+pub mod procs;
 
 use std::sync::LazyLock;
 use std::time::Duration;
