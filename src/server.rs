@@ -58,7 +58,9 @@ impl Started {
             }
         }
         self.hub.sockets.reconnect_all();
-        self.server.handle().stop(true).await;
+        // The stop command is sent now; the server future (awaited by the caller) carries it
+        // out. Awaiting it here would wait on a future nobody polls.
+        drop(self.server.handle().stop(true));
     }
 
     /// Stop the cluster runtime without waiting (the process is ending).
@@ -237,9 +239,18 @@ async fn join_cluster(
         .thread_name("cluster")
         .enable_all()
         .build()?;
-    let cluster = ClusterNode::start(hub, link, advertise, incarnation, runtime.handle().clone())
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let cluster =
+        match ClusterNode::start(hub, link, advertise, incarnation, runtime.handle().clone()).await
+        {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                // Dropping a runtime inside an async context panics; let it go in the background.
+                runtime.shutdown_background();
+                return Err(std::io::Error::other(format!(
+                    "cannot join the cluster: {e}"
+                )));
+            }
+        };
     tracing::info!(node = %hub.registry.node(), incarnation, %advertise, "joined the cluster");
     Ok(Some((runtime, cluster)))
 }

@@ -47,6 +47,12 @@ async fn a_visitor_on_one_node_chats_with_an_agent_on_another() {
         .iter()
         .map(|m| s(&m["body"]))
         .collect();
-    assert!(bodies.contains(&"hello from node 1".to_owned()), "{bodies:?}");
-    assert!(bodies.contains(&"hello from node 3".to_owned()), "{bodies:?}");
+    assert!(
+        bodies.contains(&"hello from node 1".to_owned()),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.contains(&"hello from node 3".to_owned()),
+        "{bodies:?}"
+    );
 }

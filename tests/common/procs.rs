@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::http;
-
 /// The secret every test cluster shares.
 pub const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
 
@@ -130,11 +128,15 @@ impl NodeProc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// One sample of the node's `/metrics` (`None` if it does not answer).
+    /// One sample of the node's `/metrics` (`None` if it does not answer: faults are the
+    /// point of these tests).
     pub async fn metric(&self, sample: &str) -> Option<f64> {
-        let r = http(self.addr, "GET", "/metrics", None, None).await;
-        r.text()
-            .lines()
+        let url = format!("http://{}/metrics", self.addr);
+        let request = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(2));
+        let text = request.send().await.ok()?.text().await.ok()?;
+        text.lines()
             .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
     }
 }

@@ -33,8 +33,9 @@ impl MessageStore for SqliteStore {
                 // is checked below, while a reused client_msg_id still raises a conflict.
                 let inserted = conn
                     .prepare_cached(
-                        "INSERT INTO messages (conversation_id, seq, client_msg_id, author, body, at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                        "INSERT INTO messages
+                             (conversation_id, seq, client_msg_id, author, body, at, epoch)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                          ON CONFLICT (conversation_id, seq) DO NOTHING",
                     )
                     .and_then(|mut stmt| {
@@ -45,6 +46,7 @@ impl MessageStore for SqliteStore {
                             author,
                             m.body,
                             m.at,
+                            int(fence.epoch),
                         ])
                     })
                     .map_err(|e| match map_err(e) {

@@ -48,10 +48,14 @@ use writer::{run_writer, Stats, WriteJob};
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../../schema/sqlite/0001_init.sql")),
     (2, include_str!("../../../schema/sqlite/0002_cluster.sql")),
+    (
+        3,
+        include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
