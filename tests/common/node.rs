@@ -163,6 +163,14 @@ impl TestNode {
         http(self.addr, "GET", path, token, None).await
     }
 
+    /// The value of an unlabelled or labelled sample in the node's `/metrics`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.get("/metrics", None).await.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {sample} in /metrics"))
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> HttpResponse {
         http(
             self.addr,
