@@ -17,8 +17,7 @@ use serde_json::json;
 
 /// The binary on an ephemeral port with `data_dir`, logging to `<data_dir>/round-<n>.log`.
 fn start_node(data_dir: &Path, round: usize) -> NodeProc {
-    let web = ["--web-dir".to_owned(), data_dir.display().to_string()];
-    NodeProc::start(data_dir, &format!("round-{round}"), 0, &web)
+    NodeProc::start(data_dir, &format!("round-{round}"), 0, &[])
 }
 
 /// One visitor's record across rounds.

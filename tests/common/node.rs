@@ -35,7 +35,6 @@ pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
-        web_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
         // Many nodes run at once on two cores: keep each one small.
         workers: 1,
         demo: true,
