@@ -103,6 +103,9 @@ impl ConversationStatus {
 pub enum Role {
     Agent,
     Admin,
+    /// Runs the deployment: an admin of its own site who may also create and manage every
+    /// site (`/api/v1/sites`).
+    Owner,
 }
 
 impl Role {
@@ -110,12 +113,14 @@ impl Role {
         match self {
             Role::Agent => "agent",
             Role::Admin => "admin",
+            Role::Owner => "owner",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "agent" => Some(Role::Agent),
             "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
             _ => None,
         }
     }
@@ -209,6 +214,20 @@ pub struct Agent {
     pub role: Role,
     /// Most conversations routing assigns to this agent at once.
     pub capacity: u32,
+    /// False once an admin deactivated the agent (records stored before the flag are active).
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+impl Role {
+    /// Admins and owners manage their site.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin | Role::Owner)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -124,6 +124,7 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
             password_hash: password_hash.clone(),
             role,
             capacity: 5,
+            active: true,
         };
         store.put_agent(&agent).await?;
     }

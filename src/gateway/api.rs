@@ -371,6 +371,7 @@ async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> J
         password_hash,
         role: n.role,
         capacity: n.capacity.min(1000),
+        active: true,
     };
     hub.store.put_agent(&agent).await?;
     Ok(HttpResponse::Created().json(json!({ "agent": agent })))

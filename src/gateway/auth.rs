@@ -61,7 +61,7 @@ impl FromRequest for AdminAuth {
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(claims(req).and_then(|c| match c.role {
-            Role::Admin => Ok(AdminAuth(c)),
+            Role::Admin | Role::Owner => Ok(AdminAuth(c)),
             Role::Agent => Err(ApiError::forbidden("admins only")),
         }))
     }

@@ -39,12 +39,16 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod api_keys;
 mod cluster;
 mod conversations;
 mod fence;
+mod invites;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
+mod webhooks;
 
 pub use messages::BUCKET;
 
@@ -53,6 +57,7 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
+    include_str!("../../../schema/scylla/0006_integrations.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -75,6 +80,8 @@ pub struct ScyllaStore {
     st: Statements,
     /// This node's fenced appends to one message partition go one at a time (see `fence.rs`).
     appends: fence::PartitionLocks,
+    /// Sites' webhook endpoints, read at most every few seconds by the outbox (`outbox.rs`).
+    endpoints: outbox::EndpointCache,
 }
 
 /// Every statement the store runs, prepared once, by model.
@@ -85,6 +92,10 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    webhooks: webhooks::WebhookStatements,
+    outbox: outbox::OutboxStatements,
+    api_keys: api_keys::ApiKeyStatements,
+    invites: invites::InviteStatements,
 }
 
 impl ScyllaStore {
@@ -160,6 +171,7 @@ impl ScyllaStore {
             session,
             st,
             appends: fence::PartitionLocks::default(),
+            endpoints: outbox::EndpointCache::default(),
         })
     }
 
@@ -281,6 +293,10 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            webhooks: webhooks::WebhookStatements::prepare(&p).await?,
+            outbox: outbox::OutboxStatements::prepare(&p).await?,
+            api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,
+            invites: invites::InviteStatements::prepare(&p).await?,
         })
     }
 }
