@@ -30,6 +30,7 @@ pub mod auth;
 pub mod automation;
 pub mod blobs;
 pub mod bot;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;

@@ -184,6 +184,14 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
         None => None,
     };
     JanitorActor::new(hub.clone()).start();
+    if config.webhook_delivery {
+        crate::webhooks::dispatcher::start(
+            store.clone(),
+            clock.clone(),
+            &config.node_id(),
+            crate::webhooks::dispatcher::DispatcherOptions::from_config(&config),
+        );
+    }
 
     let app_hub = hub.clone();
     let server =

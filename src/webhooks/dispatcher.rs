@@ -71,6 +71,19 @@ pub struct DispatcherOptions {
 }
 
 impl DispatcherOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        DispatcherOptions {
+            policy: RetryPolicy {
+                max_attempts: config.webhook_max_attempts,
+                base_ms: config.webhook_retry_base_ms,
+                max_ms: 3_600_000,
+            },
+            timeout: Duration::from_millis(config.webhook_timeout_ms),
+            concurrency: config.webhook_concurrency,
+            poll: Duration::from_millis(config.webhook_poll_ms),
+        }
+    }
+
     /// The claim lease: the request timeout plus a margin for recording the outcome.
     fn lease_ms(&self) -> i64 {
         self.timeout.as_millis() as i64 + 30_000
