@@ -130,11 +130,13 @@ fn claim(
         )
         .and_then(|mut stmt| stmt.execute(params![event, endpoint, owner, now + lease_ms, now]))
         .map_err(map_err)?;
+        let cols: Vec<String> = DELIVERY_COLS.split(", ").map(|c| format!("d.{}", c.trim())).collect();
         let sql = format!(
-            "SELECT {DELIVERY_COLS}, w.url, w.secret, e.body FROM webhook_deliveries
-             JOIN webhook_endpoints w ON w.id = endpoint_id
-             JOIN webhook_events e ON e.id = event_id
-             WHERE event_id = ?1 AND endpoint_id = ?2"
+            "SELECT {}, w.url, w.secret, e.body FROM webhook_deliveries d
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id
+             JOIN webhook_events e ON e.id = d.event_id
+             WHERE d.event_id = ?1 AND d.endpoint_id = ?2",
+            cols.join(", ")
         );
         let claim = query_one(conn, &sql, params![event, endpoint], |row| {
             Ok(Claim {
