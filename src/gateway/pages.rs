@@ -40,6 +40,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
         "/console/settings",
         get().to(page("console/settings.html", dir.clone())),
     )
+    .route(
+        "/console/integrations",
+        get().to(page("console/integrations.html", dir.clone())),
+    )
+    .route(
+        "/console/sites",
+        get().to(page("console/sites.html", dir.clone())),
+    )
+    .route(
+        "/console/invite",
+        get().to(page("console/invite.html", dir.clone())),
+    )
     .route("/demo", get().to(page("demo/index.html", dir.clone())))
     .service(
         // Every asset gets the policy too: an HTML page under /assets is still our page.
