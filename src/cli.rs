@@ -100,7 +100,10 @@ pub enum KeyCommand {
 
 /// Run a command to completion; the exit code says whether it worked.
 pub fn run(command: Command, config: Config) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("switchboard: cannot start a runtime: {e}");
@@ -151,34 +154,57 @@ async fn execute(command: Command, config: &Config) -> ApiResult<Value> {
     let store = crate::server::open_store(config).await?;
     let now = SystemClock.now_ms();
     match command {
-        Command::Site(SiteCommand::Create { name, admin_email, owner }) => {
+        Command::Site(SiteCommand::Create {
+            name,
+            admin_email,
+            owner,
+        }) => {
             let created = sites_admin::create_site(&*store, &name).await?;
             let mut out = json!({ "site": site_json(&created, true) });
             if let Some(email) = admin_email {
                 let role = if owner { Role::Owner } else { Role::Admin };
-                let (token, _) = sites_admin::invite(&*store, created.id, &email, role, now).await?;
+                let (token, _) =
+                    sites_admin::invite(&*store, created.id, &email, role, now).await?;
                 out["invite_link"] = json!(sites_admin::invite_link(&base_url(config), &token));
             }
             Ok(out)
         }
         Command::Site(SiteCommand::List) => {
-            let sites: Vec<Value> = store.list_sites().await?.iter().map(|s| site_json(s, false)).collect();
+            let sites: Vec<Value> = store
+                .list_sites()
+                .await?
+                .iter()
+                .map(|s| site_json(s, false))
+                .collect();
             Ok(json!({ "sites": sites }))
         }
         Command::Site(SiteCommand::RotateKey { site: key }) => {
             let s = site(&store, &key).await?;
-            Ok(json!({ "site": site_json(&sites_admin::rotate_public_key(&*store, s.id).await?, false) }))
+            Ok(
+                json!({ "site": site_json(&sites_admin::rotate_public_key(&*store, s.id).await?, false) }),
+            )
         }
         Command::Site(SiteCommand::RotateSecret { site: key }) => {
             let s = site(&store, &key).await?;
-            Ok(json!({ "site": site_json(&sites_admin::rotate_identity_secret(&*store, s.id).await?, true) }))
+            Ok(
+                json!({ "site": site_json(&sites_admin::rotate_identity_secret(&*store, s.id).await?, true) }),
+            )
         }
-        Command::Agent(AgentCommand::Invite { site: key, email, role: r }) => {
+        Command::Agent(AgentCommand::Invite {
+            site: key,
+            email,
+            role: r,
+        }) => {
             let s = site(&store, &key).await?;
-            let (token, invite) = sites_admin::invite(&*store, s.id, &email, role(&r)?, now).await?;
-            Ok(json!({ "invite": invite, "invite_link": sites_admin::invite_link(&base_url(config), &token) }))
+            let (token, invite) =
+                sites_admin::invite(&*store, s.id, &email, role(&r)?, now).await?;
+            Ok(
+                json!({ "invite": invite, "invite_link": sites_admin::invite_link(&base_url(config), &token) }),
+            )
         }
-        Command::Agent(AgentCommand::Deactivate { email }) => set_active(&store, &email, false).await,
+        Command::Agent(AgentCommand::Deactivate { email }) => {
+            set_active(&store, &email, false).await
+        }
         Command::Agent(AgentCommand::Activate { email }) => set_active(&store, &email, true).await,
         Command::ApiKey(cmd) => api_key(&store, cmd, now).await,
     }
@@ -195,15 +221,24 @@ async fn set_active(store: &SharedStore, email: &str, active: bool) -> ApiResult
 
 async fn api_key(store: &SharedStore, cmd: KeyCommand, now: i64) -> ApiResult<Value> {
     match cmd {
-        KeyCommand::Create { site: key, name, scopes } => {
+        KeyCommand::Create {
+            site: key,
+            name,
+            scopes,
+        } => {
             let s = site(store, &key).await?;
             let scopes = scopes
                 .iter()
-                .map(|n| Scope::parse(n).ok_or_else(|| ApiError::invalid(format!("unknown scope {n:?}"))))
+                .map(|n| {
+                    Scope::parse(n).ok_or_else(|| ApiError::invalid(format!("unknown scope {n:?}")))
+                })
                 .collect::<ApiResult<Vec<_>>>()?;
             // The same signing key the nodes load, so they accept the key.
-            let signing = store.secret("token_signing_key", random_secret(32).as_bytes()).await?;
-            let (secret, record) = api_keys::generate(&Tokens::new(signing), s.id, name, scopes, now);
+            let signing = store
+                .secret("token_signing_key", random_secret(32).as_bytes())
+                .await?;
+            let (secret, record) =
+                api_keys::generate(&Tokens::new(signing), s.id, name, scopes, now);
             store.put_api_key(&record).await?;
             Ok(json!({ "api_key": record, "secret": secret }))
         }
@@ -213,7 +248,10 @@ async fn api_key(store: &SharedStore, cmd: KeyCommand, now: i64) -> ApiResult<Va
         }
         KeyCommand::Revoke { site: key, id } => {
             let s = site(store, &key).await?;
-            let id = id.parse().map(ApiKeyId).map_err(|_| ApiError::invalid("the key id is a uuid"))?;
+            let id = id
+                .parse()
+                .map(ApiKeyId)
+                .map_err(|_| ApiError::invalid("the key id is a uuid"))?;
             if !store.revoke_api_key(s.id, id, now).await? {
                 return Err(ApiError::not_found("active API key"));
             }

@@ -16,7 +16,8 @@ use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{SharedStore, StoreError};
 use switchboard::webhooks::{
-    events, AttemptOutcome, AttemptRecord, Claim, DeliveryState, EventKind, WebhookEndpoint, WebhookId,
+    events, AttemptOutcome, AttemptRecord, Claim, DeliveryState, EventKind, WebhookEndpoint,
+    WebhookId,
 };
 
 const T0: Millis = 1_700_000_000_000;
@@ -40,7 +41,9 @@ fn message(conv: &Conversation, seq: u64) -> Message {
         conversation_id: conv.id,
         seq,
         client_msg_id: Some(format!("c-{seq}")),
-        author: Author::Visitor { id: conv.visitor_id },
+        author: Author::Visitor {
+            id: conv.visitor_id,
+        },
         body: format!("message {seq}"),
         at: T0 + seq as Millis,
     }
@@ -49,11 +52,19 @@ fn message(conv: &Conversation, seq: u64) -> Message {
 async fn conversation(store: &SharedStore, site: SiteId) -> Conversation {
     let conv = Conversation::new(site, VisitorId::new(), T0);
     let created = [events::conversation_created(&conv)];
-    store.create_conversation_with_events(&conv, &created, Fence::UNCHECKED).await.expect("create");
+    store
+        .create_conversation_with_events(&conv, &created, Fence::UNCHECKED)
+        .await
+        .expect("create");
     conv
 }
 
-fn record(claim: &Claim, outcome: AttemptOutcome, at: Millis, next_at: Option<Millis>) -> AttemptRecord {
+fn record(
+    claim: &Claim,
+    outcome: AttemptOutcome,
+    at: Millis,
+    next_at: Option<Millis>,
+) -> AttemptRecord {
     let d = &claim.delivery;
     AttemptRecord {
         event_id: d.event_id.clone(),
@@ -72,16 +83,33 @@ fn record(claim: &Claim, outcome: AttemptOutcome, at: Millis, next_at: Option<Mi
 
 async fn webhook_endpoints_round_trip(store: SharedStore) {
     let site = SiteId::new();
-    let mut a = endpoint(site, vec![EventKind::MessageCreated, EventKind::ConversationClosed], true);
+    let mut a = endpoint(
+        site,
+        vec![EventKind::MessageCreated, EventKind::ConversationClosed],
+        true,
+    );
     let b = endpoint(site, vec![], false);
     store.put_webhook(&a).await.unwrap();
     store.put_webhook(&b).await.unwrap();
-    assert_eq!(store.get_webhook(site, a.id).await.unwrap(), Some(a.clone()));
-    assert_eq!(store.get_webhook(SiteId::new(), a.id).await.unwrap(), None, "scoped by site");
+    assert_eq!(
+        store.get_webhook(site, a.id).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.get_webhook(SiteId::new(), a.id).await.unwrap(),
+        None,
+        "scoped by site"
+    );
     a.enabled = false;
     a.url = "https://example.com/other".into();
     store.put_webhook(&a).await.unwrap();
-    let ids: Vec<_> = store.list_webhooks(site).await.unwrap().into_iter().map(|w| (w.id, w.enabled)).collect();
+    let ids: Vec<_> = store
+        .list_webhooks(site)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.id, w.enabled))
+        .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&(a.id, false)));
     assert!(store.delete_webhook(site, a.id).await.unwrap());
@@ -92,8 +120,18 @@ async fn webhook_endpoints_round_trip(store: SharedStore) {
 async fn events_are_recorded_once_for_the_endpoints_that_want_them(store: SharedStore) {
     let site = SiteId::new();
     let quiet = conversation(&store, site).await;
-    store.append_message_with_events(&message(&quiet, 1), &[events::message_created(site, &message(&quiet, 1))], Fence::UNCHECKED).await.unwrap();
-    assert!(store.deliveries(site, None, 100).await.unwrap().is_empty(), "no endpoint, no event");
+    store
+        .append_message_with_events(
+            &message(&quiet, 1),
+            &[events::message_created(site, &message(&quiet, 1))],
+            Fence::UNCHECKED,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.deliveries(site, None, 100).await.unwrap().is_empty(),
+        "no endpoint, no event"
+    );
 
     let wants_messages = endpoint(site, vec![EventKind::MessageCreated], true);
     let wants_closes = endpoint(site, vec![EventKind::ConversationClosed], true);
@@ -104,13 +142,22 @@ async fn events_are_recorded_once_for_the_endpoints_that_want_them(store: Shared
     let conv = conversation(&store, site).await;
     let m = message(&conv, 1);
     let drafted = [events::message_created(site, &m)];
-    store.append_message_with_events(&m, &drafted, Fence::UNCHECKED).await.unwrap();
+    store
+        .append_message_with_events(&m, &drafted, Fence::UNCHECKED)
+        .await
+        .unwrap();
     // Writing the same message and event again records nothing new.
-    store.append_message_with_events(&m, &drafted, Fence::UNCHECKED).await.unwrap();
+    store
+        .append_message_with_events(&m, &drafted, Fence::UNCHECKED)
+        .await
+        .unwrap();
     let mut closed = conv.clone();
     closed.status = switchboard::domain::ConversationStatus::Closed;
     let changes = events::row_changes(&conv, &closed, T0 + 5);
-    store.update_conversation_with_events(&conv, &closed, &changes, Fence::UNCHECKED).await.unwrap();
+    store
+        .update_conversation_with_events(&conv, &closed, &changes, Fence::UNCHECKED)
+        .await
+        .unwrap();
     // Relaying (a no-op where deliveries are made in the write) makes them visible everywhere.
     store.relay_outbox(T0 + 120_000).await.unwrap();
 
@@ -118,38 +165,96 @@ async fn events_are_recorded_once_for_the_endpoints_that_want_them(store: Shared
     assert!(list.iter().all(|d| d.state == DeliveryState::Pending));
     let mut got: Vec<_> = list.into_iter().map(|d| (d.kind, d.endpoint_id)).collect();
     got.sort();
-    let mut want = vec![(EventKind::ConversationClosed, wants_closes.id), (EventKind::MessageCreated, wants_messages.id)];
+    let mut want = vec![
+        (EventKind::ConversationClosed, wants_closes.id),
+        (EventKind::MessageCreated, wants_messages.id),
+    ];
     want.sort();
     assert_eq!(got, want);
     // A test event goes to its one endpoint, even a disabled one.
     let test = events::test(site, disabled.id, T0);
     assert_eq!(store.record_events(&[test]).await.unwrap(), 1);
-    assert_eq!(store.deliveries(site, Some(DeliveryState::Pending), 100).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .deliveries(site, Some(DeliveryState::Pending), 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 async fn claims_are_exclusive_and_leases_expire(store: SharedStore) {
     let site = SiteId::new();
     let w = endpoint(site, vec![], true);
     store.put_webhook(&w).await.unwrap();
-    store.record_events(&[events::test(site, w.id, T0)]).await.unwrap();
+    store
+        .record_events(&[events::test(site, w.id, T0)])
+        .await
+        .unwrap();
     store.relay_outbox(T0).await.unwrap();
 
-    let first = store.claim_deliveries("node-a", T0, LEASE, 10).await.unwrap();
+    let first = store
+        .claim_deliveries("node-a", T0, LEASE, 10)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
-    assert_eq!((first[0].delivery.attempts, first[0].secret.as_str()), (1, "whsec_contract"));
+    assert_eq!(
+        (first[0].delivery.attempts, first[0].secret.as_str()),
+        (1, "whsec_contract")
+    );
     assert!(first[0].body.contains("webhook.test"));
-    assert!(store.claim_deliveries("node-b", T0 + 1, LEASE, 10).await.unwrap().is_empty(), "claimed");
+    assert!(
+        store
+            .claim_deliveries("node-b", T0 + 1, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed"
+    );
     // node-a froze past its lease: node-b takes the delivery, and node-a's outcome is refused.
-    let second = store.claim_deliveries("node-b", T0 + LEASE + 1, LEASE, 10).await.unwrap();
+    let second = store
+        .claim_deliveries("node-b", T0 + LEASE + 1, LEASE, 10)
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].delivery.attempts, 2);
-    assert!(!store.finish_delivery(&first[0], &record(&first[0], AttemptOutcome::Delivered, T0 + LEASE + 2, None)).await.unwrap());
-    assert!(store.finish_delivery(&second[0], &record(&second[0], AttemptOutcome::Delivered, T0 + LEASE + 3, None)).await.unwrap());
-    assert!(store.claim_deliveries("node-c", T0 + 10 * LEASE, LEASE, 10).await.unwrap().is_empty(), "delivered");
+    assert!(!store
+        .finish_delivery(
+            &first[0],
+            &record(&first[0], AttemptOutcome::Delivered, T0 + LEASE + 2, None)
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .finish_delivery(
+            &second[0],
+            &record(&second[0], AttemptOutcome::Delivered, T0 + LEASE + 3, None)
+        )
+        .await
+        .unwrap());
+    assert!(
+        store
+            .claim_deliveries("node-c", T0 + 10 * LEASE, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "delivered"
+    );
     let log = store.delivery_log(site, None, 10).await.unwrap();
     assert_eq!(log.len(), 1, "only the recorded outcome is logged");
-    assert_eq!((log[0].attempt, log[0].outcome, log[0].status), (2, AttemptOutcome::Delivered, Some(200)));
-    assert_eq!(store.delivery_log(site, Some(WebhookId::new()), 10).await.unwrap().len(), 0);
+    assert_eq!(
+        (log[0].attempt, log[0].outcome, log[0].status),
+        (2, AttemptOutcome::Delivered, Some(200))
+    );
+    assert_eq!(
+        store
+            .delivery_log(site, Some(WebhookId::new()), 10)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 async fn retries_wait_and_dead_letters_can_be_sent_again(store: SharedStore) {
@@ -157,23 +262,80 @@ async fn retries_wait_and_dead_letters_can_be_sent_again(store: SharedStore) {
     let w = endpoint(site, vec![], true);
     store.put_webhook(&w).await.unwrap();
     let test = events::test(site, w.id, T0);
-    store.record_events(std::slice::from_ref(&test)).await.unwrap();
+    store
+        .record_events(std::slice::from_ref(&test))
+        .await
+        .unwrap();
     store.relay_outbox(T0).await.unwrap();
-    let c = store.claim_deliveries("n", T0, LEASE, 1).await.unwrap().remove(0);
-    assert!(store.finish_delivery(&c, &record(&c, AttemptOutcome::Retry, T0 + 1, Some(T0 + 500))).await.unwrap());
-    assert!(store.claim_deliveries("n", T0 + 499, LEASE, 1).await.unwrap().is_empty(), "not due yet");
-    let c = store.claim_deliveries("n", T0 + 500, LEASE, 1).await.unwrap().remove(0);
+    let c = store
+        .claim_deliveries("n", T0, LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(store
+        .finish_delivery(
+            &c,
+            &record(&c, AttemptOutcome::Retry, T0 + 1, Some(T0 + 500))
+        )
+        .await
+        .unwrap());
+    assert!(
+        store
+            .claim_deliveries("n", T0 + 499, LEASE, 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let c = store
+        .claim_deliveries("n", T0 + 500, LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(c.delivery.attempts, 2);
-    assert!(store.finish_delivery(&c, &record(&c, AttemptOutcome::Dead, T0 + 501, None)).await.unwrap());
-    let dead = store.deliveries(site, Some(DeliveryState::Dead), 10).await.unwrap();
+    assert!(store
+        .finish_delivery(&c, &record(&c, AttemptOutcome::Dead, T0 + 501, None))
+        .await
+        .unwrap());
+    let dead = store
+        .deliveries(site, Some(DeliveryState::Dead), 10)
+        .await
+        .unwrap();
     assert_eq!((dead.len(), dead[0].last_error.is_some()), (1, true));
-    assert!(store.claim_deliveries("n", T0 + 100 * LEASE, LEASE, 1).await.unwrap().is_empty());
-    let outcomes: Vec<_> = store.delivery_log(site, Some(w.id), 10).await.unwrap().into_iter().map(|r| r.outcome).collect();
-    assert_eq!(outcomes, [AttemptOutcome::Dead, AttemptOutcome::Retry], "newest first");
+    assert!(store
+        .claim_deliveries("n", T0 + 100 * LEASE, LEASE, 1)
+        .await
+        .unwrap()
+        .is_empty());
+    let outcomes: Vec<_> = store
+        .delivery_log(site, Some(w.id), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::Dead, AttemptOutcome::Retry],
+        "newest first"
+    );
 
-    assert!(store.redeliver(site, &test.id, w.id, T0 + 600).await.unwrap());
-    assert!(!store.redeliver(site, &test.id, w.id, T0 + 600).await.unwrap(), "no longer dead");
-    let c = store.claim_deliveries("n", T0 + 600, LEASE, 1).await.unwrap().remove(0);
+    assert!(store
+        .redeliver(site, &test.id, w.id, T0 + 600)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .redeliver(site, &test.id, w.id, T0 + 600)
+            .await
+            .unwrap(),
+        "no longer dead"
+    );
+    let c = store
+        .claim_deliveries("n", T0 + 600, LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(c.delivery.attempts, 1, "a fresh count");
 }
 
@@ -190,14 +352,31 @@ async fn api_keys_are_found_by_hash_and_revoked_once(store: SharedStore) {
         revoked_at: None,
     };
     store.put_api_key(&key).await.unwrap();
-    assert_eq!(store.api_key_by_hash(&key.hash).await.unwrap(), Some(key.clone()));
+    assert_eq!(
+        store.api_key_by_hash(&key.hash).await.unwrap(),
+        Some(key.clone())
+    );
     let mut twin = key.clone();
     twin.id = ApiKeyId(uuid::Uuid::now_v7());
-    assert!(matches!(store.put_api_key(&twin).await, Err(StoreError::Conflict(_))), "a hash is one key");
+    assert!(
+        matches!(store.put_api_key(&twin).await, Err(StoreError::Conflict(_))),
+        "a hash is one key"
+    );
     assert!(store.revoke_api_key(site, key.id, T0 + 1).await.unwrap());
     assert!(!store.revoke_api_key(site, key.id, T0 + 2).await.unwrap());
-    assert!(!store.revoke_api_key(SiteId::new(), key.id, T0 + 2).await.unwrap());
-    assert_eq!(store.api_key_by_hash(&key.hash).await.unwrap().unwrap().revoked_at, Some(T0 + 1));
+    assert!(!store
+        .revoke_api_key(SiteId::new(), key.id, T0 + 2)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .api_key_by_hash(&key.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 1)
+    );
     assert_eq!(store.list_api_keys(site).await.unwrap().len(), 1);
 }
 
@@ -230,27 +409,64 @@ async fn invitations_make_one_agent_and_the_active_flag_sticks(store: SharedStor
     let expired = invite(&format!("old-{tag}@x.example"), T0 + 10);
     store.put_invite(&open).await.unwrap();
     store.put_invite(&expired).await.unwrap();
-    assert_eq!(store.invite_by_hash(&open.token_hash).await.unwrap(), Some(open.clone()));
+    assert_eq!(
+        store.invite_by_hash(&open.token_hash).await.unwrap(),
+        Some(open.clone())
+    );
     assert_eq!(store.list_invites(site).await.unwrap().len(), 2);
 
     // An email taken meanwhile refuses the acceptance and leaves the invitation open.
     let taken = agent(SiteId::new(), &open.email);
     store.put_agent(&taken).await.unwrap();
     let ana = agent(site, &open.email);
-    assert!(matches!(store.accept_invite(&open.token_hash, &ana, T0 + 5).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.invite_by_hash(&open.token_hash).await.unwrap().unwrap().accepted_at, None);
+    assert!(matches!(
+        store.accept_invite(&open.token_hash, &ana, T0 + 5).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .invite_by_hash(&open.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted_at,
+        None
+    );
     let mut moved = taken.clone();
     moved.email = format!("moved-{tag}@x.example");
     store.put_agent(&moved).await.unwrap();
 
-    store.accept_invite(&open.token_hash, &ana, T0 + 6).await.unwrap();
-    assert_eq!(store.invite_by_hash(&open.token_hash).await.unwrap().unwrap().accepted_at, Some(T0 + 6));
+    store
+        .accept_invite(&open.token_hash, &ana, T0 + 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .invite_by_hash(&open.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted_at,
+        Some(T0 + 6)
+    );
     let again = agent(site, &format!("other-{tag}@x.example"));
-    assert!(matches!(store.accept_invite(&open.token_hash, &again, T0 + 7).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.accept_invite(&open.token_hash, &again, T0 + 7).await,
+        Err(StoreError::Conflict(_))
+    ));
     let late = agent(site, &expired.email);
-    assert!(matches!(store.accept_invite(&expired.token_hash, &late, T0 + 11).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store
+            .accept_invite(&expired.token_hash, &late, T0 + 11)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
 
-    let mut stored = store.get_agent(ana.id).await.unwrap().expect("the invited agent");
+    let mut stored = store
+        .get_agent(ana.id)
+        .await
+        .unwrap()
+        .expect("the invited agent");
     assert!(stored.active);
     stored.active = false;
     store.put_agent(&stored).await.unwrap();
@@ -286,7 +502,9 @@ contract!(
 
 async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).await.expect("open sqlite");
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
+        .await
+        .expect("open sqlite");
     (dir, Arc::new(store))
 }
 
@@ -297,7 +515,13 @@ async fn scylla_contract() {
         return;
     };
     let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions { uri, keyspace, replication_factor: 1 }).await.expect("connect to scylla");
+    let store = ScyllaStore::connect(ScyllaOptions {
+        uri,
+        keyspace,
+        replication_factor: 1,
+    })
+    .await
+    .expect("connect to scylla");
     run_all(Arc::new(store)).await;
 }
 
@@ -308,18 +532,43 @@ async fn scylla_contract() {
 async fn sqlite_a_fenced_write_records_no_event() {
     let (_dir, store) = sqlite_store().await;
     let site = SiteId::new();
-    store.put_webhook(&endpoint(site, vec![], true)).await.unwrap();
-    let holder = Holder { node: NodeId("n1".into()), incarnation: 1 };
-    let take = TakeShard { shard: 3, taker: holder, expected_epoch: 0, now: T0, lease_until: T0 + LEASE };
-    let TakeOutcome::Taken { epoch, .. } = store.take_shard(&take).await.unwrap() else { panic!("take") };
+    store
+        .put_webhook(&endpoint(site, vec![], true))
+        .await
+        .unwrap();
+    let holder = Holder {
+        node: NodeId("n1".into()),
+        incarnation: 1,
+    };
+    let take = TakeShard {
+        shard: 3,
+        taker: holder,
+        expected_epoch: 0,
+        now: T0,
+        lease_until: T0 + LEASE,
+    };
+    let TakeOutcome::Taken { epoch, .. } = store.take_shard(&take).await.unwrap() else {
+        panic!("take")
+    };
     let conv = Conversation::new(site, VisitorId::new(), T0);
     let stale = Fence::new(3, epoch + 1);
     let created = [events::conversation_created(&conv)];
-    let refused = store.create_conversation_with_events(&conv, &created, stale).await;
-    assert!(matches!(refused, Err(StoreError::Fenced { .. })), "{refused:?}");
+    let refused = store
+        .create_conversation_with_events(&conv, &created, stale)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
     assert!(store.get_conversation(conv.id).await.unwrap().is_none());
-    assert!(store.deliveries(site, None, 10).await.unwrap().is_empty(), "no event without its change");
-    store.create_conversation_with_events(&conv, &created, Fence::new(3, epoch)).await.unwrap();
+    assert!(
+        store.deliveries(site, None, 10).await.unwrap().is_empty(),
+        "no event without its change"
+    );
+    store
+        .create_conversation_with_events(&conv, &created, Fence::new(3, epoch))
+        .await
+        .unwrap();
     assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 1);
 }
 
@@ -327,7 +576,11 @@ async fn sqlite_a_fenced_write_records_no_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_two_stores_on_one_file_never_claim_the_same_delivery() {
     let (dir, a) = sqlite_store().await;
-    let b: SharedStore = Arc::new(SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).await.unwrap());
+    let b: SharedStore = Arc::new(
+        SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
+            .await
+            .unwrap(),
+    );
     let site = SiteId::new();
     let w = endpoint(site, vec![], true);
     a.put_webhook(&w).await.unwrap();
@@ -347,5 +600,11 @@ async fn sqlite_two_stores_on_one_file_never_claim_the_same_delivery() {
     let mut all: Vec<_> = x.iter().chain(y.iter()).cloned().collect();
     all.sort();
     all.dedup();
-    assert_eq!((all.len(), x.len() + y.len()), (40, 40), "each claimed once: a {} b {}", x.len(), y.len());
+    assert_eq!(
+        (all.len(), x.len() + y.len()),
+        (40, 40),
+        "each claimed once: a {} b {}",
+        x.len(),
+        y.len()
+    );
 }

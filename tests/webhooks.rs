@@ -47,7 +47,9 @@ where
 /// Create an endpoint; returns `(id, secret)`.
 async fn endpoint(node: &TestNode, token: &str, url: &str, extra: Value) -> (String, String) {
     let mut body = json!({ "url": url, "description": "test receiver" });
-    body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
     let r = node.post("/api/v1/webhooks", Some(token), &body).await;
     assert_eq!(r.status, 201, "create webhook: {}", r.text());
     let w = r.json()["webhook"].clone();
@@ -55,29 +57,60 @@ async fn endpoint(node: &TestNode, token: &str, url: &str, extra: Value) -> (Str
 }
 
 async fn log(node: &TestNode, token: &str) -> Vec<Value> {
-    let r = node.get("/api/v1/webhooks/log?limit=500", Some(token)).await;
+    let r = node
+        .get("/api/v1/webhooks/log?limit=500", Some(token))
+        .await;
     assert_eq!(r.status, 200, "log: {}", r.text());
     r.json()["attempts"].as_array().cloned().unwrap_or_default()
 }
 
 async fn deliveries(node: &TestNode, token: &str, state: &str) -> Vec<Value> {
-    let q = if state.is_empty() { String::new() } else { format!("&state={state}") };
-    let r = node.get(&format!("/api/v1/webhooks/deliveries?limit=500{q}"), Some(token)).await;
+    let q = if state.is_empty() {
+        String::new()
+    } else {
+        format!("&state={state}")
+    };
+    let r = node
+        .get(
+            &format!("/api/v1/webhooks/deliveries?limit=500{q}"),
+            Some(token),
+        )
+        .await;
     assert_eq!(r.status, 200, "deliveries: {}", r.text());
-    r.json()["deliveries"].as_array().cloned().unwrap_or_default()
+    r.json()["deliveries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// A few visitors chat (and an agent answers and closes some) while `between` runs.
-async fn chat_round(node: &TestNode, agent_token: &str, round: &str, visitors: usize) -> Vec<String> {
+async fn chat_round(
+    node: &TestNode,
+    agent_token: &str,
+    round: &str,
+    visitors: usize,
+) -> Vec<String> {
     let mut convs = Vec::new();
     for n in 0..visitors {
         let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
         let conv = v.open_chat().await;
         for m in 0..3 {
-            v.c.say(&conv, &format!("{round}-{n}-{m}"), &format!("hello {m} from {round}")).await;
+            v.c.say(
+                &conv,
+                &format!("{round}-{n}-{m}"),
+                &format!("hello {m} from {round}"),
+            )
+            .await;
         }
-        let body = json!({ "client_msg_id": format!("agent-{round}-{n}"), "body": "hi, how can I help?" });
-        let r = node.post(&format!("/api/v1/conversations/{conv}/messages"), Some(agent_token), &body).await;
+        let body =
+            json!({ "client_msg_id": format!("agent-{round}-{n}"), "body": "hi, how can I help?" });
+        let r = node
+            .post(
+                &format!("/api/v1/conversations/{conv}/messages"),
+                Some(agent_token),
+                &body,
+            )
+            .await;
         assert_eq!(r.status, 200, "agent reply: {}", r.text());
         convs.push(conv);
     }
@@ -100,12 +133,21 @@ async fn a_receiver_killed_mid_run_gets_every_event_at_least_once_and_none_inven
     rx.kill();
     let second = chat_round(&node, &agent_token, "b", 3).await;
     for conv in first.iter().take(2).chain(second.iter().take(1)) {
-        let r = node.post(&format!("/api/v1/conversations/{conv}/close"), Some(&agent_token), &json!({})).await;
+        let r = node
+            .post(
+                &format!("/api/v1/conversations/{conv}/close"),
+                Some(&agent_token),
+                &json!({}),
+            )
+            .await;
         assert_eq!(r.status, 200, "close: {}", r.text());
     }
     // The outage is seen: attempts fail and are scheduled again.
     until("a failed attempt during the outage", || async {
-        log(&node, &admin).await.iter().any(|a| a["outcome"] == "retry")
+        log(&node, &admin)
+            .await
+            .iter()
+            .any(|a| a["outcome"] == "retry")
     })
     .await;
     rx.restart();
@@ -117,12 +159,27 @@ async fn a_receiver_killed_mid_run_gets_every_event_at_least_once_and_none_inven
     let mut expected: BTreeMap<String, (&str, Value)> = BTreeMap::new();
     let mut stored_messages: BTreeMap<String, Message> = BTreeMap::new();
     let mut closed = BTreeSet::new();
-    for status in [ConversationStatus::Open, ConversationStatus::Snoozed, ConversationStatus::Closed] {
-        for c in node.store.conversations_by_status(site.id, status, 1000).await.unwrap() {
-            expected.insert(event_id(&format!("conversation.created/{}", c.id)), ("conversation.created", json!(c.id)));
+    for status in [
+        ConversationStatus::Open,
+        ConversationStatus::Snoozed,
+        ConversationStatus::Closed,
+    ] {
+        for c in node
+            .store
+            .conversations_by_status(site.id, status, 1000)
+            .await
+            .unwrap()
+        {
+            expected.insert(
+                event_id(&format!("conversation.created/{}", c.id)),
+                ("conversation.created", json!(c.id)),
+            );
             if c.status == ConversationStatus::Closed {
                 closed.insert(c.id.to_string());
-                expected.insert(event_id(&format!("conversation.closed/{}", c.id)), ("conversation.closed", json!(c.id)));
+                expected.insert(
+                    event_id(&format!("conversation.closed/{}", c.id)),
+                    ("conversation.closed", json!(c.id)),
+                );
             }
             for m in node.store.messages_after(c.id, 0, 1000).await.unwrap() {
                 let id = event_id(&format!("message.created/{}/{}", m.conversation_id, m.seq));
@@ -138,7 +195,12 @@ async fn a_receiver_killed_mid_run_gets_every_event_at_least_once_and_none_inven
             expected.insert(s(&d["event_id"]), ("conversation.assigned", Value::Null));
         }
     }
-    assert!(expected.values().any(|(k, _)| *k == "conversation.assigned"), "assignments made events");
+    assert!(
+        expected
+            .values()
+            .any(|(k, _)| *k == "conversation.assigned"),
+        "assignments made events"
+    );
 
     until("every expected event at the receiver", || async {
         let got: BTreeSet<String> = rx.accepted().iter().map(|l| s(&l["event_id"])).collect();
@@ -147,7 +209,10 @@ async fn a_receiver_killed_mid_run_gets_every_event_at_least_once_and_none_inven
     .await;
 
     let lines = rx.lines();
-    assert!(lines.iter().all(|l| l.get("bad_signature").is_none()), "every signature verified");
+    assert!(
+        lines.iter().all(|l| l.get("bad_signature").is_none()),
+        "every signature verified"
+    );
     let mut bodies: BTreeMap<String, String> = BTreeMap::new();
     for l in rx.accepted() {
         let id = s(&l["event_id"]);
@@ -162,12 +227,22 @@ async fn a_receiver_killed_mid_run_gets_every_event_at_least_once_and_none_inven
         // None invented: each event is something the store holds.
         match event["type"].as_str().unwrap() {
             "message.created" => {
-                let sent: Message = serde_json::from_value(event["data"]["message"].clone()).unwrap();
-                assert_eq!(stored_messages.get(&id), Some(&sent), "message event {id} matches the store");
+                let sent: Message =
+                    serde_json::from_value(event["data"]["message"].clone()).unwrap();
+                assert_eq!(
+                    stored_messages.get(&id),
+                    Some(&sent),
+                    "message event {id} matches the store"
+                );
             }
-            "conversation.closed" => assert!(closed.contains(&s(&event["data"]["conversation"]["id"]))),
+            "conversation.closed" => {
+                assert!(closed.contains(&s(&event["data"]["conversation"]["id"])))
+            }
             "conversation.created" | "conversation.assigned" => {
-                assert!(expected.contains_key(&id), "{id} is not in the store's truth")
+                assert!(
+                    expected.contains_key(&id),
+                    "{id} is not in the store's truth"
+                )
             }
             other => panic!("unexpected event type {other}"),
         }
@@ -175,12 +250,19 @@ async fn a_receiver_killed_mid_run_gets_every_event_at_least_once_and_none_inven
     }
     // Every delivery ends delivered, and the log shows the retries and the successes.
     until("every delivery delivered", || async {
-        deliveries(&node, &admin, "").await.iter().all(|d| d["state"] == "delivered")
+        deliveries(&node, &admin, "")
+            .await
+            .iter()
+            .all(|d| d["state"] == "delivered")
     })
     .await;
     let attempts = log(&node, &admin).await;
-    assert!(attempts.iter().any(|a| a["outcome"] == "delivered" && a["status"] == 200));
-    assert!(attempts.iter().any(|a| a["outcome"] == "retry" && a["status"].is_null()));
+    assert!(attempts
+        .iter()
+        .any(|a| a["outcome"] == "delivered" && a["status"] == 200));
+    assert!(attempts
+        .iter()
+        .any(|a| a["outcome"] == "retry" && a["status"].is_null()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,23 +271,49 @@ async fn send_test_event_reaches_the_receiver_signed_and_shows_in_the_log() {
     let admin = node.admin_token().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (id, secret) = endpoint(&node, &admin, &format!("http://127.0.0.1:{port}/hook"), json!({ "events": ["conversation.closed"] })).await;
+    let (id, secret) = endpoint(
+        &node,
+        &admin,
+        &format!("http://127.0.0.1:{port}/hook"),
+        json!({ "events": ["conversation.closed"] }),
+    )
+    .await;
     let rx = Receiver::start(port, &secret, &dir.path().join("events.jsonl"), 0);
 
-    let r = node.post(&format!("/api/v1/webhooks/{id}/test"), Some(&admin), &json!({})).await;
+    let r = node
+        .post(
+            &format!("/api/v1/webhooks/{id}/test"),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
     assert_eq!(r.status, 202, "test event: {}", r.text());
     let event = s(&r.json()["event_id"]);
-    until("the test event", || async { rx.accepted().iter().any(|l| s(&l["event_id"]) == event) }).await;
-    let line = rx.accepted().into_iter().find(|l| s(&l["event_id"]) == event).unwrap();
+    until("the test event", || async {
+        rx.accepted().iter().any(|l| s(&l["event_id"]) == event)
+    })
+    .await;
+    let line = rx
+        .accepted()
+        .into_iter()
+        .find(|l| s(&l["event_id"]) == event)
+        .unwrap();
     assert_eq!(line["type"], "webhook.test");
     until("the test event in the log", || async {
-        log(&node, &admin).await.iter().any(|a| s(&a["event_id"]) == event && a["outcome"] == "delivered")
+        log(&node, &admin)
+            .await
+            .iter()
+            .any(|a| s(&a["event_id"]) == event && a["outcome"] == "delivered")
     })
     .await;
     // The endpoint wants closes only: a new conversation's events are not recorded for it.
     let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
     v.open_chat().await;
-    let kinds: Vec<Value> = deliveries(&node, &admin, "").await.iter().map(|d| d["kind"].clone()).collect();
+    let kinds: Vec<Value> = deliveries(&node, &admin, "")
+        .await
+        .iter()
+        .map(|d| d["kind"].clone())
+        .collect();
     assert_eq!(kinds, vec![json!("webhook.test")]);
     // A listing never shows the secret; a wrong secret at the receiver would be refused.
     let listed = node.get("/api/v1/webhooks", Some(&admin)).await.json();
@@ -221,24 +329,54 @@ async fn a_delivery_that_keeps_failing_ends_dead_and_can_be_sent_again() {
     let admin = node.admin_token().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (id, secret) = endpoint(&node, &admin, &format!("http://127.0.0.1:{port}/hook"), json!({})).await;
+    let (id, secret) = endpoint(
+        &node,
+        &admin,
+        &format!("http://127.0.0.1:{port}/hook"),
+        json!({}),
+    )
+    .await;
     // The receiver refuses its first two requests with a 500.
     let rx = Receiver::start(port, &secret, &dir.path().join("events.jsonl"), 2);
-    let r = node.post(&format!("/api/v1/webhooks/{id}/test"), Some(&admin), &json!({})).await;
+    let r = node
+        .post(
+            &format!("/api/v1/webhooks/{id}/test"),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
     let event = s(&r.json()["event_id"]);
     until("a dead letter", || async {
-        deliveries(&node, &admin, "dead").await.iter().any(|d| s(&d["event_id"]) == event)
+        deliveries(&node, &admin, "dead")
+            .await
+            .iter()
+            .any(|d| s(&d["event_id"]) == event)
     })
     .await;
-    let outcomes: Vec<Value> = log(&node, &admin).await.iter().map(|a| a["outcome"].clone()).collect();
-    assert_eq!(outcomes, vec![json!("dead"), json!("retry")], "newest first");
+    let outcomes: Vec<Value> = log(&node, &admin)
+        .await
+        .iter()
+        .map(|a| a["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![json!("dead"), json!("retry")],
+        "newest first"
+    );
     assert!(log(&node, &admin).await.iter().all(|a| a["status"] == 500));
 
     let body = json!({ "event_id": event, "endpoint_id": id });
-    let r = node.post("/api/v1/webhooks/deliveries/redeliver", Some(&admin), &body).await;
+    let r = node
+        .post("/api/v1/webhooks/deliveries/redeliver", Some(&admin), &body)
+        .await;
     assert_eq!(r.status, 202, "redeliver: {}", r.text());
-    until("the redelivered event", || async { rx.accepted().iter().any(|l| s(&l["event_id"]) == event) }).await;
+    until("the redelivered event", || async {
+        rx.accepted().iter().any(|l| s(&l["event_id"]) == event)
+    })
+    .await;
     // Only a dead delivery can be sent again.
-    let again = node.post("/api/v1/webhooks/deliveries/redeliver", Some(&admin), &body).await;
+    let again = node
+        .post("/api/v1/webhooks/deliveries/redeliver", Some(&admin), &body)
+        .await;
     assert_eq!(again.status, 404, "{}", again.text());
 }

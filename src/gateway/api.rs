@@ -134,7 +134,11 @@ pub(super) struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, body = crate::gateway::openapi::ConversationList)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
-pub(super) async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>) -> Json {
+pub(super) async fn list_conversations(
+    hub: Hub,
+    auth: AgentAuth,
+    q: web::Query<ListQuery>,
+) -> Json {
     let status = match q.status.as_deref() {
         None => ConversationStatus::Open,
         Some(s) => ConversationStatus::parse(s)
@@ -498,7 +502,11 @@ fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
 }
 
 #[utoipa::path(put, path = "/api/v1/site/settings", tag = "sites", request_body = crate::domain::SiteSettings, responses((status = 200, body = crate::gateway::openapi::SettingsOne)), security(("agent_token" = [])))]
-pub(super) async fn update_settings(hub: Hub, auth: AdminAuth, body: web::Json<SiteSettings>) -> Json {
+pub(super) async fn update_settings(
+    hub: Hub,
+    auth: AdminAuth,
+    body: web::Json<SiteSettings>,
+) -> Json {
     let settings = body.into_inner();
     validate_settings(&settings)?;
     let mut site = (*hub.site(auth.0.site).await?).clone();

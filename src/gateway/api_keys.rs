@@ -22,13 +22,18 @@ pub fn scope_for(method: &str, pattern: &str) -> Option<Scope> {
     match (method, route) {
         (
             "GET",
-            "/conversations" | "/queue" | "/conversations/{id}" | "/conversations/{id}/messages"
+            "/conversations"
+            | "/queue"
+            | "/conversations/{id}"
+            | "/conversations/{id}/messages"
             | "/visitors/{id}",
         ) => Some(Scope::ConversationsRead),
         ("POST", "/conversations/{id}/messages") => Some(Scope::MessagesSend),
         (
             "POST",
-            "/conversations/{id}/snooze" | "/conversations/{id}/wake" | "/conversations/{id}/close"
+            "/conversations/{id}/snooze"
+            | "/conversations/{id}/wake"
+            | "/conversations/{id}/close"
             | "/conversations/{id}/transfer",
         ) => Some(Scope::ConversationsWrite),
         (_, r) if r == "/webhooks" || r.starts_with("/webhooks/") => Some(Scope::WebhooksManage),
@@ -91,11 +96,17 @@ pub async fn list(hub: Hub, auth: AdminAuth) -> ApiResult<HttpResponse> {
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api keys", request_body = NewApiKey,
     responses((status = 201, body = crate::gateway::openapi::CreatedApiKey)),
     security(("agent_token" = [])))]
-pub async fn create(hub: Hub, auth: AdminAuth, body: web::Json<NewApiKey>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    hub: Hub,
+    auth: AdminAuth,
+    body: web::Json<NewApiKey>,
+) -> ApiResult<HttpResponse> {
     let NewApiKey { name, scopes } = body.into_inner();
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || scopes.is_empty() {
-        return Err(ApiError::invalid("a key needs a name (1-100 characters) and at least one scope"));
+        return Err(ApiError::invalid(
+            "a key needs a name (1-100 characters) and at least one scope",
+        ));
     }
     let (secret, key) = api_keys::generate(&hub.tokens, auth.0.site, name, scopes, hub.now());
     hub.store.put_api_key(&key).await?;
@@ -107,7 +118,11 @@ pub async fn create(hub: Hub, auth: AdminAuth, body: web::Json<NewApiKey>) -> Ap
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = crate::gateway::openapi::Revoked)),
     security(("agent_token" = [])))]
-pub async fn revoke(hub: Hub, auth: AdminAuth, id: web::Path<uuid::Uuid>) -> ApiResult<HttpResponse> {
+pub async fn revoke(
+    hub: Hub,
+    auth: AdminAuth,
+    id: web::Path<uuid::Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = ApiKeyId(id.into_inner());
     if !hub.store.revoke_api_key(auth.0.site, id, hub.now()).await? {
         return Err(ApiError::not_found("active API key"));
@@ -122,10 +137,22 @@ mod tests {
     #[test]
     fn each_route_names_the_scope_a_key_needs() {
         let read = Some(Scope::ConversationsRead);
-        assert_eq!(scope_for("GET", "/api/v1/conversations/{id}/messages"), read);
-        assert_eq!(scope_for("POST", "/api/v1/conversations/{id}/messages"), Some(Scope::MessagesSend));
-        assert_eq!(scope_for("POST", "/api/v1/conversations/{id}/close"), Some(Scope::ConversationsWrite));
-        assert_eq!(scope_for("POST", "/api/v1/webhooks/{id}/test"), Some(Scope::WebhooksManage));
+        assert_eq!(
+            scope_for("GET", "/api/v1/conversations/{id}/messages"),
+            read
+        );
+        assert_eq!(
+            scope_for("POST", "/api/v1/conversations/{id}/messages"),
+            Some(Scope::MessagesSend)
+        );
+        assert_eq!(
+            scope_for("POST", "/api/v1/conversations/{id}/close"),
+            Some(Scope::ConversationsWrite)
+        );
+        assert_eq!(
+            scope_for("POST", "/api/v1/webhooks/{id}/test"),
+            Some(Scope::WebhooksManage)
+        );
         assert_eq!(scope_for("GET", "/api/v1/me"), None);
         assert_eq!(scope_for("PATCH", "/api/v1/agents/{id}"), None);
         assert_eq!(scope_for("POST", "/api/v1/api-keys"), None);

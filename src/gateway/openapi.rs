@@ -61,7 +61,10 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "api_key",
-            bearer("sk_", "A site's API key; each operation names the scope it needs."),
+            bearer(
+                "sk_",
+                "A site's API key; each operation names the scope it needs.",
+            ),
         );
     }
 }
@@ -84,17 +87,32 @@ impl Modify for Errors {
                 .into()
         };
         for item in doc.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 for (code, about) in [
                     ("400", "Invalid input (`invalid_frame`, `invalid_json`)"),
                     ("401", "Missing or bad credentials (`unauthorized`)"),
                     ("403", "Not allowed for this caller (`forbidden`)"),
                     ("404", "No such thing (`not_found`)"),
-                    ("409", "Conflict (`conflict`, `conversation_closed`, `invalid_transition`)"),
+                    (
+                        "409",
+                        "Conflict (`conflict`, `conversation_closed`, `invalid_transition`)",
+                    ),
                     ("413", "Body over 64 KiB (`body_too_large`)"),
                     ("503", "Try again (`unavailable`, `not_owner`)"),
                 ] {
-                    op.responses.responses.entry(code.into()).or_insert_with(|| error(about));
+                    op.responses
+                        .responses
+                        .entry(code.into())
+                        .or_insert_with(|| error(about));
                 }
             }
         }

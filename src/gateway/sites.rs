@@ -85,7 +85,8 @@ pub async fn create(hub: Hub, auth: AdminAuth, req: HttpRequest, body: web::Json
     let site = sites_admin::create_site(&*hub.store, &name).await?;
     let mut out = json!({ "site": with_secret(&site) });
     if let Some(email) = admin_email {
-        let (token, invite) = sites_admin::invite(&*hub.store, site.id, &email, Role::Admin, hub.now()).await?;
+        let (token, invite) =
+            sites_admin::invite(&*hub.store, site.id, &email, Role::Admin, hub.now()).await?;
         out["invite"] = json!(invite);
         out["invite_link"] = json!(sites_admin::invite_link(&base_url(&hub, &req), &token));
     }
@@ -131,7 +132,13 @@ pub struct NewInvite {
     params(("id" = String, Path, format = Uuid)),
     responses((status = 201, body = crate::gateway::openapi::CreatedInvite)),
     security(("agent_token" = [])))]
-pub async fn invite(hub: Hub, auth: AdminAuth, req: HttpRequest, id: web::Path<SiteId>, body: web::Json<NewInvite>) -> Json {
+pub async fn invite(
+    hub: Hub,
+    auth: AdminAuth,
+    req: HttpRequest,
+    id: web::Path<SiteId>,
+    body: web::Json<NewInvite>,
+) -> Json {
     let id = id.into_inner();
     may_manage(&auth, id)?;
     let NewInvite { email, role } = body.into_inner();
@@ -164,7 +171,12 @@ pub struct AgentActive {
     params(("id" = String, Path, format = Uuid), ("agent" = String, Path, format = Uuid)),
     responses((status = 200, body = crate::gateway::openapi::AgentOne)),
     security(("agent_token" = [])))]
-pub async fn set_active(hub: Hub, auth: AdminAuth, path: web::Path<(SiteId, AgentId)>, body: web::Json<AgentActive>) -> Json {
+pub async fn set_active(
+    hub: Hub,
+    auth: AdminAuth,
+    path: web::Path<(SiteId, AgentId)>,
+    body: web::Json<AgentActive>,
+) -> Json {
     let (site, agent_id) = path.into_inner();
     may_manage(&auth, site)?;
     if agent_id == auth.0.sub && !body.active {
@@ -202,7 +214,11 @@ pub struct AcceptInvite {
 #[utoipa::path(post, path = "/api/v1/invites/accept", tag = "sites", request_body = AcceptInvite,
     responses((status = 201, body = crate::gateway::openapi::LoggedIn)))]
 pub async fn accept(hub: Hub, body: web::Json<AcceptInvite>) -> Json {
-    let AcceptInvite { token, name, password } = body.into_inner();
+    let AcceptInvite {
+        token,
+        name,
+        password,
+    } = body.into_inner();
     if password.chars().count() < 8 || password.len() > 1024 {
         return Err(ApiError::invalid("a password has 8 to 1024 characters"));
     }

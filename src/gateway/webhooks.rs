@@ -28,7 +28,9 @@ impl FromRequest for WebhookAdmin {
         if bearer(req).is_ok_and(crate::api_keys::is_api_key) {
             let req = req.clone();
             return Box::pin(async move {
-                super::api_keys::key_claims(&req).await.map(|c| WebhookAdmin(c.site))
+                super::api_keys::key_claims(&req)
+                    .await
+                    .map(|c| WebhookAdmin(c.site))
             });
         }
         let admin = AdminAuth::from_request(req, payload);
@@ -37,10 +39,15 @@ impl FromRequest for WebhookAdmin {
 }
 
 fn check_url(url: &str) -> ApiResult<String> {
-    let parsed = reqwest::Url::parse(url.trim())
-        .map_err(|e| ApiError::invalid(format!("url: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() || url.len() > 2000 {
-        return Err(ApiError::invalid("url must be an http:// or https:// URL of at most 2000 characters"));
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| ApiError::invalid(format!("url: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none()
+        || url.len() > 2000
+    {
+        return Err(ApiError::invalid(
+            "url must be an http:// or https:// URL of at most 2000 characters",
+        ));
     }
     Ok(parsed.to_string())
 }
@@ -54,7 +61,9 @@ fn check_description(text: &str) -> ApiResult<String> {
 
 fn check_events(kinds: Vec<EventKind>) -> ApiResult<Vec<EventKind>> {
     if kinds.contains(&EventKind::Test) {
-        return Err(ApiError::invalid("webhook.test is sent on demand, not subscribed to"));
+        return Err(ApiError::invalid(
+            "webhook.test is sent on demand, not subscribed to",
+        ));
     }
     let mut kinds = kinds;
     kinds.sort();
@@ -98,7 +107,13 @@ pub struct WebhookPatch {
     responses((status = 200, body = crate::gateway::openapi::WebhookList)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
 pub async fn list(hub: Hub, who: WebhookAdmin) -> Json {
-    let list: Vec<_> = hub.store.list_webhooks(who.0).await?.into_iter().map(WebhookEndpoint::redacted).collect();
+    let list: Vec<_> = hub
+        .store
+        .list_webhooks(who.0)
+        .await?
+        .into_iter()
+        .map(WebhookEndpoint::redacted)
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "webhooks": list })))
 }
 
@@ -127,7 +142,9 @@ pub async fn create(hub: Hub, who: WebhookAdmin, body: web::Json<NewWebhook>) ->
     responses((status = 200, body = crate::gateway::openapi::WebhookOne)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
 pub async fn get(hub: Hub, who: WebhookAdmin, id: web::Path<uuid::Uuid>) -> Json {
-    let webhook = endpoint(&hub, who.0, WebhookId(id.into_inner())).await?.redacted();
+    let webhook = endpoint(&hub, who.0, WebhookId(id.into_inner()))
+        .await?
+        .redacted();
     Ok(HttpResponse::Ok().json(json!({ "webhook": webhook })))
 }
 
@@ -135,7 +152,12 @@ pub async fn get(hub: Hub, who: WebhookAdmin, id: web::Path<uuid::Uuid>) -> Json
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = crate::gateway::openapi::WebhookOne)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
-pub async fn update(hub: Hub, who: WebhookAdmin, id: web::Path<uuid::Uuid>, body: web::Json<WebhookPatch>) -> Json {
+pub async fn update(
+    hub: Hub,
+    who: WebhookAdmin,
+    id: web::Path<uuid::Uuid>,
+    body: web::Json<WebhookPatch>,
+) -> Json {
     let mut webhook = endpoint(&hub, who.0, WebhookId(id.into_inner())).await?;
     let p = body.into_inner();
     if let Some(url) = p.url {
@@ -188,7 +210,9 @@ pub async fn rotate_secret(hub: Hub, who: WebhookAdmin, id: web::Path<uuid::Uuid
 pub async fn send_test(hub: Hub, who: WebhookAdmin, id: web::Path<uuid::Uuid>) -> Json {
     let webhook = endpoint(&hub, who.0, WebhookId(id.into_inner())).await?;
     let event = events::test(who.0, webhook.id, hub.now());
-    hub.store.record_events(std::slice::from_ref(&event)).await?;
+    hub.store
+        .record_events(std::slice::from_ref(&event))
+        .await?;
     dispatcher::wake();
     Ok(HttpResponse::Accepted().json(json!({ "event_id": event.id })))
 }
@@ -229,7 +253,10 @@ pub struct LogQuery {
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
 pub async fn log(hub: Hub, who: WebhookAdmin, q: web::Query<LogQuery>) -> Json {
     let limit = q.limit.unwrap_or(100).clamp(1, 500) as usize;
-    let list = hub.store.delivery_log(who.0, q.endpoint.map(WebhookId), limit).await?;
+    let list = hub
+        .store
+        .delivery_log(who.0, q.endpoint.map(WebhookId), limit)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "attempts": list })))
 }
 
@@ -245,8 +272,15 @@ pub struct Redeliver {
     responses((status = 202, body = crate::gateway::openapi::TestSent)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
 pub async fn redeliver(hub: Hub, who: WebhookAdmin, body: web::Json<Redeliver>) -> Json {
-    let Redeliver { event_id, endpoint_id } = body.into_inner();
-    if !hub.store.redeliver(who.0, &event_id, WebhookId(endpoint_id), hub.now()).await? {
+    let Redeliver {
+        event_id,
+        endpoint_id,
+    } = body.into_inner();
+    if !hub
+        .store
+        .redeliver(who.0, &event_id, WebhookId(endpoint_id), hub.now())
+        .await?
+    {
         return Err(ApiError::not_found("dead delivery"));
     }
     dispatcher::wake();

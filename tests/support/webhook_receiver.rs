@@ -38,7 +38,8 @@ impl Receiver {
 
     /// Start it again (after [`Receiver::kill`]) on the same port and file.
     pub fn restart(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/webhook_receiver.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/webhook_receiver.py");
         let mut child = Command::new("python3")
             .arg(script)
             .args(["--port", &self.port.to_string(), "--secret", &self.secret])
@@ -55,7 +56,9 @@ impl Receiver {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("the receiver says ready");
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the receiver says ready");
         assert_eq!(line.trim(), "ready");
         self.fail_first = 0;
         self.child = Some(child);

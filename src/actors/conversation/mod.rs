@@ -230,11 +230,19 @@ impl ConversationActor {
         let seq = message.seq;
         let fence = self.fence;
         // The webhook event is stored in the message's own write (the outbox).
-        let events: Vec<_> = self.conv.iter().map(|c| message_created(c.site_id, &message)).collect();
+        let events: Vec<_> = self
+            .conv
+            .iter()
+            .map(|c| message_created(c.site_id, &message))
+            .collect();
         ctx.spawn(
-            async move { store.append_message_with_events(&message, &events, fence).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| act.appended(seq, result, ctx)),
+            async move {
+                store
+                    .append_message_with_events(&message, &events, fence)
+                    .await
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
     }
 

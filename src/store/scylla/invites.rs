@@ -93,7 +93,7 @@ impl InviteStore for ScyllaStore {
             {
                 out.extend(self.invite_row(&hash).await?);
             }
-            out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            out.sort_by_key(|i| std::cmp::Reverse(i.created_at));
             Ok(out)
         })
         .await

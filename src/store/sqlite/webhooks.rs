@@ -130,7 +130,10 @@ fn claim(
         )
         .and_then(|mut stmt| stmt.execute(params![event, endpoint, owner, now + lease_ms, now]))
         .map_err(map_err)?;
-        let cols: Vec<String> = DELIVERY_COLS.split(", ").map(|c| format!("d.{}", c.trim())).collect();
+        let cols: Vec<String> = DELIVERY_COLS
+            .split(", ")
+            .map(|c| format!("d.{}", c.trim()))
+            .collect();
         let sql = format!(
             "SELECT {}, w.url, w.secret, e.body FROM webhook_deliveries d
              JOIN webhook_endpoints w ON w.id = d.endpoint_id
