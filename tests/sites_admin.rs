@@ -184,6 +184,19 @@ async fn an_owner_creates_a_site_whose_invited_admin_runs_it_alone() {
         .cloned()
         .unwrap();
     assert_eq!(listed["active"], false, "{team}");
+    let login = node
+        .post(
+            "/api/v1/login",
+            None,
+            &json!({ "email": "ana@second.example", "password": "ana-password-1" }),
+        )
+        .await;
+    assert_eq!(
+        (login.status, login.error_code()),
+        (403, "forbidden".into()),
+        "a deactivated agent cannot log in: {}",
+        login.text()
+    );
     let invites = node
         .get(&format!("/api/v1/sites/{site_id}/invites"), Some(&boss))
         .await

@@ -101,6 +101,10 @@ pub(super) async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     if !valid {
         return Err(refused());
     }
+    // Checked after the password, so the answer tells nothing to someone without it.
+    if !agent.active {
+        return Err(ApiError::forbidden("this account is deactivated"));
+    }
     let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
     let token = hub.tokens.issue_agent(&AgentClaims {
         sub: agent.id,
