@@ -2,7 +2,7 @@
 //! variables, then command-line flags (each later source wins). docs/operations.md lists every
 //! option; keep the two in step.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -86,6 +86,11 @@ pub struct Config {
     pub cluster_wait_buffer: usize,
     /// Shards moved per rebalancing round when a node joins or leaves.
     pub cluster_max_moves: usize,
+    /// Peers whose `X-Forwarded-For` is believed for a visitor's address (a load balancer).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// A MaxMind-format City database: visitors' locations from their address (else from
+    /// their timezone). Never a third-party service.
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -129,6 +134,8 @@ impl Default for Config {
             cluster_wait_ms: 9_000,
             cluster_wait_buffer: 10_000,
             cluster_max_moves: 4,
+            trusted_proxies: Vec::new(),
+            geoip_db: None,
         }
     }
 }
@@ -232,6 +239,12 @@ pub struct Cli {
     pub cluster_wait_buffer: Option<usize>,
     #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
     pub cluster_max_moves: Option<usize>,
+    /// Proxy addresses whose X-Forwarded-For header is believed (comma-separated).
+    #[arg(long = "trusted-proxy", env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// MaxMind-format City database for visitors' locations.
+    #[arg(long, env = "SWITCHBOARD_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -316,6 +329,12 @@ impl Config {
         }
         if let Some(addr) = cli.cluster_advertise {
             config.cluster_advertise = Some(addr);
+        }
+        if !cli.trusted_proxies.is_empty() {
+            config.trusted_proxies = cli.trusted_proxies;
+        }
+        if let Some(path) = cli.geoip_db {
+            config.geoip_db = Some(path);
         }
         config.validate()?;
         Ok(config)

@@ -17,6 +17,7 @@
 //! - [`bot`]: the knowledge-base bot, ownership and hand-offs, the optional LLM connector.
 //! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
 //! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
+//! - [`visitor_client`]: a visitor's device, browser and location from its own request.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
 //! - [`server`]: wires it all together and starts a node.
@@ -39,3 +40,4 @@ pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod visitor_client;

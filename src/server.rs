@@ -124,6 +124,8 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
             password_hash: password_hash.clone(),
             role,
             capacity: 5,
+            active: true,
+            avatar_version: 0,
         };
         store.put_agent(&agent).await?;
     }

@@ -45,6 +45,8 @@ fn agent(site_id: SiteId, email: &str) -> Agent {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         role: Role::Agent,
         capacity: 3,
+        active: true,
+        avatar_version: 0,
     }
 }
 
@@ -57,6 +59,7 @@ fn visitor(site_id: SiteId, user_id: Option<&str>) -> Visitor {
         email: None,
         created_at: T0,
         last_seen_at: T0,
+        client: None,
     }
 }
 

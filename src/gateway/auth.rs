@@ -1,6 +1,7 @@
-//! Bearer-token extractors for the HTTP API.
+//! Bearer-token extractors for the HTTP API. A valid token of a deactivated agent is refused
+//! (`forbidden`): tokens are stateless, so the node's cache of deactivated agents is asked.
 
-use std::future::{ready, Ready};
+use futures_util::future::LocalBoxFuture;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
@@ -25,10 +26,14 @@ impl AgentAuth {
     }
 }
 
+fn hub(req: &HttpRequest) -> Result<HubRef, ApiError> {
+    req.app_data::<web::Data<HubRef>>()
+        .map(|hub| hub.get_ref().clone())
+        .ok_or_else(|| ApiError::internal("hub missing"))
+}
+
 fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
-    let hub = req
-        .app_data::<web::Data<HubRef>>()
-        .ok_or_else(|| ApiError::internal("hub missing"))?;
+    let hub = hub(req)?;
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -48,21 +53,35 @@ fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
     hub.tokens.verify_agent(token.trim(), hub.now())
 }
 
+/// The token's claims, once the agent is known not to be deactivated.
+async fn active_claims(hub: Result<HubRef, ApiError>, claims: Result<AgentClaims, ApiError>) -> Result<AgentClaims, ApiError> {
+    let (hub, claims) = (hub?, claims?);
+    if !hub.active_agents.check(&hub.store, claims.site, claims.sub).await? {
+        return Err(crate::actors::agent::deactivated_error());
+    }
+    Ok(claims)
+}
+
 impl FromRequest for AgentAuth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(claims(req).map(AgentAuth))
+        let checked = active_claims(hub(req), claims(req));
+        Box::pin(async move { checked.await.map(AgentAuth) })
     }
 }
 
 impl FromRequest for AdminAuth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(claims(req).and_then(|c| match c.role {
-            Role::Admin => Ok(AdminAuth(c)),
-            Role::Agent => Err(ApiError::forbidden("admins only")),
-        }))
+        let checked = active_claims(hub(req), claims(req));
+        Box::pin(async move {
+            let c = checked.await?;
+            match c.role {
+                Role::Admin => Ok(AdminAuth(c)),
+                Role::Agent => Err(ApiError::forbidden("admins only")),
+            }
+        })
     }
 }

@@ -3,7 +3,10 @@
 
 mod api;
 mod auth;
+mod avatars;
+mod deactivate;
 mod pages;
+mod search;
 mod ws;
 
 use actix_web::{web, HttpResponse, ResponseError};

@@ -18,9 +18,11 @@
 use std::sync::Arc;
 
 mod agents;
+mod avatars;
 mod cluster;
 mod conversations;
 mod messages;
+pub mod search;
 mod sites;
 mod visitors;
 
@@ -29,9 +31,11 @@ pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
+pub use avatars::{Avatar, AvatarStore};
 pub use cluster::ClusterStore;
 pub use conversations::ConversationStore;
 pub use messages::MessageStore;
+pub use search::{ConversationQuery, SearchStore};
 pub use sites::SiteStore;
 pub use visitors::VisitorStore;
 
@@ -61,7 +65,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything a node persists. Implemented by every type that implements each model's trait;
 /// `Arc<dyn Store>` reaches every model's methods.
 pub trait Store:
-    SiteStore + AgentStore + VisitorStore + ConversationStore + MessageStore + ClusterStore + 'static
+    SiteStore
+    + AgentStore
+    + VisitorStore
+    + ConversationStore
+    + MessageStore
+    + ClusterStore
+    + AvatarStore
+    + SearchStore
+    + 'static
 {
 }
 
@@ -72,6 +84,8 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + ClusterStore
+        + AvatarStore
+        + SearchStore
         + 'static
 {
 }

@@ -39,10 +39,12 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod avatars;
 mod cluster;
 mod conversations;
 mod fence;
 mod messages;
+mod search;
 mod sites;
 mod visitors;
 
@@ -53,6 +55,7 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
+    include_str!("../../../schema/scylla/0005_web.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -85,6 +88,8 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    avatars: avatars::AvatarStatements,
+    search: search::SearchStatements,
 }
 
 impl ScyllaStore {
@@ -281,6 +286,8 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            avatars: avatars::AvatarStatements::prepare(&p).await?,
+            search: search::SearchStatements::prepare(&p).await?,
         })
     }
 }

@@ -34,10 +34,12 @@ use super::{Fence, StoreError, StoreResult};
 use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod avatars;
 mod cluster;
 mod codec;
 mod conversations;
 mod messages;
+mod search;
 mod sites;
 mod visitors;
 mod writer;
@@ -52,10 +54,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (5, include_str!("../../../schema/sqlite/0005_web.sql")),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
