@@ -110,7 +110,8 @@ fn describe_user_agent(ua: &str, summary: &mut ClientSummary) {
         });
     }
     if known(r.os) {
-        summary.os = Some(if known(&r.os_version) {
+        // Windows' name already says its version ("Windows 10"); its os_version is "NT 10.0".
+        summary.os = Some(if known(&r.os_version) && !r.os.starts_with("Windows") {
             format!("{} {}", r.os, r.os_version)
         } else {
             r.os.to_owned()

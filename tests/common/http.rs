@@ -94,6 +94,43 @@ pub async fn http(
     }
 }
 
+/// One request with a raw body of the given content type (an uploaded picture), answered
+/// like [`http`].
+pub async fn http_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> HttpResponse {
+    let m = reqwest::Method::from_bytes(method.as_bytes())
+        .unwrap_or_else(|e| panic!("bad HTTP method {method}: {e}"));
+    let mut req = CLIENT
+        .request(m, format!("http://{addr}{path}"))
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
 /// `POST /api/v1/login`; panics unless it succeeds. Returns `(token, agent)`.
 pub async fn login(addr: SocketAddr, email: &str, password: &str) -> (String, Value) {
     let body = json!({ "email": email, "password": password }).to_string();

@@ -3,7 +3,7 @@
 // the identity secret. Reads GET /api/v1/site, saves the name with PATCH /api/v1/site and the
 // whole settings object with PUT /api/v1/site/settings (docs/protocol.md, HTTP API).
 
-import { api, session, UNAUTHORIZED } from './api.js';
+import { api, upload, session, UNAUTHORIZED } from './api.js';
 import { h, $, toast } from './dom.js';
 
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
@@ -22,6 +22,7 @@ async function main() {
   if (!s) { signIn(); return; }
   const me = (await api('GET', '/me')).agent;
   $('#me-name').textContent = me.name;
+  myPicture(me);
   if (me.role !== 'admin') {
     $('#gate').textContent = 'Only admins can change site settings.';
     return;
@@ -159,9 +160,37 @@ $('#settings-form').addEventListener('submit', async (e) => {
   }
 });
 
+// ---- pictures ----------------------------------------------------------------------------------
+/** The agent's picture, or initials when there is none. */
+function avatar(a) {
+  const box = h('span', { className: 'avatar', 'aria-hidden': 'true' });
+  if (a.avatar_version) box.append(h('img', { src: `/api/v1/avatars/${a.id}?v=${a.avatar_version}`, alt: '' }));
+  else box.textContent = a.name.split(/\s+/).map((w) => w[0] || '').join('').slice(0, 2).toUpperCase();
+  return box;
+}
+
+function myPicture(me) {
+  $('#me-section').hidden = false;
+  $('#my-avatar').replaceWith(Object.assign(avatar(me), { id: 'my-avatar' }));
+  $('#my-avatar-file').onchange = async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    try {
+      const r = await upload('PUT', `/agents/${me.id}/avatar`, file);
+      $('#my-avatar-status').textContent = 'Picture saved.';
+      myPicture(r.agent);
+    } catch (err) { toast(err.message, 'error'); }
+    e.target.value = '';
+  };
+  $('#my-avatar-remove').onclick = async () => {
+    try { myPicture((await api('DELETE', `/agents/${me.id}/avatar`)).agent); } catch (err) { toast(err.message, 'error'); }
+  };
+}
+
 // ---- agents ----------------------------------------------------------------------------------
 async function loadAgents() {
   const { agents } = await api('GET', '/agents');
+  const me = session.get().agent || {};
   $('#agent-rows').replaceChildren(...agents.map((a) => {
     const role = h('select', { 'aria-label': `Role of ${a.name}` },
       h('option', { value: 'agent', textContent: 'Agent', selected: a.role === 'agent' }),
@@ -176,8 +205,24 @@ async function loadAgents() {
         } catch (err) { toast(err.message, 'error'); }
       },
     });
-    return h('tr', {}, h('td', { textContent: a.name }), h('td', { textContent: a.email }),
-      h('td', {}, role), h('td', {}, capacity), h('td', { textContent: a.presence || 'offline' }), h('td', {}, save));
+    // Deactivated agents cannot sign in; their chats go back to the queue at once.
+    const toggle = a.id === me.id ? null : h('button', {
+      type: 'button', className: 'small' + (a.active === false ? '' : ' danger'),
+      textContent: a.active === false ? 'Reactivate' : 'Deactivate',
+      onclick: async () => {
+        try {
+          await api('PATCH', `/agents/${a.id}`, { active: a.active === false });
+          toast(`${a.active === false ? 'Reactivated' : 'Deactivated'} ${a.name}.`);
+          loadAgents();
+        } catch (err) { toast(err.message, 'error'); }
+      },
+    });
+    const tr = h('tr', { className: a.active === false ? 'inactive' : '' },
+      h('td', {}, avatar(a), ' ', a.name), h('td', { textContent: a.email }),
+      h('td', {}, role), h('td', {}, capacity),
+      h('td', { textContent: a.active === false ? 'deactivated' : a.presence || 'offline' }), h('td', {}, save, ' ', toggle));
+    tr.dataset.agentId = a.id;
+    return tr;
   }));
 }
 
