@@ -48,6 +48,9 @@ impl AgentActor {
                 tracing::debug!(%node, error = %e, "deactivation notice not sent");
             }
         }
-        self.maybe_passivate(ctx);
+        // Not at once: a `hello` that started this actor is waiting for its refusal.
+        ctx.run_later(std::time::Duration::from_secs(5), |act, ctx| {
+            act.maybe_passivate(ctx)
+        });
     }
 }

@@ -42,14 +42,17 @@ impl Handler<SetTags> for ConversationActor {
             });
             if result.is_ok() {
                 act.conversation_changed();
-                let store = act.hub.store.clone();
-                actix::spawn(async move {
+            }
+            // Answered once the site's list has them too, so suggestions never lag an answer.
+            let store = act.hub.store.clone();
+            actix::spawn(async move {
+                if result.is_ok() {
                     if let Err(e) = store.remember_tags(site, &tags).await {
                         tracing::warn!(%site, error = %e, "site tags not remembered");
                     }
-                });
-            }
-            let _ = tx.send(result);
+                }
+                let _ = tx.send(result);
+            });
         });
         later(rx)
     }
