@@ -32,7 +32,7 @@ const W = (page, sel, options) => page.locator('#switchboard-widget ' + sel, opt
 const thread = (page) => W(page, '.log .convs').evaluate((el) => [...el.querySelectorAll('.msg p, .note')]
   .map((n) => (n.classList.contains('note') ? 'note:' : 'msg:') + n.textContent));
 
-test('"joined the conversation" shows once, right before the agent\'s first reply, after reconnects and reloads', async (t) => {
+test('"joined the conversation" shows once, at its place, after reconnects and reloads', async (t) => {
   const node = await freshNode(t);
   const agent = await newPage(browser);
   await agentLogin(agent, node.url);
@@ -45,13 +45,17 @@ test('"joined the conversation" shows once, right before the agent\'s first repl
   await agentSend(agent, 'It is, 12 bags left.');
   await until('reply in widget', async () => (await widgetMessages(visitor)).includes('It is, 12 bags left.'));
 
+  // The server stores it when the agent is assigned: after the welcome, before the reply.
   const once = async () => {
     const items = await thread(visitor);
     const notes = items.filter((x) => x.includes('joined the conversation'));
-    const at = items.indexOf('msg:It is, 12 bags left.');
-    return notes.length === 1 && items[at - 1] === 'note:Demo Agent joined the conversation' ? items : null;
+    const note = items.indexOf('note:Demo Agent joined the conversation');
+    return notes.length === 1 && note > 0 && note < items.indexOf('msg:It is, 12 bags left.') ? items : null;
   };
   assert.ok(await once(), `one note before the reply: ${JSON.stringify(await thread(visitor))}`);
+  // The agent sees the same note, once, in the same place.
+  const agentSide = await consoleMessages(agent);
+  assert.equal(agentSide.filter((x) => x === 'Demo Agent joined the conversation').length, 1, JSON.stringify(agentSide));
 
   // Offline and back: the resumed subscription repeats the routing state; the note does not.
   await visitor.context().setOffline(true);
@@ -155,7 +159,7 @@ test('a proactive message the visitor answers stays in the conversation, in orde
   await agentClose(agent);
 });
 
-test('the agent sees the proactive message the visitor answered', { todo: 'needs the server to store it: docs/notes/issue12-server-side.md, item 2' }, async (t) => {
+test('the agent sees the proactive message the visitor answered', async (t) => {
   const node = await freshNode(t);
   await updateSettings(node.url, {
     triggers: [{ condition: { kind: 'url_contains', pattern: '/demo' }, message: 'Need help choosing a roast?' }],
@@ -172,7 +176,7 @@ test('the agent sees the proactive message the visitor answered', { todo: 'needs
       const c = await consoleMessages(agent);
       const p = c.indexOf('Need help choosing a roast?');
       return p >= 0 && p < c.indexOf('Yes, something fruity');
-    }, 3000);
+    });
   } finally {
     await visitor.context().close();
     await agentClose(agent);
