@@ -240,7 +240,11 @@ pub struct Cli {
     #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
     pub cluster_max_moves: Option<usize>,
     /// Proxy addresses whose X-Forwarded-For header is believed (comma-separated).
-    #[arg(long = "trusted-proxy", env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<IpAddr>,
     /// MaxMind-format City database for visitors' locations.
     #[arg(long, env = "SWITCHBOARD_GEOIP_DB")]

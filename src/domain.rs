@@ -152,7 +152,9 @@ pub enum Author {
     /// Automation: welcome message, business-hours replies, leave-a-message prompts.
     Bot,
     /// The conversation itself: an agent joined or left (the body is its English rendering).
-    System { event: ConversationEvent },
+    System {
+        event: ConversationEvent,
+    },
 }
 
 /// A stored chat message. `seq` orders it inside its conversation.

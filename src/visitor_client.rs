@@ -75,19 +75,21 @@ pub fn client_address(
 }
 
 /// Everything known about a visitor's device, from the request and its `hello`.
-pub fn summarize(request: &RequestInfo, reported: Option<&ClientInfo>, geoip: Option<&GeoIp>) -> ClientSummary {
+pub fn summarize(
+    request: &RequestInfo,
+    reported: Option<&ClientInfo>,
+    geoip: Option<&GeoIp>,
+) -> ClientSummary {
     let mut summary = ClientSummary::default();
     if let Some(ua) = request.user_agent.as_deref() {
         describe_user_agent(ua, &mut summary);
     }
     let reported = reported.cloned().unwrap_or_default();
     summary.timezone = reported.timezone.filter(|t| !t.is_empty());
-    summary.language = reported.language.filter(|l| !l.is_empty()).or_else(|| {
-        request
-            .accept_language
-            .as_deref()
-            .and_then(first_language)
-    });
+    summary.language = reported
+        .language
+        .filter(|l| !l.is_empty())
+        .or_else(|| request.accept_language.as_deref().and_then(first_language));
     summary.screen = reported.screen.filter(|s| !s.is_empty());
     summary.referrer = reported.referrer.filter(|r| r.starts_with("http"));
     summary.location = geoip
@@ -153,7 +155,8 @@ mod tests {
 
     const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
     const WINDOWS_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
-    const MAC_FIREFOX: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0";
+    const MAC_FIREFOX: &str =
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0";
     const ANDROID_TABLET: &str = "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36";
     const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
 
@@ -210,7 +213,10 @@ mod tests {
         let xff = Some("203.0.113.9, 10.0.0.1");
         assert_eq!(client_address(Some(proxy), xff, &[proxy]), Some(client));
         assert_eq!(client_address(Some(proxy), xff, &[]), Some(proxy));
-        assert_eq!(client_address(Some(proxy), Some("junk"), &[proxy]), Some(proxy));
+        assert_eq!(
+            client_address(Some(proxy), Some("junk"), &[proxy]),
+            Some(proxy)
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ async fn agents_upload_pictures_served_publicly_and_named_to_the_widget() {
     let up = http_bytes(node.addr, "PUT", &path, Some(&token), "image/png", png()).await;
     assert_eq!(up.status, 200, "{}", up.text());
     let url = s(&up.json()["avatar_url"]);
-    assert!(url.starts_with(&format!("/api/v1/avatars/{}?v=", me.id)), "{url}");
+    assert!(
+        url.starts_with(&format!("/api/v1/avatars/{}?v=", me.id)),
+        "{url}"
+    );
 
     // Public, cached for good under its versioned URL, never sniffed as anything else.
     let got = node.get(&url, None).await;
@@ -41,7 +44,15 @@ async fn agents_upload_pictures_served_publicly_and_named_to_the_widget() {
     assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
 
     // The declared type is not trusted, size is limited, and a colleague may not replace it.
-    let text = http_bytes(node.addr, "PUT", &path, Some(&token), "image/png", b"hello".to_vec()).await;
+    let text = http_bytes(
+        node.addr,
+        "PUT",
+        &path,
+        Some(&token),
+        "image/png",
+        b"hello".to_vec(),
+    )
+    .await;
     assert_eq!(text.status, 400, "{}", text.text());
     let big = vec![0u8; 256 * 1024 + 1];
     let big = http_bytes(node.addr, "PUT", &path, Some(&token), "image/png", big).await;
@@ -87,7 +98,8 @@ fn ids(r: &HttpResponse) -> Vec<String> {
 async fn search_by_visitor_name_email_and_text_within_the_site_and_by_tag() {
     let node = TestNode::start();
     let admin = node.admin_token().await;
-    let mut grace = Visitor::identified(node.addr, DEMO_SITE_KEY, DEMO_IDENTITY_SECRET, "u-grace").await;
+    let mut grace =
+        Visitor::identified(node.addr, DEMO_SITE_KEY, DEMO_IDENTITY_SECRET, "u-grace").await;
     let c_grace = grace.open_chat().await;
     grace.say(&c_grace, "g-1", "Do you sell grinders?").await;
     let mut anon = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
@@ -97,16 +109,30 @@ async fn search_by_visitor_name_email_and_text_within_the_site_and_by_tag() {
     let other = node.seed_site("pk_other_search", "other-secret").await;
     let mut stranger = Visitor::connect(node.addr, &other.public_key).await;
     let c_other = stranger.open_chat().await;
-    stranger.say(&c_other, "x-1", "Do you sell grinders? Decaf?").await;
+    stranger
+        .say(&c_other, "x-1", "Do you sell grinders? Decaf?")
+        .await;
 
     let search = |q: &str| format!("/api/v1/conversations?q={q}&status=any");
     let by = node.get(&search("u-grace%40exa"), Some(&admin)).await;
     assert_eq!(ids(&by), vec![c_grace.clone()], "{}", by.text());
-    assert_eq!(ids(&node.get(&search("ada"), Some(&admin)).await), vec![c_grace.clone()]);
-    assert_eq!(ids(&node.get(&search("GRIND"), Some(&admin)).await), vec![c_grace.clone()]);
+    assert_eq!(
+        ids(&node.get(&search("ada"), Some(&admin)).await),
+        vec![c_grace.clone()]
+    );
+    assert_eq!(
+        ids(&node.get(&search("GRIND"), Some(&admin)).await),
+        vec![c_grace.clone()]
+    );
     // Accents fold: "envio" finds "envío".
-    assert_eq!(ids(&node.get(&search("decaf%20envio"), Some(&admin)).await), vec![c_anon.clone()]);
-    assert!(ids(&node.get(&search("nothing%20like%20this"), Some(&admin)).await).is_empty());
+    assert_eq!(
+        ids(&node.get(&search("decaf%20envio"), Some(&admin)).await),
+        vec![c_anon.clone()]
+    );
+    assert!(ids(&node
+        .get(&search("nothing%20like%20this"), Some(&admin))
+        .await)
+    .is_empty());
     // Automatic texts are not searched: the welcome is in every conversation.
     assert!(ids(&node.get(&search("today"), Some(&admin)).await).is_empty());
 
@@ -119,7 +145,10 @@ async fn search_by_visitor_name_email_and_text_within_the_site_and_by_tag() {
         )
         .await;
     assert_eq!(tags.status, 200, "{}", tags.text());
-    assert_eq!(tags.json()["conversation"]["tags"], json!(["refund", "vip"]));
+    assert_eq!(
+        tags.json()["conversation"]["tags"],
+        json!(["refund", "vip"])
+    );
     let bad = node
         .put(
             &format!("/api/v1/conversations/{c_grace}/tags"),
@@ -134,7 +163,9 @@ async fn search_by_visitor_name_email_and_text_within_the_site_and_by_tag() {
         .await;
     assert_eq!(r["conversation"]["tags"], json!(["decaf"]));
     assert_eq!(
-        grace.err(json!({"type":"tags","conversation_id":c_grace,"tags":[]})).await,
+        grace
+            .err(json!({"type":"tags","conversation_id":c_grace,"tags":[]}))
+            .await,
         "forbidden"
     );
     let tagged = node
@@ -143,7 +174,9 @@ async fn search_by_visitor_name_email_and_text_within_the_site_and_by_tag() {
     assert_eq!(ids(&tagged), vec![c_grace.clone()]);
     let site_tags = node.get("/api/v1/tags", Some(&admin)).await;
     assert_eq!(site_tags.json()["tags"], json!(["decaf", "refund", "vip"]));
-    let listed = node.get("/api/v1/conversations?status=open", Some(&admin)).await;
+    let listed = node
+        .get("/api/v1/conversations?status=open", Some(&admin))
+        .await;
     let row: Value = listed.json()["conversations"]
         .as_array()
         .unwrap()

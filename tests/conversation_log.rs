@@ -86,7 +86,10 @@ async fn a_transfer_and_a_requeue_are_in_the_log_too() {
         .iter()
         .map(|m| m["author"]["event"]["kind"].clone())
         .collect();
-    assert_eq!(kinds, vec![json!("joined"), json!("joined"), json!("returned_to_queue")]);
+    assert_eq!(
+        kinds,
+        vec![json!("joined"), json!("joined"), json!("returned_to_queue")]
+    );
 }
 
 /// The conversation as the inbox lists it (the `unread` field).
@@ -144,7 +147,10 @@ async fn the_proactive_message_answered_is_stored_after_the_welcome() {
     let r = v.ok(json!({"type":"start","trigger":1})).await;
     assert_eq!(r["created"], true);
     let conv = s(&r["conversation"]["id"]);
-    assert_eq!(r["conversation"]["last_seq"], 2, "both stored before the ack: {r}");
+    assert_eq!(
+        r["conversation"]["last_seq"], 2,
+        "both stored before the ack: {r}"
+    );
     let (backlog, _) = v.subscribe(&conv, 0).await;
     let bodies: Vec<&Value> = backlog.iter().map(|m| &m["body"]).collect();
     assert_eq!(bodies[1], "Need help with plans?", "{backlog:?}");
@@ -173,7 +179,8 @@ async fn welcome_and_automatic_replies_speak_the_visitors_language() {
     let admin = node.admin_token().await;
     node.update_settings(&admin, |s| {
         s["welcome_messages"] = json!({"es": "¡Hola! ¿En qué te ayudamos?"});
-        s["replies"] = json!({"es": {"offline_message": "No hay nadie conectado. Déjanos tu correo."}});
+        s["replies"] =
+            json!({"es": {"offline_message": "No hay nadie conectado. Déjanos tu correo."}});
     })
     .await;
     let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
@@ -192,5 +199,8 @@ async fn welcome_and_automatic_replies_speak_the_visitors_language() {
     let conv = s(&r["conversation"]["id"]);
     let (backlog, _) = w.subscribe(&conv, 0).await;
     assert_eq!(backlog[0]["body"], "Hi! How can we help you today?");
-    assert_eq!(w.err(json!({"type":"start","lang":"French"})).await, "invalid_frame");
+    assert_eq!(
+        w.err(json!({"type":"start","lang":"French"})).await,
+        "invalid_frame"
+    );
 }

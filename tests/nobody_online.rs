@@ -47,9 +47,7 @@ async fn no_queue_positions_while_nobody_is_online_and_availability_when_someone
     let mut second = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
     let c2 = second.open_chat().await;
     second.say(&c2, "s-1", "anyone?").await;
-    second
-        .no_event("queue", Duration::from_millis(400))
-        .await;
+    second.no_event("queue", Duration::from_millis(400)).await;
     first.no_event("queue", Duration::from_millis(1)).await;
 
     // An agent with room for one arrives: both hear someone is online; the oldest is assigned,

@@ -67,7 +67,10 @@ async fn new_fields_round_trip(store: SharedStore) {
         .await
         .unwrap();
     assert_eq!(listed, vec![c.clone()]);
-    assert_eq!(store.visitor_conversations(v.id, 10).await.unwrap(), vec![c]);
+    assert_eq!(
+        store.visitor_conversations(v.id, 10).await.unwrap(),
+        vec![c]
+    );
 
     let mut a = Agent {
         id: AgentId::new(),
@@ -125,7 +128,12 @@ async fn search_finds_by_visitor_text_tag_and_status(store: SharedStore) {
     let ada_said = Author::Visitor { id: ada.id };
     for m in [
         said(c1.id, 1, Author::Bot, "Welcome, how can we help?"),
-        said(c1.id, 2, Author::Visitor { id: grace.id }, "Do you sell grinders?"),
+        said(
+            c1.id,
+            2,
+            Author::Visitor { id: grace.id },
+            "Do you sell grinders?",
+        ),
         said(c2.id, 1, Author::Bot, "Welcome, how can we help?"),
         said(c2.id, 2, ada_said, "Decaf envío a Canarias"),
     ] {
@@ -142,7 +150,10 @@ async fn search_finds_by_visitor_text_tag_and_status(store: SharedStore) {
     let c3 = Conversation::new(other, stranger.id, T0);
     store.create_conversation(&c3, F).await.unwrap();
     store
-        .append_message(&said(c3.id, 1, Author::Visitor { id: stranger.id }, "grinders"), F)
+        .append_message(
+            &said(c3.id, 1, Author::Visitor { id: stranger.id }, "grinders"),
+            F,
+        )
         .await
         .unwrap();
 
@@ -166,12 +177,25 @@ async fn search_finds_by_visitor_text_tag_and_status(store: SharedStore) {
     };
     assert_eq!(find(Some("hopper"), None, None).await, vec![c1.id]);
     assert_eq!(find(Some("navy.example"), None, None).await, vec![c1.id]);
-    assert_eq!(find(Some("grinder"), None, None).await, vec![c1.id], "a word's prefix");
+    assert_eq!(
+        find(Some("grinder"), None, None).await,
+        vec![c1.id],
+        "a word's prefix"
+    );
     assert_eq!(find(Some("decaf canarias"), None, None).await, vec![c2.id]);
-    assert!(find(Some("welcome"), None, None).await.is_empty(), "automatic texts are not searched");
+    assert!(
+        find(Some("welcome"), None, None).await.is_empty(),
+        "automatic texts are not searched"
+    );
     assert_eq!(find(None, Some("shipping"), None).await, vec![c2.id]);
-    assert!(find(Some("decaf"), None, Some(ConversationStatus::Open)).await.is_empty());
-    assert_eq!(find(None, None, None).await, vec![c2.id, c1.id], "newest activity first");
+    assert!(find(Some("decaf"), None, Some(ConversationStatus::Open))
+        .await
+        .is_empty());
+    assert_eq!(
+        find(None, None, None).await,
+        vec![c2.id, c1.id],
+        "newest activity first"
+    );
     assert!(find(Some("nothing here"), None, None).await.is_empty());
 }
 
@@ -247,7 +271,10 @@ async fn sqlite_search_index_follows_deleted_messages() {
     let c = Conversation::new(site, v.id, T0);
     store.create_conversation(&c, F).await.unwrap();
     store
-        .append_message(&said(c.id, 1, Author::Visitor { id: v.id }, "unforgettable"), F)
+        .append_message(
+            &said(c.id, 1, Author::Visitor { id: v.id }, "unforgettable"),
+            F,
+        )
         .await
         .unwrap();
     let query = ConversationQuery {
@@ -255,13 +282,27 @@ async fn sqlite_search_index_follows_deleted_messages() {
         limit: 10,
         ..ConversationQuery::default()
     };
-    assert_eq!(store.search_conversations(site, &query).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .search_conversations(site, &query)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM messages WHERE conversation_id = ?1", [c.id.to_string()])
-        .unwrap();
+    conn.execute(
+        "DELETE FROM messages WHERE conversation_id = ?1",
+        [c.id.to_string()],
+    )
+    .unwrap();
     let left: i64 = conn
         .query_row("SELECT COUNT(*) FROM message_search_keys", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0);
-    assert!(store.search_conversations(site, &query).await.unwrap().is_empty());
+    assert!(store
+        .search_conversations(site, &query)
+        .await
+        .unwrap()
+        .is_empty());
 }

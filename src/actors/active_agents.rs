@@ -24,7 +24,12 @@ pub struct ActiveAgents {
 impl ActiveAgents {
     /// Whether `agent` of `site` may act (unknown agents count as active: the caller's token
     /// was signed by us, and the handler finds out whether the agent exists).
-    pub async fn check(&self, store: &SharedStore, site: SiteId, agent: AgentId) -> ApiResult<bool> {
+    pub async fn check(
+        &self,
+        store: &SharedStore,
+        site: SiteId,
+        agent: AgentId,
+    ) -> ApiResult<bool> {
         if let Some((set, at)) = self.inactive.lock().get(&site) {
             if at.elapsed() < TTL {
                 return Ok(!set.contains(&agent));

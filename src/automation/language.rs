@@ -38,7 +38,10 @@ pub fn replies_in(settings: &SiteSettings, lang: Option<&str>) -> Replies {
             variant.map(|v| &v.reply_outside_hours),
             &settings.reply_outside_hours,
         ),
-        offline_message: pick(variant.map(|v| &v.offline_message), &settings.offline_message),
+        offline_message: pick(
+            variant.map(|v| &v.offline_message),
+            &settings.offline_message,
+        ),
         offline_reply_known_email: pick(
             variant.map(|v| &v.offline_reply_known_email),
             &settings.offline_reply_known_email,

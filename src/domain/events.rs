@@ -64,7 +64,10 @@ impl ConversationEvent {
                 self.agent_name
             ),
             (EventKind::ReturnedToQueue, _) => {
-                format!("{} left; the conversation is waiting for an agent", self.agent_name)
+                format!(
+                    "{} left; the conversation is waiting for an agent",
+                    self.agent_name
+                )
             }
         }
     }
@@ -85,8 +88,8 @@ mod tests {
             None,
             "the same agent again is no news"
         );
-        let moved = ConversationEvent::for_assignment(Some((ann, "Ann")), Some((bob, "Bob")))
-            .unwrap();
+        let moved =
+            ConversationEvent::for_assignment(Some((ann, "Ann")), Some((bob, "Bob"))).unwrap();
         assert_eq!(moved.from_name.as_deref(), Some("Ann"));
         assert_eq!(moved.agent_id, bob);
         let left = ConversationEvent::for_assignment(Some((ann, "Ann")), None).unwrap();

@@ -54,9 +54,16 @@ fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
 }
 
 /// The token's claims, once the agent is known not to be deactivated.
-async fn active_claims(hub: Result<HubRef, ApiError>, claims: Result<AgentClaims, ApiError>) -> Result<AgentClaims, ApiError> {
+async fn active_claims(
+    hub: Result<HubRef, ApiError>,
+    claims: Result<AgentClaims, ApiError>,
+) -> Result<AgentClaims, ApiError> {
     let (hub, claims) = (hub?, claims?);
-    if !hub.active_agents.check(&hub.store, claims.site, claims.sub).await? {
+    if !hub
+        .active_agents
+        .check(&hub.store, claims.site, claims.sub)
+        .await?
+    {
         return Err(crate::actors::agent::deactivated_error());
     }
     Ok(claims)

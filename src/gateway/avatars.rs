@@ -27,7 +27,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The agent whose picture `auth` may change: itself, or (admins) any agent of its site.
-async fn changeable(hub: &HubRef, auth: &AgentAuth, id: AgentId) -> ApiResult<crate::domain::Agent> {
+async fn changeable(
+    hub: &HubRef,
+    auth: &AgentAuth,
+    id: AgentId,
+) -> ApiResult<crate::domain::Agent> {
     let agent = hub
         .store
         .get_agent(id)
@@ -35,7 +39,9 @@ async fn changeable(hub: &HubRef, auth: &AgentAuth, id: AgentId) -> ApiResult<cr
         .filter(|a| a.site_id == auth.0.site)
         .ok_or_else(|| ApiError::not_found("agent"))?;
     if agent.id != auth.0.sub && auth.0.role != Role::Admin {
-        return Err(ApiError::forbidden("only admins change a colleague's picture"));
+        return Err(ApiError::forbidden(
+            "only admins change a colleague's picture",
+        ));
     }
     Ok(agent)
 }
@@ -56,7 +62,12 @@ async fn read_limited(mut body: web::Payload) -> ApiResult<Vec<u8>> {
     Ok(bytes)
 }
 
-async fn upload(hub: Hub, auth: AgentAuth, id: web::Path<AgentId>, body: web::Payload) -> ApiResult<HttpResponse> {
+async fn upload(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<AgentId>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
     let mut agent = changeable(&hub, &auth, id.into_inner()).await?;
     let bytes = read_limited(body).await?;
     let content_type = infer::get(&bytes)
@@ -71,7 +82,9 @@ async fn upload(hub: Hub, auth: AgentAuth, id: web::Path<AgentId>, body: web::Pa
     };
     hub.store.put_avatar(agent.id, &avatar).await?;
     // A new version makes a new URL: caches keep the old picture under the old one only.
-    agent.avatar_version = u64::try_from(now).unwrap_or(1).max(agent.avatar_version + 1);
+    agent.avatar_version = u64::try_from(now)
+        .unwrap_or(1)
+        .max(agent.avatar_version + 1);
     hub.store.put_agent(&agent).await?;
     hub.agent(agent.id).tell_if_running(agent::Refresh);
     Ok(HttpResponse::Ok().json(json!({ "agent": agent, "avatar_url": agent.avatar_url() })))

@@ -24,7 +24,9 @@ pub async fn check(hub: &HubRef, admin: &AdminAuth, target: &Agent, active: bool
             .filter(|a| a.active && a.role == Role::Admin && a.id != target.id)
             .count();
         if other_admins == 0 {
-            return Err(ApiError::forbidden("the site needs at least one active admin"));
+            return Err(ApiError::forbidden(
+                "the site needs at least one active admin",
+            ));
         }
     }
     Ok(())

@@ -31,7 +31,10 @@ pub async fn upgrade(
         accept_language: header(actix_web::http::header::ACCEPT_LANGUAGE),
         address: client_address(
             req.peer_addr().map(|a| a.ip()),
-            header(actix_web::http::header::HeaderName::from_static("x-forwarded-for")).as_deref(),
+            header(actix_web::http::header::HeaderName::from_static(
+                "x-forwarded-for",
+            ))
+            .as_deref(),
             &hub.config.trusted_proxies,
         ),
     };

@@ -169,7 +169,8 @@ export class Thread {
   bubble(m) {
     const kind = m.author.kind;
     if (m.author.event) {
-      const li = h('li', { className: 'msg system' }, h('p', { className: 'body', textContent: m.body }));
+      // A note of the conversation itself, not a message anyone wrote.
+      const li = h('li', { className: 'system' }, h('p', { textContent: m.body }));
       li.dataset.seq = m.seq;
       return li;
     }

@@ -28,9 +28,7 @@ impl ConversationActor {
                 // The visitor actor has the email even if `leave_email` came a moment ago.
                 let profile = hub
                     .visitor(conv.visitor_id)
-                    .ask(visitor::Profile {
-                        site: conv.site_id,
-                    })
+                    .ask(visitor::Profile { site: conv.site_id })
                     .await;
                 let audience = Audience {
                     lang: conv.lang.clone(),
@@ -100,11 +98,14 @@ impl ConversationActor {
                             let proactive = trigger
                                 .and_then(|i| settings.triggers.get(i as usize))
                                 .map(|rule| rule.message.clone());
-                            [Some(welcome_in(settings, conv.lang.as_deref()).to_owned()), proactive]
-                                .into_iter()
-                                .flatten()
-                                .filter(|text| !text.trim().is_empty())
-                                .collect()
+                            [
+                                Some(welcome_in(settings, conv.lang.as_deref()).to_owned()),
+                                proactive,
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .filter(|text| !text.trim().is_empty())
+                            .collect()
                         }
                         _ => Vec::new(),
                     };

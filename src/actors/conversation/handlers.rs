@@ -9,8 +9,8 @@ use super::lifecycle::{self, Transition};
 use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
 use super::{
-    restarted, router, tell_visitor_closed, unread, ChangeStatus, ConversationActor, History,
-    Init, MarkRead, Post, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
+    restarted, router, tell_visitor_closed, unread, ChangeStatus, ConversationActor, History, Init,
+    MarkRead, Post, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
 };
 use crate::actors::Caller;
 use crate::domain::{Conversation, ConversationStatus, Message, Seq};
@@ -19,7 +19,9 @@ use crate::metrics;
 use crate::protocol::{encode_ack, HistoryResult, Party, PostResult, ServerFrame, SubscribeResult};
 
 /// A handler result the actor fills in later.
-pub(super) fn later<T: Send + 'static>(rx: oneshot::Receiver<ApiResult<T>>) -> ResponseFuture<ApiResult<T>> {
+pub(super) fn later<T: Send + 'static>(
+    rx: oneshot::Receiver<ApiResult<T>>,
+) -> ResponseFuture<ApiResult<T>> {
     Box::pin(async move { rx.await.unwrap_or_else(|_| Err(restarted())) })
 }
 

@@ -25,7 +25,9 @@ impl AvatarStatements {
                 )
                 .await?,
             get: p
-                .read("SELECT content_type, bytes, updated_at FROM agent_avatars WHERE agent_id = ?")
+                .read(
+                    "SELECT content_type, bytes, updated_at FROM agent_avatars WHERE agent_id = ?",
+                )
                 .await?,
             delete: p
                 .write("DELETE FROM agent_avatars WHERE agent_id = ?")
@@ -38,7 +40,12 @@ impl AvatarStatements {
 impl AvatarStore for ScyllaStore {
     async fn put_avatar(&self, agent: AgentId, avatar: &Avatar) -> StoreResult<()> {
         timed("put_avatar", async {
-            let values = (agent.0, &avatar.content_type, &avatar.bytes, avatar.updated_at);
+            let values = (
+                agent.0,
+                &avatar.content_type,
+                &avatar.bytes,
+                avatar.updated_at,
+            );
             self.exec(&self.st.avatars.put, values).await.map(drop)
         })
         .await

@@ -341,7 +341,9 @@ impl ConversationStore for ScyllaStore {
                 // Still an LWT, so the row never mixes LWT and plain writes; a row that was
                 // never created is upserted like before.
                 let r = &row;
-                let set = (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, &r.11, r.0);
+                let set = (
+                    r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, &r.11, r.0,
+                );
                 if !self
                     .lwt(&self.st.conversations.update_unchecked, set)
                     .await?

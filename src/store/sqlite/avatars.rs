@@ -22,7 +22,12 @@ impl AvatarStore for SqliteStore {
                          bytes = excluded.bytes, updated_at = excluded.updated_at",
                 )
                 .and_then(|mut stmt| {
-                    stmt.execute(params![agent.to_string(), a.content_type, a.bytes, a.updated_at])
+                    stmt.execute(params![
+                        agent.to_string(),
+                        a.content_type,
+                        a.bytes,
+                        a.updated_at
+                    ])
                 })
                 .map(drop)
                 .map_err(map_err)

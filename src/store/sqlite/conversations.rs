@@ -8,7 +8,8 @@ use super::SqliteStore;
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId, VisitorId};
 use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
-pub(super) const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, created_at, \
+pub(super) const CONVERSATION_COLS: &str =
+    "id, site_id, visitor_id, status, assignee, created_at, \
      last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq, agent_unread, \
      lang, tags";
 

@@ -39,9 +39,14 @@ impl SearchStore for SqliteStore {
         site: SiteId,
         query: &ConversationQuery,
     ) -> StoreResult<Vec<Conversation>> {
-        let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let text = query
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         // Only the parts asked for are in the statement: an FTS5 MATCH is never run on nothing.
-        let mut sql = format!("SELECT {CONVERSATION_COLS} FROM conversations c WHERE c.site_id = ?1");
+        let mut sql =
+            format!("SELECT {CONVERSATION_COLS} FROM conversations c WHERE c.site_id = ?1");
         let mut values: Vec<Value> = vec![Value::Text(site.to_string())];
         if let Some(status) = query.status {
             values.push(Value::Text(status.as_str().to_owned()));

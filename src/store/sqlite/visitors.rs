@@ -8,8 +8,7 @@ use super::SqliteStore;
 use crate::domain::{SiteId, Visitor, VisitorEvent, VisitorId};
 use crate::store::{timed, Fence, StoreResult, VisitorStore};
 
-const VISITOR_COLS: &str =
-    "id, site_id, user_id, name, email, created_at, last_seen_at, client";
+const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at, client";
 
 fn visitor_row(row: &Row<'_>) -> StoreResult<Visitor> {
     Ok(Visitor {
