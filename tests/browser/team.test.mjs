@@ -8,7 +8,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { startNode, updateSettings, DEMO } from './lib/node.mjs';
+import { startNode, DEMO } from './lib/node.mjs';
 import {
   launch, newPage, until, agentLogin, agentClose, agentOpen, visitorOpen, visitorSend, widgetMessages, allowConsoleErrors,
 } from './lib/browser.mjs';
@@ -145,7 +145,14 @@ test('tags on a conversation, found by #tag; the profile shows device, browser, 
 
 test('with nobody online, a Spanish visitor gets the Spanish automatic reply, and no second request for the email', async (t) => {
   const node = await freshNode(t);
-  await updateSettings(node.url, { replies: { es: { offline_reply_known_email: '¡Gracias! Te responderemos por correo.' } } });
+  const admin = await newPage(browser);
+  await agentLogin(admin, node.url, DEMO.admin);
+  await admin.goto(node.url + '/console/settings');
+  await admin.locator('summary', { hasText: 'Automatic replies in Spanish' }).click();
+  await admin.locator('#offline_reply_known_email_es').fill('¡Gracias! Te responderemos por correo.');
+  await admin.click('#settings-form button[type=submit]');
+  await admin.locator('#save-status', { hasText: 'Saved.' }).waitFor();
+  await agentClose(admin); // signed out: nobody is online for the visitor
   const es = await newPage(browser, { locale: 'es-ES' });
   await visitorOpen(es, node.url, '/assets/demo/es.html');
   await es.locator('#switchboard-widget input[type=email]').fill('ana@example.com');

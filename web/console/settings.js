@@ -7,7 +7,10 @@ import { api, upload, session, UNAUTHORIZED } from './api.js';
 import { h, $, toast } from './dom.js';
 
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
-const TEXT_FIELDS = ['welcome_message', 'reply_inside_hours', 'reply_outside_hours', 'offline_message'];
+const TEXT_FIELDS = ['welcome_message', 'reply_inside_hours', 'reply_outside_hours', 'offline_message', 'offline_reply_known_email'];
+const REPLY_FIELDS = { reply_inside_hours: 'inside business hours', reply_outside_hours: 'outside business hours',
+  offline_message: 'nobody online', offline_reply_known_email: 'nobody online, email known' };
+const LANG_NAMES = { en: 'English', es: 'Spanish' };
 const LANGS = ['en', 'es']; // the widget's own languages (web/widget.js, STRINGS)
 const RULE_KINDS = { time_on_page: 'Seconds on the page', scroll_depth: 'Scrolled this far (%)', url_contains: 'Address contains' };
 
@@ -55,8 +58,18 @@ $('#copy-snippet').addEventListener('click', async () => {
 });
 
 // ---- settings form -----------------------------------------------------------------------------
+/** The automatic replies per widget language, each empty one falling back to the text above. */
+function replyVariants(st) {
+  $('#reply-variants').replaceChildren(...LANGS.map((lang) => h('details', { className: 'variants' },
+    h('summary', { textContent: `Automatic replies in ${LANG_NAMES[lang]} (optional)` }),
+    ...Object.entries(REPLY_FIELDS).map(([k, what]) => h('label', { for: `${k}_${lang}` },
+      `${LANG_NAMES[lang]}, ${what} `,
+      h('textarea', { id: `${k}_${lang}`, maxLength: 2000, value: ((st.replies || {})[lang] || {})[k] || '' }))))));
+}
+
 function fill(st) {
   for (const k of TEXT_FIELDS) $('#' + k).value = st[k] || '';
+  replyVariants(st);
   for (const lang of LANGS) $('#welcome_' + lang).value = (st.welcome_messages || {})[lang] || '';
   $('#reply_time').value = st.reply_time || '';
   $('#auto_close_after_secs').value = st.auto_close_after_secs || 0;
@@ -112,6 +125,11 @@ function read() {
   for (const k of TEXT_FIELDS) st[k] = $('#' + k).value.trim();
   st.welcome_messages = {};
   for (const lang of LANGS) if ($('#welcome_' + lang).value.trim()) st.welcome_messages[lang] = $('#welcome_' + lang).value.trim();
+  st.replies = {};
+  for (const lang of LANGS) {
+    const texts = Object.fromEntries(Object.keys(REPLY_FIELDS).map((k) => [k, $(`#${k}_${lang}`).value.trim()]));
+    if (Object.values(texts).some(Boolean)) st.replies[lang] = texts;
+  }
   st.reply_time = $('#reply_time').value || null;
   st.auto_close_after_secs = Math.max(0, Math.round(Number($('#auto_close_after_secs').value) || 0));
   st.visibility = $('#visibility').value;
