@@ -152,8 +152,9 @@ pub enum Author {
     /// Automation: welcome message, business-hours replies, leave-a-message prompts.
     Bot,
     /// The conversation itself: an agent joined or left (the body is its English rendering).
+    /// Boxed: rare, and every message in memory would otherwise carry its size.
     System {
-        event: ConversationEvent,
+        event: Box<ConversationEvent>,
     },
 }
 

@@ -63,9 +63,10 @@ pub enum ClientFrame {
         /// Agent: the bearer token from `POST /api/v1/login`.
         #[serde(default)]
         token: Option<String>,
-        /// Visitor: what the browser says about itself (shown to agents).
+        /// Visitor: what the browser says about itself (shown to agents). Boxed: most frames
+        /// are not a hello.
         #[serde(default)]
-        client: Option<ClientInfo>,
+        client: Option<Box<ClientInfo>>,
     },
     /// Visitor: open a new conversation, or get the current one if it is still open or snoozed.
     Start {

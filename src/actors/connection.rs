@@ -325,7 +325,7 @@ impl Connection {
                     if role == "visitor" {
                         act.client = Some(summarize(
                             &act.request,
-                            reported.as_ref(),
+                            reported.as_deref(),
                             act.hub.geoip.as_ref(),
                         ));
                     }

@@ -327,4 +327,10 @@ fn replies_and_errors_are_plain_data_too() {
     });
     let result: Result<PostResult, ApiError> = Err(ApiError::new(ErrorCode::NotOwner, "moved"));
     round_trip(result);
+    // A deactivated agent's sockets on another node are closed with this.
+    round_trip(crate::cluster::remote::NodeMessage::Kick {
+        conns: vec![3, 4],
+        code: ErrorCode::Forbidden,
+        message: "this account is deactivated".into(),
+    });
 }

@@ -154,16 +154,19 @@ async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>)
         .conversations_by_status(auth.0.site, status, limit)
         .await?;
     let list = hub.freshen(list).await;
-    let list: Vec<_> = list
-        .into_iter()
+    ok(json!({ "conversations": with_unread(list) }))
+}
+
+/// Conversations as listings show them: each with its `unread` count.
+pub(super) fn with_unread(list: Vec<Conversation>) -> Vec<serde_json::Value> {
+    list.into_iter()
         .map(|c| {
             let unread = c.unread_for_agent();
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["unread"] = json!(unread);
             v
         })
-        .collect();
-    ok(json!({ "conversations": list }))
+        .collect()
 }
 
 async fn queue(hub: Hub, auth: AgentAuth) -> Json {

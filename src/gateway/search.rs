@@ -48,16 +48,7 @@ pub async fn search(
     };
     let found = hub.store.search_conversations(auth.0.site, &query).await?;
     let found = hub.freshen(found).await;
-    let list: Vec<_> = found
-        .into_iter()
-        .map(|c| {
-            let unread = c.unread_for_agent();
-            let mut v = serde_json::to_value(&c).unwrap_or_default();
-            v["unread"] = json!(unread);
-            v
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "conversations": list })))
+    Ok(HttpResponse::Ok().json(json!({ "conversations": super::api::with_unread(found) })))
 }
 
 #[derive(Deserialize)]

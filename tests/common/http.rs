@@ -72,6 +72,11 @@ pub async fn http(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(b.to_vec());
     }
+    answer(req, method, path).await
+}
+
+/// Send `req` and read the whole answer; panics on a transport failure.
+async fn answer(req: reqwest::RequestBuilder, method: &str, path: &str) -> HttpResponse {
     let r = req
         .send()
         .await
@@ -113,22 +118,7 @@ pub async fn http_bytes(
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let r = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let status = r.status().as_u16();
-    let headers = r
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
+    answer(req, method, path).await
 }
 
 /// `POST /api/v1/login`; panics unless it succeeds. Returns `(token, agent)`.

@@ -72,6 +72,7 @@ impl ConversationActor {
         if let Some(event) = event.filter(|_| !closed) {
             // In the log at its place: once, in order, for everyone, after any resume.
             let body = event.english();
+            let event = Box::new(event);
             self.append(Author::System { event }, None, body, None, None, ctx);
         }
         self.flush_then(ctx, move |act, result, _| {

@@ -18,9 +18,9 @@ use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
 /// The same columns exist in `conversations`, `conversations_by_status` and
 /// `conversations_by_visitor`, so one row type reads and writes all three.
-pub(super) const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, \
+const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, \
      created_at, last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq, details";
-pub(super) type ConversationRow = (
+type ConversationRow = (
     Uuid,
     Uuid,
     Uuid,
@@ -184,7 +184,7 @@ fn conversation_values(c: &Conversation) -> StoreResult<ConversationRow> {
     ))
 }
 
-pub(super) fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
+fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
     let (id, site_id, visitor_id, status, assignee, created_at, last_activity_at, snoozed_until) =
         (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
     // Rows from before the column have none: nothing unread counted yet, no language, no tags.

@@ -10,12 +10,12 @@ use futures_util::future::join_all;
 
 use scylla::statement::prepared::PreparedStatement;
 
-use super::conversations::{conversation_from, ConversationRow, CONVERSATION_COLS};
-use super::{cql_limit, Preparer, ScyllaStore};
+use super::{Preparer, ScyllaStore};
 use crate::domain::{Author, Conversation, ConversationStatus, Seq, SiteId};
 use crate::store::search::{words, SCAN_PER_STATUS};
 use crate::store::{
-    timed, ConversationQuery, MessageStore, SearchStore, StoreResult, VisitorStore,
+    timed, ConversationQuery, ConversationStore, MessageStore, SearchStore, StoreResult,
+    VisitorStore,
 };
 
 /// Candidates checked at once for a text search.
@@ -24,7 +24,6 @@ const PARALLEL: usize = 16;
 const MESSAGES_PER_CANDIDATE: usize = 100;
 
 pub(super) struct SearchStatements {
-    by_status: PreparedStatement,
     tag_put: PreparedStatement,
     tag_list: PreparedStatement,
 }
@@ -32,12 +31,6 @@ pub(super) struct SearchStatements {
 impl SearchStatements {
     pub(super) async fn prepare(p: &Preparer<'_>) -> StoreResult<Self> {
         Ok(SearchStatements {
-            by_status: p
-                .read(format!(
-                    "SELECT {CONVERSATION_COLS} FROM conversations_by_status
-                     WHERE site_id = ? AND status = ? LIMIT ?"
-                ))
-                .await?,
             tag_put: p
                 .write("INSERT INTO site_tags (site_id, tag) VALUES (?, ?)")
                 .await?,
@@ -93,20 +86,16 @@ impl SearchStore for ScyllaStore {
             };
             let mut candidates = Vec::new();
             for status in statuses {
-                let rows = self
-                    .rows::<ConversationRow>(
-                        &self.st.search.by_status,
-                        (site.0, status.as_str(), cql_limit(SCAN_PER_STATUS)),
-                    )
+                let newest = self
+                    .conversations_by_status(site, status, SCAN_PER_STATUS)
                     .await?;
-                for row in rows {
-                    let c = conversation_from(row)?;
-                    if query.tag.as_ref().is_none_or(|t| c.tags.contains(t)) {
-                        candidates.push(c);
-                    }
-                }
+                candidates.extend(
+                    newest
+                        .into_iter()
+                        .filter(|c| query.tag.as_ref().is_none_or(|t| c.tags.contains(t))),
+                );
             }
-            candidates.sort_by(|a, b| (b.last_activity_at, b.id).cmp(&(a.last_activity_at, a.id)));
+            candidates.sort_by_key(|c| std::cmp::Reverse((c.last_activity_at, c.id)));
             let words = query.text.as_deref().map(words).unwrap_or_default();
             if words.is_empty() {
                 candidates.truncate(query.limit);

@@ -12,7 +12,7 @@ use crate::domain::{SiteId, Visitor, VisitorEvent, VisitorId};
 use crate::store::{timed, Fence, StoreResult, VisitorStore};
 
 const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at, client";
-pub(super) type VisitorRow = (
+type VisitorRow = (
     Uuid,
     Uuid,
     Option<String>,
@@ -69,7 +69,7 @@ impl VisitorStatements {
     }
 }
 
-pub(super) fn visitor_from(row: VisitorRow) -> Visitor {
+fn visitor_from(row: VisitorRow) -> Visitor {
     let (id, site_id, user_id, name, email, created_at, last_seen_at, client) = row;
     Visitor {
         id: VisitorId(id),
