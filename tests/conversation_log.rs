@@ -20,6 +20,28 @@ async fn event(c: &mut Client, conv: &str, kind: &str) -> Value {
     .await
 }
 
+/// Start a chat and subscribe from the beginning; returns its id and the subscribe backlog.
+/// The agent may be assigned before the subscribe: then the `joined` message is in the
+/// backlog rather than a live event, so [`first_joined`] looks in both.
+async fn open(v: &mut Visitor) -> (String, Vec<Value>) {
+    let r = v.start().await;
+    assert_eq!(r["created"], true, "start: {r}");
+    let conv = s(&r["conversation"]["id"]);
+    let (backlog, _) = v.subscribe(&conv, 0).await;
+    (conv, backlog)
+}
+
+/// The `joined` message of the first assignment: from the backlog, or live.
+async fn first_joined(v: &mut Visitor, conv: &str, backlog: &[Value]) -> Value {
+    match backlog
+        .iter()
+        .find(|m| m["author"]["event"]["kind"] == "joined")
+    {
+        Some(m) => m.clone(),
+        None => event(v, conv, "joined").await,
+    }
+}
+
 fn systems(messages: &[Value]) -> Vec<Value> {
     messages
         .iter()
@@ -33,8 +55,8 @@ async fn an_assignment_is_one_system_message_at_its_place_replayed_once() {
     let node = TestNode::start();
     let mut ann = node.online_agent("ann@log.test", 5).await;
     let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
-    let conv = v.open_chat().await;
-    let joined = event(&mut v, &conv, "joined").await;
+    let (conv, backlog) = open(&mut v).await;
+    let joined = first_joined(&mut v, &conv, &backlog).await;
     assert_eq!(joined["seq"], 2, "right after the welcome: {joined}");
     assert_eq!(joined["author"]["event"]["agent_id"], ann.id.as_str());
     assert_eq!(joined["body"], "Agent ann@log.test joined the conversation");
@@ -61,8 +83,8 @@ async fn a_transfer_and_a_requeue_are_in_the_log_too() {
     let node = TestNode::start();
     let mut ann = node.online_agent("ann@move.test", 5).await;
     let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
-    let conv = v.open_chat().await;
-    event(&mut v, &conv, "joined").await;
+    let (conv, backlog) = open(&mut v).await;
+    first_joined(&mut v, &conv, &backlog).await;
     let mut bob = node.online_agent("bob@move.test", 5).await;
     let r = ann
         .ok(json!({"type":"transfer","conversation_id":conv,"agent_id":bob.id}))

@@ -28,7 +28,7 @@ fn ok(value: impl Serialize) -> Json {
 }
 
 /// The command context of an HTTP caller: an agent, over no socket.
-fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
+pub(super) fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
     Ctx {
         hub: hub.clone(),
         caller: auth.caller(),

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::auth::AgentAuth;
 use crate::actors::HubRef;
-use crate::commands::{self, Ctx};
+use crate::commands;
 use crate::domain::{ConversationId, ConversationStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::store::ConversationQuery;
@@ -62,13 +62,7 @@ async fn set_tags(
     id: web::Path<ConversationId>,
     body: web::Json<TagsBody>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = Ctx {
-        hub: hub.get_ref().clone(),
-        caller: auth.caller(),
-        site: auth.0.site,
-        socket: None,
-        received_at: crate::clock::wall_micros(),
-    };
+    let ctx = super::api::ctx(&hub, &auth);
     let command = commands::Tags {
         conversation_id: id.into_inner(),
         tags: body.into_inner().tags,

@@ -8,7 +8,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { startNode, DEMO } from './lib/node.mjs';
+import { freshNode, DEMO } from './lib/node.mjs';
 import {
   launch, newPage, until, agentLogin, agentClose, agentOpen, visitorOpen, visitorSend, widgetMessages, allowConsoleErrors,
 } from './lib/browser.mjs';
@@ -16,12 +16,6 @@ import {
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function freshNode(t) {
-  const node = await startNode();
-  t.after(() => node.stop());
-  return node;
-}
 
 const W = (page, sel, options) => page.locator('#switchboard-widget ' + sel, options);
 

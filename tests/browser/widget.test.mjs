@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, updateSettings } from './lib/node.mjs';
+import { freshNode, updateSettings } from './lib/node.mjs';
 import {
   launch, newPage, until, agentLogin, agentClose, agentOpen, consoleMessages, allowConsoleErrors,
   visitorOpen, visitorSend, widgetMessages, widgetText,
@@ -14,13 +14,6 @@ import {
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-/** A node of its own per test: agents signed in by one test do not take another's chats. */
-async function freshNode(t) {
-  const node = await startNode();
-  t.after(() => node.stop());
-  return node;
-}
 
 const agentSend = async (agent, text) => {
   await agent.locator('#reply').fill(text);

@@ -55,6 +55,14 @@ export async function startNode() {
   };
 }
 
+/** A node of its own for one test (agents signed in by one test do not take another's chats),
+ *  stopped when the test ends. */
+export async function freshNode(t) {
+  const node = await startNode();
+  t.after(() => node.stop());
+  return node;
+}
+
 /** The HTTP API as an admin (or any agent): login once, then call. */
 export async function apiAs(url, email, password = DEMO.password) {
   const call = async (method, p, body, token) => {
