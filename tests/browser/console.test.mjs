@@ -166,7 +166,10 @@ test('settings offer a copy-paste embed snippet', async () => {
   const admin = await newPage(browser, { permissions: ['clipboard-read', 'clipboard-write'] });
   await agentLogin(admin, node.url, DEMO.admin);
   await admin.goto(node.url + '/console/settings');
-  const snippet = await admin.locator('#embed-snippet').inputValue();
+  // The snippet is filled once the site has loaded.
+  const box = admin.locator('#embed-snippet');
+  await until('the embed snippet', async () => (await box.inputValue()) !== '');
+  const snippet = await box.inputValue();
   assert.equal(snippet, `<script async src="${node.url}/widget.js" data-site="pk_demo"></script>`);
   await admin.click('#copy-snippet');
   await admin.locator('#copy-status', { hasText: 'Copied.' }).waitFor();

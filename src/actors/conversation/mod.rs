@@ -421,7 +421,8 @@ impl ConversationActor {
         // unread count when they reach back to the read cursor.
         conv.agent_unread =
             unread::visitor_messages_after(&newest, conv.agent_read_seq, conv.agent_unread);
-        self.pipeline.restore(newest, conv.last_seq);
+        let all = newest.len() < DEDUP_WINDOW;
+        self.pipeline.restore(newest, all, conv.last_seq);
         conv.last_seq = self.pipeline.next_seq() - 1;
         self.persisted = Some(conv.clone());
         self.conv = Some(conv);

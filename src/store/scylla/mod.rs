@@ -55,6 +55,7 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
+    include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
     include_str!("../../../schema/scylla/0005_web.cql"),
 ];
 
