@@ -2,7 +2,7 @@
 //! variables, then command-line flags (each later source wins). docs/operations.md lists every
 //! option; keep the two in step.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -104,6 +104,11 @@ pub struct Config {
     /// The URL people reach this deployment at, for invitation links (the API uses the
     /// request's own host when unset).
     pub public_url: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed for a visitor's address (a load balancer).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// A MaxMind-format City database: visitors' locations from their address (else from
+    /// their timezone). Never a third-party service.
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -154,6 +159,8 @@ impl Default for Config {
             webhook_concurrency: 16,
             webhook_poll_ms: 1_000,
             public_url: None,
+            trusted_proxies: Vec::new(),
+            geoip_db: None,
         }
     }
 }
@@ -277,6 +284,16 @@ pub struct Cli {
     /// Manage sites, agents and API keys on the store instead of running a node.
     #[command(subcommand)]
     pub command: Option<crate::cli::Command>,
+    /// Proxy addresses whose X-Forwarded-For header is believed (comma-separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// MaxMind-format City database for visitors' locations.
+    #[arg(long, env = "SWITCHBOARD_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -374,6 +391,12 @@ impl Config {
         }
         if let Some(addr) = cli.cluster_advertise {
             config.cluster_advertise = Some(addr);
+        }
+        if !cli.trusted_proxies.is_empty() {
+            config.trusted_proxies = cli.trusted_proxies;
+        }
+        if let Some(path) = cli.geoip_db {
+            config.geoip_db = Some(path);
         }
         config.validate()?;
         Ok(config)

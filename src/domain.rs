@@ -9,6 +9,15 @@ use uuid::Uuid;
 
 use crate::clock::Millis;
 
+// Issue 12's nouns, each in its own file: conversation events, tags, the visitor's device.
+mod client;
+mod events;
+mod tags;
+
+pub use client::ClientSummary;
+pub use events::{ConversationEvent, EventKind};
+pub use tags::{normalise_tags, MAX_TAGS, MAX_TAG_LEN};
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -148,6 +157,11 @@ pub enum Author {
     },
     /// Automation: welcome message, business-hours replies, leave-a-message prompts.
     Bot,
+    /// The conversation itself: an agent joined or left (the body is its English rendering).
+    /// Boxed: rare, and every message in memory would otherwise carry its size.
+    System {
+        event: Box<ConversationEvent>,
+    },
 }
 
 /// A stored chat message. `seq` orders it inside its conversation.
@@ -178,6 +192,16 @@ pub struct Conversation {
     pub last_seq: Seq,
     pub visitor_read_seq: Seq,
     pub agent_read_seq: Seq,
+    /// Visitor messages after `agent_read_seq`: what the agents' unread badge shows (automatic
+    /// replies and system events are not something to read).
+    #[serde(default)]
+    pub agent_unread: u32,
+    /// The visitor's language at `start` (two letters): welcome and automatic replies use it.
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// Labels agents put on it (`normalise_tags`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl Conversation {
@@ -194,11 +218,14 @@ impl Conversation {
             last_seq: 0,
             visitor_read_seq: 0,
             agent_read_seq: 0,
+            agent_unread: 0,
+            lang: None,
+            tags: Vec::new(),
         }
     }
-    /// Messages the agents have not read yet.
+    /// Visitor messages the agents have not read yet.
     pub fn unread_for_agent(&self) -> u64 {
-        self.last_seq.saturating_sub(self.agent_read_seq)
+        u64::from(self.agent_unread)
     }
 }
 
@@ -215,13 +242,28 @@ pub struct Agent {
     pub role: Role,
     /// Most conversations routing assigns to this agent at once.
     pub capacity: u32,
-    /// False once an admin deactivated the agent (records stored before the flag are active).
+    /// A deactivated agent cannot sign in, its tokens stop working and routing skips it.
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// Bumped when the agent uploads a picture; 0 = none (initials are shown).
+    #[serde(default)]
+    pub avatar_version: u64,
 }
 
 fn active_by_default() -> bool {
     true
+}
+
+impl Agent {
+    /// The public, cacheable URL of the agent's picture (relative to the node), if any.
+    pub fn avatar_url(&self) -> Option<String> {
+        avatar_url(self.id, self.avatar_version)
+    }
+}
+
+/// `/api/v1/avatars/{agent}?v={version}`: the version in the URL lets it be cached forever.
+pub fn avatar_url(agent: AgentId, version: u64) -> Option<String> {
+    (version > 0).then(|| format!("/api/v1/avatars/{agent}?v={version}"))
 }
 
 impl Role {
@@ -241,6 +283,9 @@ pub struct Visitor {
     pub email: Option<String>,
     pub created_at: Millis,
     pub last_seen_at: Millis,
+    /// The device, browser and location of the visitor's latest visit.
+    #[serde(default)]
+    pub client: Option<ClientSummary>,
 }
 
 impl Visitor {
@@ -321,6 +366,16 @@ pub enum ReplyTime {
     Day,
 }
 
+/// The automatic replies in one language (`SiteSettings.replies`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct Replies {
+    pub reply_inside_hours: String,
+    pub reply_outside_hours: String,
+    pub offline_message: String,
+    pub offline_reply_known_email: String,
+}
+
 // Fields added after the first release carry defaults (the struct's `#[serde(default)]`), so
 // settings stored by older versions still load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -338,6 +393,11 @@ pub struct SiteSettings {
     pub reply_outside_hours: String,
     /// Sent when no agent is online; the widget then asks for an email.
     pub offline_message: String,
+    /// Sent instead of `offline_message` when the visitor's email is already known.
+    pub offline_reply_known_email: String,
+    /// The automatic replies in other languages, by two-letter code; an empty text falls back
+    /// to the default language's.
+    pub replies: BTreeMap<String, Replies>,
     pub visibility: Visibility,
     pub privacy_url: Option<String>,
     pub terms_url: Option<String>,
@@ -359,6 +419,8 @@ impl Default for SiteSettings {
             reply_inside_hours: "Thanks! An agent will be with you in a moment.".into(),
             reply_outside_hours: "We're away right now. Leave your message and email and we'll reply as soon as we're back.".into(),
             offline_message: "Nobody is online right now. Leave your email and we'll get back to you.".into(),
+            offline_reply_known_email: "Thanks! We'll reply to you by email.".into(),
+            replies: BTreeMap::new(),
             visibility: Visibility::Everyone,
             privacy_url: None,
             terms_url: None,

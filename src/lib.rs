@@ -20,6 +20,7 @@
 //! - [`webhooks`]: signed webhooks from a transactional outbox, the dispatcher that delivers
 //!   them; [`api_keys`]: scoped per-site keys for server-to-server calls; [`sites_admin`]:
 //!   creating sites, rotating their keys, inviting and deactivating agents (API and CLI).
+//! - [`visitor_client`]: a visitor's device, browser and location from its own request.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
 //! - [`server`]: wires it all together and starts a node.
@@ -46,3 +47,4 @@ pub mod server;
 pub mod sites_admin;
 pub mod store;
 pub mod webhooks;
+pub mod visitor_client;

@@ -63,10 +63,21 @@ pub enum ClientFrame {
         /// Agent: the bearer token from `POST /api/v1/login`.
         #[serde(default)]
         token: Option<String>,
+        /// Visitor: what the browser says about itself (shown to agents). Boxed: most frames
+        /// are not a hello.
+        #[serde(default)]
+        client: Option<Box<ClientInfo>>,
     },
     /// Visitor: open a new conversation, or get the current one if it is still open or snoozed.
     Start {
         id: String,
+        /// The index of the site's trigger rule whose proactive message the visitor answers:
+        /// the server stores that rule's text (never text from the client) after the welcome.
+        #[serde(default)]
+        trigger: Option<u32>,
+        /// The widget's language (two letters): welcome and automatic replies use it.
+        #[serde(default)]
+        lang: Option<String>,
     },
     /// Receive a conversation's events: first every message after `after_seq`, in order, then live.
     Subscribe {
@@ -149,6 +160,26 @@ pub enum ClientFrame {
     Ping {
         id: String,
     },
+    /// Agent: replace a conversation's tags.
+    Tags {
+        id: String,
+        conversation_id: ConversationId,
+        tags: Vec<String>,
+    },
+}
+
+/// What a visitor's browser reports in `hello` (all optional, each at most 256 bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientInfo {
+    /// `Intl.DateTimeFormat().resolvedOptions().timeZone`, e.g. "Europe/Madrid".
+    pub timezone: Option<String>,
+    /// `navigator.language`, e.g. "es-ES".
+    pub language: Option<String>,
+    /// "390x844".
+    pub screen: Option<String>,
+    /// `document.referrer`.
+    pub referrer: Option<String>,
 }
 
 /// Every `type` a client may send, for telling `unknown_type` from a malformed known frame.
@@ -170,6 +201,7 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "wake",
     "close",
     "ping",
+    "tags",
 ];
 
 impl ClientFrame {
@@ -194,6 +226,7 @@ impl ClientFrame {
             Wake { .. } => "wake",
             Close { .. } => "close",
             Ping { .. } => "ping",
+            Tags { .. } => "tags",
         }
     }
 
@@ -202,7 +235,7 @@ impl ClientFrame {
         use ClientFrame::*;
         match self {
             Hello { id, .. }
-            | Start { id }
+            | Start { id, .. }
             | Subscribe { id, .. }
             | Unsubscribe { id, .. }
             | Send { id, .. }
@@ -217,6 +250,7 @@ impl ClientFrame {
             | Snooze { id, .. }
             | Wake { id, .. }
             | Close { id, .. }
+            | Tags { id, .. }
             | Ping { id } => id,
         }
     }
@@ -269,6 +303,25 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
             return Err(fail(
                 ErrorCode::InvalidFrame,
                 "that is not an email address",
+            ));
+        }
+        ClientFrame::Hello {
+            client: Some(c), ..
+        } if [&c.timezone, &c.language, &c.screen, &c.referrer]
+            .iter()
+            .any(|f| f.as_ref().is_some_and(|v| v.len() > 256)) =>
+        {
+            return Err(fail(
+                ErrorCode::InvalidFrame,
+                "client fields are at most 256 bytes",
+            ));
+        }
+        ClientFrame::Start { lang: Some(l), .. }
+            if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_lowercase()) =>
+        {
+            return Err(fail(
+                ErrorCode::InvalidFrame,
+                "`lang` is a two-letter lowercase code",
             ));
         }
         _ => {}
@@ -392,6 +445,9 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         agent_id: AgentId,
         agent_name: String,
+        /// The agent's picture (`/api/v1/avatars/...`, relative to this node), if uploaded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_avatar: Option<String>,
     },
     /// Visitor: place in the waiting line (1 = next).
     Queue {

@@ -125,6 +125,7 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
             role,
             capacity: 5,
             active: true,
+            avatar_version: 0,
         };
         store.put_agent(&agent).await?;
     }

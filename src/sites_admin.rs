@@ -166,6 +166,7 @@ pub async fn accept_invite(
         role: invite.role,
         capacity: 5,
         active: true,
+        avatar_version: 0,
     };
     store.accept_invite(&invite.token_hash, &agent, now).await?;
     Ok(agent)

@@ -46,6 +46,7 @@ fn agent(site_id: SiteId, email: &str) -> Agent {
         role: Role::Agent,
         capacity: 3,
         active: true,
+        avatar_version: 0,
     }
 }
 
@@ -58,6 +59,7 @@ fn visitor(site_id: SiteId, user_id: Option<&str>) -> Visitor {
         email: None,
         created_at: T0,
         last_seen_at: T0,
+        client: None,
     }
 }
 
@@ -755,6 +757,11 @@ async fn sqlite_reopen_keeps_data() {
             .unwrap();
     }
     let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+    // Each migration once, in order, up to this build's version (numbers may skip: parallel
+    // branches reserve theirs).
+    let applied = store.applied_migrations().await.unwrap();
+    assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
+    assert_eq!(applied.first(), Some(&1));
     assert_eq!(
         store.applied_migrations().await.unwrap(),
         switchboard::store::sqlite::migration_versions()

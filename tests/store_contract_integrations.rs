@@ -390,6 +390,7 @@ fn agent(site: SiteId, email: &str) -> Agent {
         role: Role::Agent,
         capacity: 5,
         active: true,
+        avatar_version: 0,
     }
 }
 

@@ -1,8 +1,6 @@
--- Switchboard SQLite schema, version 6: integrations (issue 13 §1): agents' active flag, the
--- webhook outbox (endpoints, events, deliveries, the delivery log), API keys, invitations.
-
--- Deactivated agents keep their rows (their messages name them); 1 = active.
-ALTER TABLE agents ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+-- Switchboard SQLite schema, version 6: integrations (issue 13 §1): the webhook outbox
+-- (endpoints, events, deliveries, the delivery log), API keys, invitations. Agents' active flag
+-- (deactivation) is migration 5's.
 
 -- `events` is ',kind,kind,' (instr() finds ',kind,'), or '*' for every kind.
 CREATE TABLE webhook_endpoints (

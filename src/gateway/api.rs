@@ -29,7 +29,7 @@ fn ok(value: impl Serialize) -> Json {
 }
 
 /// The command context of an HTTP caller: an agent, over no socket.
-fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
+pub(super) fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
     Ctx {
         hub: hub.clone(),
         caller: auth.caller(),
@@ -59,7 +59,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/site", web::patch().to(update_site))
         .route("/site/settings", web::put().to(update_settings))
         .route("/site/rotate-secret", web::post().to(rotate_secret))
-        .route("/widget/config", web::get().to(widget_config));
+        .route("/widget/config", web::get().to(widget_config))
+        .configure(super::avatars::routes)
+        .configure(super::search::routes);
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -103,7 +105,7 @@ pub(super) async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     }
     // Checked after the password, so the answer tells nothing to someone without it.
     if !agent.active {
-        return Err(ApiError::forbidden("this account is deactivated"));
+        return Err(agent::deactivated_error());
     }
     let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
     let token = hub.tokens.issue_agent(&AgentClaims {
@@ -135,6 +137,9 @@ pub(super) async fn me(hub: Hub, auth: AgentAuth) -> Json {
 pub(super) struct ListQuery {
     status: Option<String>,
     limit: Option<usize>,
+    /// Search: visitor name, email or message text (`gateway/search.rs`).
+    q: Option<String>,
+    tag: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, body = crate::gateway::openapi::ConversationList)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
@@ -143,27 +148,35 @@ pub(super) async fn list_conversations(
     auth: AgentAuth,
     q: web::Query<ListQuery>,
 ) -> Json {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let text = q.q.filter(|t| !t.trim().is_empty());
+    if text.is_some() || q.tag.is_some() {
+        return super::search::search(&hub, &auth, text, q.tag, q.status.as_deref(), limit).await;
+    }
     let status = match q.status.as_deref() {
         None => ConversationStatus::Open,
         Some(s) => ConversationStatus::parse(s)
             .ok_or_else(|| ApiError::invalid("status is open, snoozed or closed"))?,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let list = hub
         .store
         .conversations_by_status(auth.0.site, status, limit)
         .await?;
     let list = hub.freshen(list).await;
-    let list: Vec<_> = list
-        .into_iter()
+    ok(json!({ "conversations": with_unread(list) }))
+}
+
+/// Conversations as listings show them: each with its `unread` count.
+pub(super) fn with_unread(list: Vec<Conversation>) -> Vec<serde_json::Value> {
+    list.into_iter()
         .map(|c| {
             let unread = c.unread_for_agent();
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["unread"] = json!(unread);
             v
         })
-        .collect();
-    ok(json!({ "conversations": list }))
+        .collect()
 }
 
 #[utoipa::path(get, path = "/api/v1/queue", tag = "conversations", responses((status = 200, body = crate::gateway::openapi::Queue)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
@@ -397,6 +410,7 @@ pub(super) async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewA
         role: n.role,
         capacity: n.capacity.min(1000),
         active: true,
+        avatar_version: 0,
     };
     hub.store.put_agent(&agent).await?;
     Ok(HttpResponse::Created().json(json!({ "agent": agent })))
@@ -408,6 +422,8 @@ pub(super) struct AgentPatch {
     role: Option<Role>,
     capacity: Option<u32>,
     password: Option<String>,
+    /// false deactivates the agent (`gateway/deactivate.rs`), true reactivates it.
+    active: Option<bool>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = String, Path, format = Uuid)), request_body = AgentPatch, responses((status = 200, body = crate::gateway::openapi::AgentOne)), security(("agent_token" = [])))]
@@ -424,6 +440,10 @@ pub(super) async fn update_agent(
         .filter(|a| a.site_id == auth.0.site)
         .ok_or_else(|| ApiError::not_found("agent"))?;
     let patch = body.into_inner();
+    if let Some(active) = patch.active {
+        super::deactivate::check(&hub, &auth, &agent, active).await?;
+        agent.active = active;
+    }
     if let Some(name) = patch.name.filter(|n| !n.trim().is_empty()) {
         agent.name = name;
     }
@@ -440,7 +460,7 @@ pub(super) async fn update_agent(
         agent.password_hash = hash_password_pooled(password).await?;
     }
     hub.store.put_agent(&agent).await?;
-    hub.agent(agent.id).tell_if_running(agent::Refresh);
+    super::deactivate::applied(&hub, &agent);
     ok(json!({ "agent": agent }))
 }
 
@@ -474,11 +494,24 @@ pub(super) async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SiteP
 /// Reject settings that would silently misbehave (unknown timezone, bad times, a welcome
 /// variant the widget could never pick).
 fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
+    let code = |lang: &str| lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
     for (lang, text) in &s.welcome_messages {
-        let code = lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
-        if !code || text.chars().count() > 2000 {
+        if !code(lang) || text.chars().count() > 2000 {
             return Err(ApiError::invalid(
                 "welcome_messages maps two-letter language codes (\"es\") to texts of at most 2000 characters",
+            ));
+        }
+    }
+    for (lang, r) in &s.replies {
+        let texts = [
+            &r.reply_inside_hours,
+            &r.reply_outside_hours,
+            &r.offline_message,
+            &r.offline_reply_known_email,
+        ];
+        if !code(lang) || texts.iter().any(|t| t.chars().count() > 2000) {
+            return Err(ApiError::invalid(
+                "replies maps two-letter language codes (\"es\") to texts of at most 2000 characters",
             ));
         }
     }

@@ -1,6 +1,5 @@
-//! Bearer-token extractors for the HTTP API.
-
-use std::future::{ready, Ready};
+//! Bearer-token extractors for the HTTP API. A valid token of a deactivated agent is refused
+//! (`forbidden`): tokens are stateless, so the node's cache of deactivated agents is asked.
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -62,6 +61,22 @@ fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
     hub.tokens.verify_agent(token, hub.now())
 }
 
+/// The token's claims, once the agent is known not to be deactivated.
+async fn active_claims(
+    hub: Result<HubRef, ApiError>,
+    claims: Result<AgentClaims, ApiError>,
+) -> Result<AgentClaims, ApiError> {
+    let (hub, claims) = (hub?, claims?);
+    if !hub
+        .active_agents
+        .check(&hub.store, claims.site, claims.sub)
+        .await?
+    {
+        return Err(crate::actors::agent::deactivated_error());
+    }
+    Ok(claims)
+}
+
 /// An agent token, or an API key whose scopes allow this route (`api_keys::key_claims`).
 impl FromRequest for AgentAuth {
     type Error = ApiError;
@@ -69,7 +84,8 @@ impl FromRequest for AgentAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let is_key = bearer(req).is_ok_and(crate::api_keys::is_api_key);
         if !is_key {
-            return Box::pin(ready(claims(req).map(AgentAuth)));
+            let checked = active_claims(hub(req), claims(req));
+            return Box::pin(async move { checked.await.map(AgentAuth) });
         }
         let req = req.clone();
         Box::pin(async move { super::api_keys::key_claims(&req).await.map(AgentAuth) })
@@ -78,11 +94,15 @@ impl FromRequest for AgentAuth {
 
 impl FromRequest for AdminAuth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(claims(req).and_then(|c| match c.role {
-            Role::Admin | Role::Owner => Ok(AdminAuth(c)),
-            Role::Agent => Err(ApiError::forbidden("admins only")),
-        }))
+        let checked = active_claims(hub(req), claims(req));
+        Box::pin(async move {
+            let c = checked.await?;
+            match c.role {
+                Role::Admin | Role::Owner => Ok(AdminAuth(c)),
+                Role::Agent => Err(ApiError::forbidden("admins only")),
+            }
+        })
     }
 }

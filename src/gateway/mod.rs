@@ -4,9 +4,12 @@
 mod api;
 mod api_keys;
 mod auth;
+mod avatars;
+mod deactivate;
 mod integrations;
 pub mod openapi;
 mod pages;
+mod search;
 mod sites;
 mod webhooks;
 mod ws;

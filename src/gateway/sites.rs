@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::AdminAuth;
-use crate::actors::{agent, HubRef};
+use crate::actors::HubRef;
 use crate::auth::{hash_password_pooled, AgentClaims};
 use crate::domain::{AgentId, Role, Site, SiteId};
 use crate::error::{ApiError, ApiResult};
@@ -179,11 +179,15 @@ pub async fn set_active(
 ) -> Json {
     let (site, agent_id) = path.into_inner();
     may_manage(&auth, site)?;
-    if agent_id == auth.0.sub && !body.active {
-        return Err(ApiError::invalid("you cannot deactivate yourself"));
-    }
+    let target = hub
+        .store
+        .get_agent(agent_id)
+        .await?
+        .filter(|a| a.site_id == site)
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    super::deactivate::check(&hub, &auth, &target, body.active).await?;
     let agent = sites_admin::set_active(&*hub.store, site, agent_id, body.active).await?;
-    hub.agent(agent.id).tell_if_running(agent::Refresh);
+    super::deactivate::applied(&hub, &agent);
     Ok(HttpResponse::Ok().json(json!({ "agent": agent })))
 }
 

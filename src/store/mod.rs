@@ -20,11 +20,13 @@ use std::sync::Arc;
 
 mod agents;
 mod api_keys;
+mod avatars;
 mod cluster;
 mod conversations;
 mod invites;
 mod messages;
 mod outbox;
+pub mod search;
 mod sites;
 mod visitors;
 mod webhooks;
@@ -35,11 +37,13 @@ pub mod sqlite;
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
 pub use api_keys::ApiKeyStore;
+pub use avatars::{Avatar, AvatarStore};
 pub use cluster::ClusterStore;
 pub use conversations::ConversationStore;
 pub use invites::InviteStore;
 pub use messages::MessageStore;
 pub use outbox::OutboxStore;
+pub use search::{ConversationQuery, SearchStore};
 pub use sites::SiteStore;
 pub use visitors::VisitorStore;
 pub use webhooks::WebhookStore;
@@ -77,6 +81,8 @@ pub trait Store:
     + MessageStore
     + ClusterStore
     + IntegrationStore
+    + AvatarStore
+    + SearchStore
     + 'static
 {
 }
@@ -95,6 +101,8 @@ impl<T> Store for T where
         + MessageStore
         + ClusterStore
         + IntegrationStore
+        + AvatarStore
+        + SearchStore
         + 'static
 {
 }

@@ -143,6 +143,7 @@ impl TestNode {
             role,
             capacity,
             active: true,
+            avatar_version: 0,
         };
         self.store.put_agent(&agent).await.expect("put_agent");
         agent

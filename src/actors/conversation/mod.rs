@@ -6,11 +6,14 @@
 //!   subscribers are told;
 //! - [`answering`]: who owes an answer (the router's answer clock, the first-message reply);
 //! - [`resume`]: which gap a resuming subscriber needs, from memory or the store;
+//! - [`unread`]: the agents' unread count (visitor messages only);
 //!
 //! This file is the shell: it owns the conversation's state, loads it when the actor starts
 //! (also after a crash: the registry restarts it on the next message), writes the row back,
 //! hands appends to the store and turns what the rules decide into frames and router notices.
-//! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply.
+//! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply;
+//! `routing.rs` applies what the router says (assignments and their system events, queue
+//! positions, availability); `tags.rs` changes the tags.
 //!
 //! The sockets that follow the conversation are in the node's subscription table
 //! (`actors/subscriptions.rs`), not here, so an idle actor passivates even while followed.
@@ -31,8 +34,11 @@ mod lifecycle;
 mod messages;
 mod pipeline;
 mod resume;
+mod routing;
+mod tags;
 #[cfg(test)]
 mod tests;
+mod unread;
 
 pub use messages::*;
 
@@ -83,6 +89,8 @@ pub struct ConversationActor {
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
     assignee_name: Option<String>,
+    /// The assignee's picture URL, for `assigned` frames.
+    assignee_avatar: Option<String>,
     queue_position: Option<u32>,
     last_used: Instant,
     idle_timer: Option<SpawnHandle>,
@@ -113,6 +121,7 @@ impl Entity for ConversationActor {
             answering: Answering::default(),
             inbox_dirty: false,
             assignee_name: None,
+            assignee_avatar: None,
             queue_position: None,
             last_used: Instant::now(),
             idle_timer: None,
@@ -282,6 +291,9 @@ impl ConversationActor {
         if let Some(conv) = self.conv.as_mut() {
             conv.last_seq = message.seq;
             conv.last_activity_at = message.at;
+            if matches!(message.author, Author::Visitor { .. }) {
+                conv.agent_unread += 1;
+            }
         }
         self.mark_dirty(ctx);
         let events = self.answering.released(&message, assignee);
@@ -378,15 +390,16 @@ impl ConversationActor {
                     None => Vec::new(),
                 };
                 let assignee = match conv.as_ref().and_then(|c| c.assignee) {
-                    Some(agent) => store.get_agent(agent).await?.map(|a| a.name),
+                    Some(agent) => store.get_agent(agent).await?,
                     None => None,
                 };
                 Ok::<_, crate::store::StoreError>((conv, newest, assignee))
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conv, newest, assignee_name)) => {
-                    act.assignee_name = assignee_name;
+                Ok((conv, newest, assignee)) => {
+                    act.assignee_avatar = assignee.as_ref().and_then(|a| a.avatar_url());
+                    act.assignee_name = assignee.map(|a| a.name);
                     act.loaded(conv, newest, ctx)
                 }
                 Err(e) => {
@@ -417,7 +430,10 @@ impl ConversationActor {
             Some(d) => newest.iter().filter(|m| m.seq > d).cloned().collect(),
             None => Vec::new(),
         };
-        // The row is written lazily; the messages are the truth for the sequence.
+        // The row is written lazily; the messages are the truth for the sequence, and for the
+        // unread count when they reach back to the read cursor.
+        conv.agent_unread =
+            unread::visitor_messages_after(&newest, conv.agent_read_seq, conv.agent_unread);
         let all = newest.len() < DEDUP_WINDOW;
         self.pipeline.restore(newest, all, conv.last_seq);
         conv.last_seq = self.pipeline.next_seq() - 1;

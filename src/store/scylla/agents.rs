@@ -10,8 +10,8 @@ use super::{backend, logged_batch, Preparer, ScyllaStore};
 use crate::domain::{Agent, AgentId, Role, SiteId};
 use crate::store::{timed, AgentStore, StoreError, StoreResult};
 
-const AGENT_COLS: &str = "id, site_id, email, name, password_hash, role, capacity, active";
-/// `active` is null in rows written before the column existed: those agents are active.
+const AGENT_COLS: &str =
+    "id, site_id, email, name, password_hash, role, capacity, active, avatar_version";
 type AgentRow = (
     Uuid,
     Uuid,
@@ -21,6 +21,7 @@ type AgentRow = (
     String,
     i64,
     Option<bool>,
+    Option<i64>,
 );
 
 pub(super) struct AgentStatements {
@@ -43,7 +44,7 @@ impl AgentStatements {
                 .await?,
             put: p
                 .write(format!(
-                    "INSERT INTO agents ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO agents ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             email_get: p
@@ -60,7 +61,7 @@ impl AgentStatements {
                 .await?,
             by_site_put: p
                 .write(format!(
-                    "INSERT INTO agents_by_site ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO agents_by_site ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             by_site_delete: p
@@ -85,11 +86,12 @@ fn agent_values(a: &Agent) -> AgentRow {
         a.role.as_str().to_owned(),
         i64::from(a.capacity),
         Some(a.active),
+        Some(i64::try_from(a.avatar_version).unwrap_or(i64::MAX)),
     )
 }
 
 fn agent_from(row: AgentRow) -> StoreResult<Agent> {
-    let (id, site_id, email, name, password_hash, role, capacity, active) = row;
+    let (id, site_id, email, name, password_hash, role, capacity, active, avatar_version) = row;
     Ok(Agent {
         id: AgentId(id),
         site_id: SiteId(site_id),
@@ -99,7 +101,9 @@ fn agent_from(row: AgentRow) -> StoreResult<Agent> {
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         capacity: u32::try_from(capacity)
             .map_err(|_| StoreError::Corrupt(format!("capacity {capacity}")))?,
+        // Rows from before the columns: active, no picture.
         active: active.unwrap_or(true),
+        avatar_version: u64::try_from(avatar_version.unwrap_or(0)).unwrap_or(0),
     })
 }
 

@@ -40,12 +40,14 @@ use super::{StoreError, StoreResult};
 
 mod agents;
 mod api_keys;
+mod avatars;
 mod cluster;
 mod conversations;
 mod fence;
 mod invites;
 mod messages;
 mod outbox;
+mod search;
 mod sites;
 mod visitors;
 mod webhooks;
@@ -58,6 +60,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
     include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
+    include_str!("../../../schema/scylla/0005_web.cql"),
     include_str!("../../../schema/scylla/0006_integrations.cql"),
 ];
 
@@ -97,6 +100,8 @@ struct Statements {
     outbox: outbox::OutboxStatements,
     api_keys: api_keys::ApiKeyStatements,
     invites: invites::InviteStatements,
+    avatars: avatars::AvatarStatements,
+    search: search::SearchStatements,
 }
 
 impl ScyllaStore {
@@ -298,6 +303,8 @@ impl Statements {
             outbox: outbox::OutboxStatements::prepare(&p).await?,
             api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,
             invites: invites::InviteStatements::prepare(&p).await?,
+            avatars: avatars::AvatarStatements::prepare(&p).await?,
+            search: search::SearchStatements::prepare(&p).await?,
         })
     }
 }

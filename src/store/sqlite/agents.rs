@@ -8,7 +8,8 @@ use super::SqliteStore;
 use crate::domain::{Agent, AgentId, Role, SiteId};
 use crate::store::{timed, AgentStore, StoreError, StoreResult};
 
-const AGENT_COLS: &str = "id, site_id, email, name, password_hash, role, capacity, active";
+const AGENT_COLS: &str =
+    "id, site_id, email, name, password_hash, role, capacity, active, avatar_version";
 
 fn agent_row(row: &Row<'_>) -> StoreResult<Agent> {
     let role: String = row.get(5).map_err(map_err)?;
@@ -21,6 +22,7 @@ fn agent_row(row: &Row<'_>) -> StoreResult<Agent> {
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         capacity: row.get(6).map_err(map_err)?,
         active: row.get(7).map_err(map_err)?,
+        avatar_version: seq_col(row, 8)?,
     })
 }
 
@@ -30,13 +32,14 @@ pub(super) fn upsert_agent(conn: &Connection, agent: &Agent) -> StoreResult<()> 
     let result = conn
         .prepare_cached(
             "INSERT INTO agents
-                     (id, site_id, email, name, password_hash, role, capacity, active)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     (id, site_id, email, name, password_hash, role, capacity, active,
+                      avatar_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (id) DO UPDATE SET
                      site_id = excluded.site_id, email = excluded.email,
                      name = excluded.name, password_hash = excluded.password_hash,
                      role = excluded.role, capacity = excluded.capacity,
-                     active = excluded.active",
+                     active = excluded.active, avatar_version = excluded.avatar_version",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -48,6 +51,7 @@ pub(super) fn upsert_agent(conn: &Connection, agent: &Agent) -> StoreResult<()> 
                 agent.role.as_str(),
                 agent.capacity,
                 agent.active,
+                int(agent.avatar_version),
             ])
         });
     match result.map_err(map_err) {

@@ -35,12 +35,14 @@ use codec::{is_busy, map_err, now_ms};
 
 mod agents;
 mod api_keys;
+mod avatars;
 mod cluster;
 mod codec;
 mod conversations;
 mod invites;
 mod messages;
 mod outbox;
+mod search;
 mod sites;
 mod visitors;
 mod webhooks;
@@ -56,6 +58,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (5, include_str!("../../../schema/sqlite/0005_web.sql")),
     (
         6,
         include_str!("../../../schema/sqlite/0006_integrations.sql"),
@@ -66,7 +69,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
 pub const SCHEMA_VERSION: u32 = 6;
 
 /// The versions of every migration this build knows, in order (what `applied_migrations`
-/// reports once a file is up to date; versions may skip numbers reserved by other branches).
+/// reports once a file is up to date).
 pub fn migration_versions() -> Vec<u32> {
     MIGRATIONS.iter().map(|(v, _)| *v).collect()
 }
