@@ -88,6 +88,22 @@ pub struct Config {
     pub cluster_wait_buffer: usize,
     /// Shards moved per rebalancing round when a node joins or leaves.
     pub cluster_max_moves: usize,
+    /// Send webhooks from this node (false: record events only and leave sending to the
+    /// nodes allowed to reach the outside).
+    pub webhook_delivery: bool,
+    /// Webhook attempts in all before a delivery is dead.
+    pub webhook_max_attempts: u32,
+    /// Delay after a delivery's first failure (doubling, with jitter, up to an hour).
+    pub webhook_retry_base_ms: u64,
+    /// One webhook request's deadline.
+    pub webhook_timeout_ms: u64,
+    /// Webhook requests in flight at once per node.
+    pub webhook_concurrency: usize,
+    /// How often a node looks for due webhook deliveries (new events wake it at once).
+    pub webhook_poll_ms: u64,
+    /// The URL people reach this deployment at, for invitation links (the API uses the
+    /// request's own host when unset).
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -131,6 +147,13 @@ impl Default for Config {
             cluster_wait_ms: 9_000,
             cluster_wait_buffer: 10_000,
             cluster_max_moves: 4,
+            webhook_delivery: true,
+            webhook_max_attempts: 10,
+            webhook_retry_base_ms: 5_000,
+            webhook_timeout_ms: 10_000,
+            webhook_concurrency: 16,
+            webhook_poll_ms: 1_000,
+            public_url: None,
         }
     }
 }
@@ -235,6 +258,25 @@ pub struct Cli {
     pub cluster_wait_buffer: Option<usize>,
     #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
     pub cluster_max_moves: Option<usize>,
+    /// Record webhook events but send none from this node.
+    #[arg(long, env = "SWITCHBOARD_NO_WEBHOOK_DELIVERY")]
+    pub no_webhook_delivery: bool,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_BASE_MS")]
+    pub webhook_retry_base_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_MS")]
+    pub webhook_timeout_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_POLL_MS")]
+    pub webhook_poll_ms: Option<u64>,
+    /// The deployment's public URL, for invitation links [default: the request's host].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Manage sites, agents and API keys on the store instead of running a node.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +314,9 @@ impl Config {
         }
         if cli.log_json {
             config.log_json = true;
+        }
+        if cli.no_webhook_delivery {
+            config.webhook_delivery = false;
         }
         if cli.web_dir.is_some() {
             config.web_dir = cli.web_dir.clone();
@@ -311,7 +356,15 @@ impl Config {
             cluster_wait_ms,
             cluster_wait_buffer,
             cluster_max_moves,
+            webhook_max_attempts,
+            webhook_retry_base_ms,
+            webhook_timeout_ms,
+            webhook_concurrency,
+            webhook_poll_ms,
         );
+        if let Some(url) = cli.public_url {
+            config.public_url = Some(url);
+        }
         // Optional in the file too: a flag sets it, it never unsets it.
         if let Some(node_id) = cli.node_id {
             config.node_id = Some(node_id);
@@ -347,6 +400,10 @@ impl Config {
             ("rate_burst", self.rate_burst as u64),
             ("send_queue_frames", self.send_queue_frames as u64),
             ("shards", self.shards as u64),
+            ("webhook_max_attempts", self.webhook_max_attempts as u64),
+            ("webhook_timeout_ms", self.webhook_timeout_ms),
+            ("webhook_concurrency", self.webhook_concurrency as u64),
+            ("webhook_poll_ms", self.webhook_poll_ms),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -12,8 +12,9 @@ use crate::clock::Millis;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -64,7 +65,7 @@ id_type!(
 /// Per-conversation message sequence number, assigned by the conversation actor. Starts at 1.
 pub type Seq = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
@@ -98,11 +99,14 @@ impl ConversationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Agent,
     Admin,
+    /// Runs the deployment: an admin of its own site who may also create and manage every
+    /// site (`/api/v1/sites`).
+    Owner,
 }
 
 impl Role {
@@ -110,18 +114,20 @@ impl Role {
         match self {
             Role::Agent => "agent",
             Role::Admin => "admin",
+            Role::Owner => "owner",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "agent" => Some(Role::Agent),
             "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
             _ => None,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     Online,
@@ -130,7 +136,7 @@ pub enum Presence {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Author {
     Visitor {
@@ -145,7 +151,7 @@ pub enum Author {
 }
 
 /// A stored chat message. `seq` orders it inside its conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub conversation_id: ConversationId,
     pub seq: Seq,
@@ -157,7 +163,7 @@ pub struct Message {
     pub at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     pub id: ConversationId,
     pub site_id: SiteId,
@@ -196,7 +202,7 @@ impl Conversation {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Agent {
     pub id: AgentId,
     pub site_id: SiteId,
@@ -209,9 +215,23 @@ pub struct Agent {
     pub role: Role,
     /// Most conversations routing assigns to this agent at once.
     pub capacity: u32,
+    /// False once an admin deactivated the agent (records stored before the flag are active).
+    #[serde(default = "active_by_default")]
+    pub active: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+fn active_by_default() -> bool {
+    true
+}
+
+impl Role {
+    /// Admins and owners manage their site.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin | Role::Owner)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Visitor {
     pub id: VisitorId,
     pub site_id: SiteId,
@@ -230,7 +250,7 @@ impl Visitor {
 }
 
 /// Something a visitor did on the site, shown to agents (pages viewed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VisitorEvent {
     pub visitor_id: VisitorId,
     pub at: Millis,
@@ -239,7 +259,7 @@ pub struct VisitorEvent {
     pub title: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Site {
     pub id: SiteId,
     pub name: String,
@@ -251,7 +271,7 @@ pub struct Site {
     pub settings: SiteSettings,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     #[default]
@@ -260,7 +280,7 @@ pub enum Visibility {
 }
 
 /// One opening window of a weekday, in the site's timezone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OpeningHours {
     /// 0 = Monday ... 6 = Sunday.
     pub day: u8,
@@ -270,14 +290,14 @@ pub struct OpeningHours {
     pub close: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BusinessHours {
     /// IANA timezone name, e.g. "Europe/Madrid".
     pub timezone: String,
     pub weekly: Vec<OpeningHours>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TriggerCondition {
     TimeOnPage { seconds: u32 },
@@ -286,14 +306,14 @@ pub enum TriggerCondition {
 }
 
 /// A proactive message the widget shows by itself when its condition holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriggerRule {
     pub condition: TriggerCondition,
     pub message: String,
 }
 
 /// How soon the team usually answers; the widget says it under the site name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyTime {
     Minutes,
@@ -303,7 +323,7 @@ pub enum ReplyTime {
 
 // Fields added after the first release carry defaults (the struct's `#[serde(default)]`), so
 // settings stored by older versions still load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SiteSettings {
     /// The welcome in the site's default language.

@@ -323,7 +323,7 @@ fn classify(text: &str, serde_error: serde_json::Error) -> DecodeError {
 }
 
 /// Site settings a widget needs; never includes secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WidgetConfig {
     pub site_name: String,
     pub settings: SiteSettings,
@@ -487,7 +487,7 @@ pub struct SubscribeResult {
 
 /// `send` (and `POST .../messages`): the message's seq; `duplicate` when the client id was
 /// seen before and this is the original's seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostResult {
     pub seq: Seq,
     pub duplicate: bool,
@@ -500,7 +500,7 @@ pub struct ReadResult {
 }
 
 /// `history` (and `GET .../messages`): a page, ascending, and whether older ones exist.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryResult {
     pub messages: Vec<Message>,
     pub has_more: bool,
@@ -513,7 +513,7 @@ pub struct PresenceResult {
 }
 
 /// `take`, `transfer`, `snooze`, `wake`, `close`: the conversation after the command.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationResult {
     pub conversation: Conversation,
 }

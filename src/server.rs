@@ -124,6 +124,7 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
             password_hash: password_hash.clone(),
             role,
             capacity: 5,
+            active: true,
         };
         store.put_agent(&agent).await?;
     }
@@ -183,6 +184,14 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
         None => None,
     };
     JanitorActor::new(hub.clone()).start();
+    if config.webhook_delivery {
+        crate::webhooks::dispatcher::start(
+            store.clone(),
+            clock.clone(),
+            &config.node_id(),
+            crate::webhooks::dispatcher::DispatcherOptions::from_config(&config),
+        );
+    }
 
     let app_hub = hub.clone();
     let server =

@@ -45,6 +45,7 @@ fn agent(site_id: SiteId, email: &str) -> Agent {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         role: Role::Agent,
         capacity: 3,
+        active: true,
     }
 }
 
@@ -756,7 +757,7 @@ async fn sqlite_reopen_keeps_data() {
     let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
     assert_eq!(
         store.applied_migrations().await.unwrap(),
-        (1..=switchboard::store::sqlite::SCHEMA_VERSION).collect::<Vec<_>>()
+        switchboard::store::sqlite::migration_versions()
     );
     assert_eq!(
         store.messages_after(conv, 0, 10).await.unwrap(),

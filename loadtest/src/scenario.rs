@@ -288,6 +288,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/closed-subscriptions.toml"),
     ),
     ("idle", include_str!("../scenarios/idle.toml")),
+    ("profile", include_str!("../scenarios/profile.toml")),
+    ("cluster-scale", include_str!("../scenarios/cluster-scale.toml")),
 ];
 
 #[derive(Debug)]

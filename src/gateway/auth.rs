@@ -3,6 +3,7 @@
 use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 
 use crate::actors::{Caller, HubRef};
 use crate::auth::AgentClaims;
@@ -25,10 +26,8 @@ impl AgentAuth {
     }
 }
 
-fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
-    let hub = req
-        .app_data::<web::Data<HubRef>>()
-        .ok_or_else(|| ApiError::internal("hub missing"))?;
+/// The bearer token of a request (an agent token, or an API key `sk_...`).
+pub(super) fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -45,14 +44,35 @@ fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
             "Authorization must be `Bearer <token>`",
         )
     })?;
-    hub.tokens.verify_agent(token.trim(), hub.now())
+    Ok(token.trim())
 }
 
+pub(super) fn hub(req: &HttpRequest) -> Result<HubRef, ApiError> {
+    req.app_data::<web::Data<HubRef>>()
+        .map(|h| h.get_ref().clone())
+        .ok_or_else(|| ApiError::internal("hub missing"))
+}
+
+fn claims(req: &HttpRequest) -> Result<AgentClaims, ApiError> {
+    let hub = hub(req)?;
+    let token = bearer(req)?;
+    if crate::api_keys::is_api_key(token) {
+        return Err(ApiError::forbidden("API keys cannot call this endpoint"));
+    }
+    hub.tokens.verify_agent(token, hub.now())
+}
+
+/// An agent token, or an API key whose scopes allow this route (`api_keys::key_claims`).
 impl FromRequest for AgentAuth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(claims(req).map(AgentAuth))
+        let is_key = bearer(req).is_ok_and(crate::api_keys::is_api_key);
+        if !is_key {
+            return Box::pin(ready(claims(req).map(AgentAuth)));
+        }
+        let req = req.clone();
+        Box::pin(async move { super::api_keys::key_claims(&req).await.map(AgentAuth) })
     }
 }
 
@@ -61,7 +81,7 @@ impl FromRequest for AdminAuth {
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(claims(req).and_then(|c| match c.role {
-            Role::Admin => Ok(AdminAuth(c)),
+            Role::Admin | Role::Owner => Ok(AdminAuth(c)),
             Role::Agent => Err(ApiError::forbidden("admins only")),
         }))
     }

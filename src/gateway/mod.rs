@@ -2,8 +2,13 @@
 //! and metrics, and the static web assets (widget, console, demo page).
 
 mod api;
+mod api_keys;
 mod auth;
+mod integrations;
+pub mod openapi;
 mod pages;
+mod sites;
+mod webhooks;
 mod ws;
 
 use actix_web::{web, HttpResponse, ResponseError};
@@ -53,6 +58,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .route("/healthz", web::get().to(api::healthz))
         .route("/readyz", web::get().to(api::readyz))
         .route("/metrics", web::get().to(api::metrics))
-        .service(web::scope("/api/v1").configure(api::routes))
+        .route("/api/openapi.json", web::get().to(openapi::serve))
+        .service(
+            web::scope("/api/v1")
+                .configure(api::routes)
+                .configure(integrations::routes),
+        )
         .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));
 }

@@ -2,7 +2,8 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`): a new model adds its own trait file here, one file per
+//! `conversations`, `messages`, `cluster`, and the integrations: `outbox`, `webhooks`,
+//! `api_keys`, `invites`): a new model adds its own trait file here, one file per
 //! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
@@ -18,22 +19,30 @@
 use std::sync::Arc;
 
 mod agents;
+mod api_keys;
 mod cluster;
 mod conversations;
+mod invites;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
+mod webhooks;
 
 pub mod scylla;
 pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
+pub use api_keys::ApiKeyStore;
 pub use cluster::ClusterStore;
 pub use conversations::ConversationStore;
+pub use invites::InviteStore;
 pub use messages::MessageStore;
+pub use outbox::OutboxStore;
 pub use sites::SiteStore;
 pub use visitors::VisitorStore;
+pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,9 +70,22 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything a node persists. Implemented by every type that implements each model's trait;
 /// `Arc<dyn Store>` reaches every model's methods.
 pub trait Store:
-    SiteStore + AgentStore + VisitorStore + ConversationStore + MessageStore + ClusterStore + 'static
+    SiteStore
+    + AgentStore
+    + VisitorStore
+    + ConversationStore
+    + MessageStore
+    + ClusterStore
+    + IntegrationStore
+    + 'static
 {
 }
+
+/// The integration models (issue 13 §1): the webhook outbox and deliveries, API keys and
+/// invitations, grouped so that `Store`'s list grows by one line.
+pub trait IntegrationStore: OutboxStore + WebhookStore + ApiKeyStore + InviteStore {}
+
+impl<T> IntegrationStore for T where T: OutboxStore + WebhookStore + ApiKeyStore + InviteStore {}
 
 impl<T> Store for T where
     T: SiteStore
@@ -72,6 +94,7 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + ClusterStore
+        + IntegrationStore
         + 'static
 {
 }

@@ -142,6 +142,7 @@ impl TestNode {
             password_hash: SEED_HASH.clone(),
             role,
             capacity,
+            active: true,
         };
         self.store.put_agent(&agent).await.expect("put_agent");
         agent

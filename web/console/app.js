@@ -59,7 +59,7 @@ async function start() {
   loginView.hidden = true;
   appView.hidden = false;
   $('#me-name').textContent = me.name;
-  $('#settings-link').hidden = me.role !== 'admin';
+  $('#settings-link').hidden = me.role !== 'admin' && me.role !== 'owner';
 
   socket = new AgentSocket(s.token);
   // Narrow screens show one pane: the inbox, or the thread (with a back button).

@@ -22,7 +22,7 @@ async function main() {
   if (!s) { signIn(); return; }
   const me = (await api('GET', '/me')).agent;
   $('#me-name').textContent = me.name;
-  if (me.role !== 'admin') {
+  if (me.role !== 'admin' && me.role !== 'owner') {
     $('#gate').textContent = 'Only admins can change site settings.';
     return;
   }

@@ -45,6 +45,7 @@ use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Me
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
+use crate::webhooks::events::{message_created, row_changes};
 use answering::Answering;
 use pipeline::{AppendPipeline, Released};
 
@@ -228,10 +229,20 @@ impl ConversationActor {
         let store = self.hub.store.clone();
         let seq = message.seq;
         let fence = self.fence;
+        // The webhook event is stored in the message's own write (the outbox).
+        let events: Vec<_> = self
+            .conv
+            .iter()
+            .map(|c| message_created(c.site_id, &message))
+            .collect();
         ctx.spawn(
-            async move { store.append_message(&message, fence).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| act.appended(seq, result, ctx)),
+            async move {
+                store
+                    .append_message_with_events(&message, &events, fence)
+                    .await
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
     }
 
@@ -327,10 +338,12 @@ impl ConversationActor {
         let store = self.hub.store.clone();
         let fence = self.fence;
         self.dirty = false;
+        // Assignment and close events go in the row's own write (the outbox).
+        let events = row_changes(&before, &after, self.hub.now());
         ctx.wait(
             async move {
                 store
-                    .update_conversation(&before, &after, fence)
+                    .update_conversation_with_events(&before, &after, &events, fence)
                     .await
                     .map(|_| after)
             }

@@ -218,7 +218,10 @@ impl Handler<Start> for VisitorActor {
                     }
                 }
                 let conv = Conversation::new(site, visitor_id, hub.now());
-                hub.store.create_conversation(&conv, fence).await?;
+                let created = [crate::webhooks::events::conversation_created(&conv)];
+                hub.store
+                    .create_conversation_with_events(&conv, &created, fence)
+                    .await?;
                 let conv = hub.conversation(conv.id).ask(conversation::Init).await?;
                 Ok(StartResult {
                     conversation: conv,

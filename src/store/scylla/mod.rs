@@ -39,12 +39,16 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod api_keys;
 mod cluster;
 mod conversations;
 mod fence;
+mod invites;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
+mod webhooks;
 
 pub use messages::BUCKET;
 
@@ -54,6 +58,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
     include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
+    include_str!("../../../schema/scylla/0006_integrations.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -76,6 +81,8 @@ pub struct ScyllaStore {
     st: Statements,
     /// This node's fenced appends to one message partition go one at a time (see `fence.rs`).
     appends: fence::PartitionLocks,
+    /// Sites' webhook endpoints, read at most every few seconds by the outbox (`outbox.rs`).
+    endpoints: outbox::EndpointCache,
 }
 
 /// Every statement the store runs, prepared once, by model.
@@ -86,6 +93,10 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    webhooks: webhooks::WebhookStatements,
+    outbox: outbox::OutboxStatements,
+    api_keys: api_keys::ApiKeyStatements,
+    invites: invites::InviteStatements,
 }
 
 impl ScyllaStore {
@@ -161,6 +172,7 @@ impl ScyllaStore {
             session,
             st,
             appends: fence::PartitionLocks::default(),
+            endpoints: outbox::EndpointCache::default(),
         })
     }
 
@@ -282,6 +294,10 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            webhooks: webhooks::WebhookStatements::prepare(&p).await?,
+            outbox: outbox::OutboxStatements::prepare(&p).await?,
+            api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,
+            invites: invites::InviteStatements::prepare(&p).await?,
         })
     }
 }

@@ -34,12 +34,16 @@ use super::{Fence, StoreError, StoreResult};
 use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod api_keys;
 mod cluster;
 mod codec;
 mod conversations;
+mod invites;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
+mod webhooks;
 mod writer;
 
 use writer::{run_writer, Stats, WriteJob};
@@ -52,10 +56,20 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (
+        6,
+        include_str!("../../../schema/sqlite/0006_integrations.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 6;
+
+/// The versions of every migration this build knows, in order (what `applied_migrations`
+/// reports once a file is up to date; versions may skip numbers reserved by other branches).
+pub fn migration_versions() -> Vec<u32> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
