@@ -86,6 +86,13 @@ pub struct Config {
     pub cluster_wait_buffer: usize,
     /// Shards moved per rebalancing round when a node joins or leaves.
     pub cluster_max_moves: usize,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain and private key: with both, the node serves HTTPS and WSS itself.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// How often the SQLite retention sweeper runs.
+    pub retention_sweep_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -129,6 +136,10 @@ impl Default for Config {
             cluster_wait_ms: 9_000,
             cluster_wait_buffer: 10_000,
             cluster_max_moves: 4,
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            retention_sweep_interval_ms: 60_000,
         }
     }
 }
@@ -232,6 +243,17 @@ pub struct Cli {
     pub cluster_wait_buffer: Option<usize>,
     #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
     pub cluster_max_moves: Option<usize>,
+    /// Proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR ranges.
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// PEM certificate chain for TLS in the node (with --tls-key).
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS in the node (with --tls-cert).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    #[arg(long, env = "SWITCHBOARD_RETENTION_SWEEP_INTERVAL_MS")]
+    pub retention_sweep_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,7 +328,15 @@ impl Config {
             cluster_wait_ms,
             cluster_wait_buffer,
             cluster_max_moves,
+            trusted_proxies,
+            retention_sweep_interval_ms,
         );
+        if let Some(path) = cli.tls_cert {
+            config.tls_cert = Some(path);
+        }
+        if let Some(path) = cli.tls_key {
+            config.tls_key = Some(path);
+        }
         // Optional in the file too: a flag sets it, it never unsets it.
         if let Some(node_id) = cli.node_id {
             config.node_id = Some(node_id);
@@ -342,6 +372,10 @@ impl Config {
             ("rate_burst", self.rate_burst as u64),
             ("send_queue_frames", self.send_queue_frames as u64),
             ("shards", self.shards as u64),
+            (
+                "retention_sweep_interval_ms",
+                self.retention_sweep_interval_ms,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -353,6 +387,13 @@ impl Config {
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_frame_bytes must be at least 1024".into(),
+            ));
+        }
+        crate::abuse::peer::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(ConfigError::Invalid)?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together: set both, or neither".into(),
             ));
         }
         self.validate_cluster()

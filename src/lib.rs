@@ -17,11 +17,17 @@
 //! - [`bot`]: the knowledge-base bot, ownership and hand-offs, the optional LLM connector.
 //! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
 //! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
+//! - [`abuse`]: client addresses behind proxies, rate buckets per sender, login throttling,
+//!   the widget's origin allowlist.
+//! - [`analytics`]: per-site, per-agent, per-day and per-hour counters written with the events.
+//! - [`compliance`]: the audit log, GDPR export and erasure, retention.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
-//! - [`server`]: wires it all together and starts a node.
+//! - [`server`]: wires it all together and starts a node; [`tls`]: optional HTTPS/WSS in it.
 
+pub mod abuse;
 pub mod actors;
+pub mod analytics;
 pub mod auth;
 pub mod automation;
 pub mod blobs;
@@ -29,6 +35,7 @@ pub mod bot;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
+pub mod compliance;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -39,3 +46,4 @@ pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod tls;

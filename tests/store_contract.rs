@@ -726,7 +726,7 @@ async fn sqlite_reopen_keeps_data() {
     let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
     assert_eq!(
         store.applied_migrations().await.unwrap(),
-        (1..=switchboard::store::sqlite::SCHEMA_VERSION).collect::<Vec<_>>()
+        switchboard::store::sqlite::migration_versions()
     );
     assert_eq!(
         store.messages_after(conv, 0, 10).await.unwrap(),

@@ -14,7 +14,7 @@ pub mod conversation;
 mod hello;
 pub mod janitor;
 pub mod outbound;
-mod rate_limit;
+pub(crate) mod rate_limit;
 pub mod router;
 pub mod subscriptions;
 pub mod visitor;
@@ -59,6 +59,10 @@ pub struct Hub {
     pub subscriptions: Subscriptions,
     /// Links, membership and leases, when this node is part of a cluster.
     pub cluster: OnceLock<Arc<ClusterNode>>,
+    /// Rate buckets, login throttling, trusted proxies (node-local).
+    pub guards: crate::abuse::Guards,
+    /// Stores of personal data outside the store's tables, for GDPR export and erasure.
+    pub personal_data: crate::compliance::gdpr::Hooks,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
@@ -78,6 +82,8 @@ impl Hub {
         let sockets = Sockets::new(registry.node().clone());
         let subscriptions = Subscriptions::new(registry.node().clone());
         Arc::new(Hub {
+            guards: crate::abuse::Guards::new(&config),
+            personal_data: Default::default(),
             config,
             store,
             clock,

@@ -142,10 +142,12 @@ fn every_entity_message_survives_a_round_trip() {
         "conversation",
         round_trip(c::Assign {
             agent: Some((agent_id, "Ann".into())),
+            queued_since: Some(1_000),
         }),
     );
     check("conversation", round_trip(c::QueuePosition { position: 2 }));
     check("conversation", round_trip(c::Init));
+    check("conversation", round_trip(c::Erase { site }));
 
     use router as r;
     check(
@@ -265,6 +267,7 @@ fn every_entity_message_survives_a_round_trip() {
         "visitor",
         round_trip(v::ConversationClosed { conversation_id }),
     );
+    check("visitor", round_trip(v::Erase { site }));
 
     assert_eq!(
         tested,

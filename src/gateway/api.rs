@@ -6,17 +6,18 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::audited::{changed_fields, note, ClientIp};
 use super::auth::{AdminAuth, AgentAuth};
 use crate::actors::conversation::{self, StatusChange};
 use crate::actors::{agent, router, HubRef};
-use crate::auth::{hash_password_pooled, random_secret, verify_password_pooled, AgentClaims};
+use crate::auth::{hash_password_pooled, random_secret};
 use crate::automation::inside_hours;
 use crate::commands::{self, Ctx};
 use crate::domain::{
     Agent, AgentId, Conversation, ConversationId, ConversationStatus, Message, Presence, Role,
     SiteSettings, Visitor, VisitorId,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::metrics;
 use crate::protocol::{looks_like_email, WidgetConfig};
 
@@ -39,7 +40,7 @@ fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::post().to(login))
+    cfg.route("/login", web::post().to(super::login::login))
         .route("/me", web::get().to(me))
         .route("/conversations", web::get().to(list_conversations))
         .route("/queue", web::get().to(queue))
@@ -80,34 +81,6 @@ pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())
-}
-
-#[derive(Deserialize)]
-struct Login {
-    email: String,
-    password: String,
-}
-
-async fn login(hub: Hub, body: web::Json<Login>) -> Json {
-    let Login { email, password } = body.into_inner();
-    let agent = hub.store.agent_by_email(&email.to_lowercase()).await?;
-    let refused = || ApiError::new(ErrorCode::Unauthorized, "wrong email or password");
-    let agent = agent.ok_or_else(refused)?;
-    // argon2 is deliberately slow: keep it off the event loop.
-    let hash = agent.password_hash.clone();
-    let valid = verify_password_pooled(password, hash).await?;
-    if !valid {
-        return Err(refused());
-    }
-    let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
-    let token = hub.tokens.issue_agent(&AgentClaims {
-        sub: agent.id,
-        site: agent.site_id,
-        role: agent.role,
-        name: agent.name.clone(),
-        exp,
-    });
-    ok(json!({ "token": token, "agent": agent }))
 }
 
 async fn me(hub: Hub, auth: AgentAuth) -> Json {
@@ -354,7 +327,7 @@ fn default_capacity() -> u32 {
     5
 }
 
-async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> Json {
+async fn create_agent(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<NewAgent>) -> Json {
     let n = body.into_inner();
     if !looks_like_email(&n.email) || n.name.trim().is_empty() || n.password.len() < 8 {
         return Err(ApiError::invalid(
@@ -373,6 +346,16 @@ async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> J
         capacity: n.capacity.min(1000),
     };
     hub.store.put_agent(&agent).await?;
+    let detail = json!({ "role": agent.role, "capacity": agent.capacity });
+    note(
+        &hub,
+        &auth.0,
+        &ip,
+        "agent.created",
+        Some(agent.id.to_string()),
+        detail,
+    )
+    .await;
     Ok(HttpResponse::Created().json(json!({ "agent": agent })))
 }
 
@@ -387,6 +370,7 @@ struct AgentPatch {
 async fn update_agent(
     hub: Hub,
     auth: AdminAuth,
+    ip: ClientIp,
     id: web::Path<AgentId>,
     body: web::Json<AgentPatch>,
 ) -> Json {
@@ -397,6 +381,8 @@ async fn update_agent(
         .filter(|a| a.site_id == auth.0.site)
         .ok_or_else(|| ApiError::not_found("agent"))?;
     let patch = body.into_inner();
+    let before = serde_json::to_value(&agent).unwrap_or_default();
+    let password_changed = patch.password.is_some();
     if let Some(name) = patch.name.filter(|n| !n.trim().is_empty()) {
         agent.name = name;
     }
@@ -414,6 +400,20 @@ async fn update_agent(
     }
     hub.store.put_agent(&agent).await?;
     hub.agent(agent.id).tell_if_running(agent::Refresh);
+    let mut changed = changed_fields(&before, &serde_json::to_value(&agent).unwrap_or_default());
+    if password_changed {
+        changed.push("password".into());
+    }
+    let target = Some(agent.id.to_string());
+    note(
+        &hub,
+        &auth.0,
+        &ip,
+        "agent.updated",
+        target,
+        json!({ "changed": changed }),
+    )
+    .await;
     ok(json!({ "agent": agent }))
 }
 
@@ -428,7 +428,7 @@ struct SitePatch {
 }
 
 /// Rename the site: the widget's header and the console show the name.
-async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> Json {
+async fn update_site(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<SitePatch>) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     if let Some(name) = body.into_inner().name {
         let name = name.trim();
@@ -439,6 +439,15 @@ async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> J
     }
     hub.store.put_site(&site).await?;
     hub.invalidate_site(&site);
+    note(
+        &hub,
+        &auth.0,
+        &ip,
+        "site.renamed",
+        None,
+        json!({ "name": site.name }),
+    )
+    .await;
     ok(json!({ "site": site }))
 }
 
@@ -473,24 +482,34 @@ fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
     if s.widget_position != "left" && s.widget_position != "right" {
         return Err(ApiError::invalid("widget_position is left or right"));
     }
-    Ok(())
+    crate::compliance::settings::validate(s)
 }
 
-async fn update_settings(hub: Hub, auth: AdminAuth, body: web::Json<SiteSettings>) -> Json {
+async fn update_settings(
+    hub: Hub,
+    auth: AdminAuth,
+    ip: ClientIp,
+    body: web::Json<SiteSettings>,
+) -> Json {
     let settings = body.into_inner();
     validate_settings(&settings)?;
     let mut site = (*hub.site(auth.0.site).await?).clone();
+    let before = serde_json::to_value(&site.settings).unwrap_or_default();
     site.settings = settings;
     hub.store.put_site(&site).await?;
     hub.invalidate_site(&site);
+    let after = serde_json::to_value(&site.settings).unwrap_or_default();
+    let changed = json!({ "changed": changed_fields(&before, &after) });
+    note(&hub, &auth.0, &ip, "site.settings", None, changed).await;
     ok(json!({ "settings": site.settings }))
 }
 
-async fn rotate_secret(hub: Hub, auth: AdminAuth) -> Json {
+async fn rotate_secret(hub: Hub, auth: AdminAuth, ip: ClientIp) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     site.identity_secret = random_secret(32);
     hub.store.put_site(&site).await?;
     hub.invalidate_site(&site);
+    note(&hub, &auth.0, &ip, "site.secret_rotated", None, json!({})).await;
     ok(json!({ "identity_secret": site.identity_secret }))
 }
 

@@ -2,7 +2,11 @@
 //! and metrics, and the static web assets (widget, console, demo page).
 
 mod api;
+mod audited;
 mod auth;
+mod compliance;
+mod insights;
+mod login;
 mod pages;
 mod ws;
 
@@ -53,6 +57,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .route("/healthz", web::get().to(api::healthz))
         .route("/readyz", web::get().to(api::readyz))
         .route("/metrics", web::get().to(api::metrics))
-        .service(web::scope("/api/v1").configure(api::routes))
+        .service(
+            web::scope("/api/v1")
+                .configure(api::routes)
+                .configure(insights::routes)
+                .configure(compliance::routes),
+        )
         .configure(|c| pages::routes(c, &hub.config.web_dir));
 }

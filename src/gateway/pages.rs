@@ -40,6 +40,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
         "/console/settings",
         get().to(page("console/settings.html", dir.clone())),
     )
+    .route(
+        "/console/analytics",
+        get().to(page("console/analytics.html", dir.clone())),
+    )
+    .route(
+        "/console/audit",
+        get().to(page("console/audit.html", dir.clone())),
+    )
     .route("/demo", get().to(page("demo/index.html", dir.clone())))
     .service(
         // Every asset gets the policy too: an HTML page under /assets is still our page.

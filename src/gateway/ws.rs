@@ -3,7 +3,8 @@
 use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::actors::connection::Connection;
+use crate::abuse::peer::request_ip;
+use crate::actors::connection::{Connection, Peer};
 use crate::actors::HubRef;
 
 pub async fn upgrade(
@@ -11,6 +12,14 @@ pub async fn upgrade(
     body: web::Payload,
     hub: web::Data<HubRef>,
 ) -> actix_web::Result<HttpResponse> {
+    let peer = Peer {
+        ip: request_ip(&req, &hub.guards.trusted_proxies),
+        origin: req
+            .headers()
+            .get(actix_web::http::header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
+    };
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let max = hub.config.max_frame_bytes;
     let stream = stream
@@ -20,7 +29,7 @@ pub async fn upgrade(
     let hub = hub.get_ref().clone();
     Connection::create(move |ctx| {
         ctx.add_stream(stream);
-        Connection::new(hub, session)
+        Connection::new(hub, session, peer)
     });
     Ok(response)
 }

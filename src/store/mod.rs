@@ -2,7 +2,7 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`): a new model adds its own trait file here, one file per
+//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`): a new model adds its own trait file here, one file per
 //! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
@@ -18,7 +18,10 @@
 use std::sync::Arc;
 
 mod agents;
+mod analytics;
+mod audit;
 mod cluster;
+mod compliance;
 mod conversations;
 mod messages;
 mod sites;
@@ -29,7 +32,10 @@ pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
+pub use analytics::{AnalyticsStore, Tracking};
+pub use audit::{AuditCursor, AuditStore};
 pub use cluster::ClusterStore;
+pub use compliance::{ComplianceStore, Swept};
 pub use conversations::ConversationStore;
 pub use messages::MessageStore;
 pub use sites::SiteStore;
@@ -61,7 +67,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything a node persists. Implemented by every type that implements each model's trait;
 /// `Arc<dyn Store>` reaches every model's methods.
 pub trait Store:
-    SiteStore + AgentStore + VisitorStore + ConversationStore + MessageStore + ClusterStore + 'static
+    SiteStore
+    + AgentStore
+    + VisitorStore
+    + ConversationStore
+    + MessageStore
+    + ClusterStore
+    + AnalyticsStore
+    + AuditStore
+    + ComplianceStore
+    + 'static
 {
 }
 
@@ -72,6 +87,9 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + ClusterStore
+        + AnalyticsStore
+        + AuditStore
+        + ComplianceStore
         + 'static
 {
 }

@@ -13,6 +13,7 @@ use super::{
     MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
 };
 use crate::actors::Caller;
+use crate::analytics::{Metric, Tally};
 use crate::domain::{Conversation, ConversationStatus, Message, Seq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
@@ -200,6 +201,10 @@ impl ConversationActor {
                 snoozed_until,
             }) => (status, snoozed_until),
         };
+        if next == ConversationStatus::Closed {
+            let closed = self.timings.closed(conv, now);
+            self.tallies.extend(closed);
+        }
         conv.status = next;
         conv.snoozed_until = until;
         self.flush_then(ctx, move |act, result, ctx| {
@@ -279,6 +284,11 @@ impl Handler<Assign> for ConversationActor {
         };
         conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
         self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
+        if let (Some(since), Some(agent)) = (msg.queued_since, conv.assignee) {
+            let now = self.hub.now();
+            let waited = Tally::measure(Metric::QueueWait, Some(agent), now, now - since);
+            self.tallies.push(waited);
+        }
         if conv.assignee.is_some() {
             self.queue_position = None;
         }

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 mod answering;
 mod automation;
+mod erase;
 mod hand_off;
 mod handlers;
 mod lifecycle;
@@ -39,6 +40,7 @@ pub use messages::*;
 use super::router::{self, RouterActor};
 use super::visitor::{self, VisitorActor};
 use super::{Caller, HubRef};
+use crate::analytics::{self, timings::Timings, Tally};
 use crate::clock::WallMicros;
 use crate::cluster::{Entity, EntityKind, EntityRef, Fence, SubscriberId};
 use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Message, Seq};
@@ -78,6 +80,12 @@ pub struct ConversationActor {
     dirty: bool,
     pipeline: AppendPipeline<Waiter>,
     answering: Answering,
+    /// The analytics clocks (response times, missed chats) and what is counted with the next
+    /// row write (a close, an assignment's queue wait).
+    timings: Timings,
+    tallies: Vec<Tally>,
+    /// A GDPR erasure is under way: nothing more is accepted (`erase.rs`).
+    erasing: bool,
     /// A visitor message arrived since the assignee's inbox was last told (a timer is armed).
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
@@ -110,6 +118,9 @@ impl Entity for ConversationActor {
             dirty: false,
             pipeline: AppendPipeline::new(resume_window, DEDUP_WINDOW),
             answering: Answering::default(),
+            timings: Timings::default(),
+            tallies: Vec::new(),
+            erasing: false,
             inbox_dirty: false,
             assignee_name: None,
             queue_position: None,
@@ -211,6 +222,9 @@ impl ConversationActor {
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
     ) {
+        let at = self.hub.now();
+        // Counted with the append itself: appends are numbered in order, so this is seq order.
+        let tallies = self.timings.appended(&author, at);
         let message = self.pipeline.begin(
             Message {
                 conversation_id: self.id,
@@ -218,20 +232,29 @@ impl ConversationActor {
                 client_msg_id,
                 author,
                 body,
-                at: self.hub.now(),
+                at,
             },
             received_at,
             waiter,
         );
         tracing::debug!(conversation = %self.id, seq = message.seq, client_msg_id = ?message.client_msg_id, "appending");
         metrics::PENDING_APPENDS.inc();
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
+        let site = self.conv.as_ref().map(|c| c.site_id);
         let seq = message.seq;
         let fence = self.fence;
         ctx.spawn(
-            async move { store.append_message(&message, fence).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| act.appended(seq, result, ctx)),
+            async move {
+                let Some(site) = site else {
+                    return hub.store.append_message(&message, fence).await;
+                };
+                let tracking = site_tracking(&hub, site, &tallies).await?;
+                hub.store
+                    .append_message_tracked(site, &message, fence, &tracking)
+                    .await
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
     }
 
@@ -324,13 +347,15 @@ impl ConversationActor {
         let (Some(before), Some(after)) = (self.persisted.clone(), self.conv.clone()) else {
             return then(self, Err(ApiError::not_found("conversation")), ctx);
         };
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
         let fence = self.fence;
+        let tallies = std::mem::take(&mut self.tallies);
         self.dirty = false;
         ctx.wait(
             async move {
-                store
-                    .update_conversation(&before, &after, fence)
+                let tracking = site_tracking(&hub, after.site_id, &tallies).await?;
+                hub.store
+                    .update_conversation_tracked(&before, &after, fence, &tracking)
                     .await
                     .map(|_| after)
             }
@@ -392,6 +417,7 @@ impl ConversationActor {
     ) {
         let Some(mut conv) = conv else { return };
         self.answering = Answering::restore(&newest, newest.len() >= DEDUP_WINDOW);
+        self.timings = Timings::restore(&newest, newest.len() >= DEDUP_WINDOW);
         // Followers that were sent less than is stored: the actor before this one stopped between
         // a commit and its fan-out (a crash). Send them the gap before anything else.
         let last_stored = newest.last().map_or(0, |m| m.seq).max(conv.last_seq);
@@ -550,6 +576,18 @@ impl Actor for ConversationActor {
             let _ = waiter.send(Err(restarted()));
         }
     }
+}
+
+/// What a write of `site`'s conversation carries (counts, retention), as a store error when
+/// the site cannot be read (the write would fail the same way).
+async fn site_tracking(
+    hub: &HubRef,
+    site: crate::domain::SiteId,
+    tallies: &[Tally],
+) -> crate::store::StoreResult<crate::store::Tracking> {
+    analytics::tracking(hub, site, tallies)
+        .await
+        .map_err(|e| crate::store::StoreError::Backend(e.message))
 }
 
 /// Callers of a conversation that stopped before answering retry.

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+mod erase;
 mod messages;
 
 pub use messages::*;
 
 use super::conversation;
 use super::{Caller, HubRef};
+use crate::analytics::{self, Metric, Tally};
 use crate::cluster::{Entity, EntityKind, Fence};
 use crate::domain::{
     Conversation, ConversationId, ConversationStatus, SiteId, Visitor, VisitorEvent, VisitorId,
@@ -218,7 +220,11 @@ impl Handler<Start> for VisitorActor {
                     }
                 }
                 let conv = Conversation::new(site, visitor_id, hub.now());
-                hub.store.create_conversation(&conv, fence).await?;
+                let new = Tally::count(Metric::NewConversations, None, conv.created_at);
+                let tracking = analytics::tracking(&hub, site, &[new]).await?;
+                hub.store
+                    .create_conversation_tracked(&conv, fence, &tracking)
+                    .await?;
                 let conv = hub.conversation(conv.id).ask(conversation::Init).await?;
                 Ok(StartResult {
                     conversation: conv,
@@ -257,14 +263,19 @@ impl Handler<PageView> for VisitorActor {
             url: msg.url,
             title: msg.title,
         };
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
         let unstored = self.unstored();
-        let fence = self.fence;
+        let (fence, site) = (self.fence, msg.site);
         Box::pin(async move {
             if let Some(visitor) = unstored {
-                store.put_visitor(&visitor, fence).await?;
+                hub.store.put_visitor(&visitor, fence).await?;
             }
-            Ok(store.append_visitor_event(&event, fence).await?)
+            // Tracked for the site's retention (a TTL where the backend has them).
+            let tracking = analytics::tracking(&hub, site, &[]).await?;
+            Ok(hub
+                .store
+                .append_visitor_event_tracked(site, &event, fence, &tracking)
+                .await?)
         })
     }
 }

@@ -39,9 +39,13 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod analytics;
+mod audit;
 mod cluster;
+mod compliance;
 mod conversations;
 mod fence;
+mod inbox;
 mod messages;
 mod sites;
 mod visitors;
@@ -53,6 +57,7 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
+    include_str!("../../../schema/scylla/0003_compliance.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -85,6 +90,10 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    inbox: inbox::InboxStatements,
+    analytics: analytics::AnalyticsStatements,
+    audit: audit::AuditStatements,
+    compliance: compliance::ComplianceStatements,
 }
 
 impl ScyllaStore {
@@ -263,6 +272,13 @@ impl Preparer<'_> {
         self.prepare(cql).await
     }
 
+    /// Counter updates add: a retry after a timeout could add twice, so the driver must not.
+    async fn counter(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        let mut st = self.prepare(cql).await?;
+        st.set_is_idempotent(false);
+        Ok(st)
+    }
+
     async fn prepare(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
         self.session
             .prepare(cql.into())
@@ -281,6 +297,10 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            inbox: inbox::InboxStatements::prepare(&p).await?,
+            analytics: analytics::AnalyticsStatements::prepare(&p).await?,
+            audit: audit::AuditStatements::prepare(&p).await?,
+            compliance: compliance::ComplianceStatements::prepare(&p).await?,
         })
     }
 }

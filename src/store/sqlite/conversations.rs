@@ -30,7 +30,11 @@ fn conversation_row(row: &Row<'_>) -> StoreResult<Conversation> {
 }
 
 /// Insert or replace a conversation row (shared by create and update).
-fn upsert_conversation(conn: &Connection, c: &Conversation, create: bool) -> StoreResult<()> {
+pub(super) fn upsert_conversation(
+    conn: &Connection,
+    c: &Conversation,
+    create: bool,
+) -> StoreResult<()> {
     let sql = if create {
         // A second create of the same id is a caller bug: report it rather than overwrite.
         "INSERT INTO conversations (id, site_id, visitor_id, status, assignee, created_at,

@@ -1,7 +1,7 @@
 //! SQLite: the messages queries (rows decoded in the column order each SELECT lists).
 
 use async_trait::async_trait;
-use rusqlite::{params, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::codec::*;
 use super::SqliteStore;
@@ -27,56 +27,7 @@ impl MessageStore for SqliteStore {
         let m = message.clone();
         timed(
             "append_message",
-            self.write_fenced(fence, move |conn| {
-                let author = to_json(&m.author)?;
-                // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
-                // is checked below, while a reused client_msg_id still raises a conflict.
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT INTO messages
-                             (conversation_id, seq, client_msg_id, author, body, at, epoch)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                         ON CONFLICT (conversation_id, seq) DO NOTHING",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            m.conversation_id.to_string(),
-                            int(m.seq),
-                            m.client_msg_id,
-                            author,
-                            m.body,
-                            m.at,
-                            int(fence.epoch),
-                        ])
-                    })
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict(format!(
-                            "client_msg_id {:?} is already stored in this conversation",
-                            m.client_msg_id
-                        )),
-                        other => other,
-                    })?;
-                if inserted == 1 {
-                    return Ok(());
-                }
-                // The seq was taken: a retry of the same message is fine, anything else is not.
-                let sql = format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ?1 AND seq = ?2"
-                );
-                let stored = query_one(
-                    conn,
-                    &sql,
-                    params![m.conversation_id.to_string(), int(m.seq)],
-                    message_row,
-                )?;
-                match stored {
-                    Some(stored) if stored == m => Ok(()),
-                    _ => Err(StoreError::Conflict(format!(
-                        "seq {} of conversation {} holds another message",
-                        m.seq, m.conversation_id
-                    ))),
-                }
-            }),
+            self.write_fenced(fence, move |conn| insert_message(conn, &m, fence)),
         )
         .await
     }
@@ -130,5 +81,57 @@ impl MessageStore for SqliteStore {
             }),
         )
         .await
+    }
+}
+
+/// Insert a message at its seq: a re-append of the same message is a no-op, a different
+/// message at a taken seq or a reused client id is a conflict.
+pub(super) fn insert_message(conn: &Connection, m: &Message, fence: Fence) -> StoreResult<()> {
+    let author = to_json(&m.author)?;
+    // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
+    // is checked below, while a reused client_msg_id still raises a conflict.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages
+                 (conversation_id, seq, client_msg_id, author, body, at, epoch)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (conversation_id, seq) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                m.conversation_id.to_string(),
+                int(m.seq),
+                m.client_msg_id,
+                author,
+                m.body,
+                m.at,
+                int(fence.epoch),
+            ])
+        })
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "client_msg_id {:?} is already stored in this conversation",
+                m.client_msg_id
+            )),
+            other => other,
+        })?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    // The seq was taken: a retry of the same message is fine, anything else is not.
+    let sql =
+        format!("SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ?1 AND seq = ?2");
+    let stored = query_one(
+        conn,
+        &sql,
+        params![m.conversation_id.to_string(), int(m.seq)],
+        message_row,
+    )?;
+    match stored {
+        Some(stored) if stored == *m => Ok(()),
+        _ => Err(StoreError::Conflict(format!(
+            "seq {} of conversation {} holds another message",
+            m.seq, m.conversation_id
+        ))),
     }
 }

@@ -34,8 +34,11 @@ use super::{Fence, StoreError, StoreResult};
 use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod analytics;
+mod audit;
 mod cluster;
 mod codec;
+mod compliance;
 mod conversations;
 mod messages;
 mod sites;
@@ -52,10 +55,19 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (
+        7,
+        include_str!("../../../schema/sqlite/0007_compliance.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 7;
+
+/// Every migration's version, in order (what `applied_migrations` answers once all ran).
+pub fn migration_versions() -> Vec<u32> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
