@@ -3,18 +3,21 @@
 //!
 //! Without it, 60 wrong passwords in a burst all got a plain 401, and a flood from one address
 //! filled the two password-hashing threads every agent's login waits on. Now:
-//! - an address has at most [`IP_IN_FLIGHT`] logins being checked at once: one address can
-//!   never occupy the hashing pool;
-//! - failures are counted per (account, address), per address and per account; past a free
-//!   allowance each further failure doubles a wait (1 s, 2 s, 4 s ... up to 15 minutes) during
-//!   which that key's attempts are refused at once with `rate_limited` and `Retry-After`;
+//! - an address has at most [`IP_IN_FLIGHT`] logins being checked at once, the next ones wait
+//!   their turn (at most [`IP_WAITING`] of them, for at most [`IP_WAIT`]) and the rest are
+//!   refused: one address can never occupy the hashing pool, and an office logging in at nine
+//!   behind one NAT (or the load harness) is slowed, not refused;
+//! - wrong passwords are counted per (account, address), per address and per account; past a
+//!   free allowance each further failure doubles a wait (1 s, 2 s, 4 s ... up to 15 minutes)
+//!   during which that key's attempts are refused at once with `rate_limited` and
+//!   `Retry-After`. Unknown accounts count per (account, address) only: they cost no hashing;
 //! - the per-account allowance is large ([`ACCOUNT_FREE`]): a guesser on one address locks out
 //!   itself, not the account's owner logging in from elsewhere, while guessing spread over
 //!   many addresses still slows down;
 //! - a success clears the account's counts; counts fade after an hour without failures.
 //!
 //! Node-local: behind a balancer that spreads one client over N nodes, the allowances are N
-//! times larger. Unknown accounts count like wrong passwords (no enumeration, no free flood).
+//! times larger.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Failures allowed before backoff, per (account, address).
 const PAIR_FREE: u32 = 3;
@@ -34,7 +38,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// Counts are forgotten after this long without a failure.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 /// Logins of one address being checked at once.
-pub const IP_IN_FLIGHT: u32 = 2;
+pub const IP_IN_FLIGHT: usize = 2;
+/// Logins of one address waiting for a slot; more are refused.
+pub const IP_WAITING: usize = 64;
+/// The longest a login waits for its address's slot.
+pub const IP_WAIT: Duration = Duration::from_secs(10);
 /// Entries above which forgotten ones are swept out.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -85,7 +93,14 @@ struct Tables {
     pairs: HashMap<(String, IpAddr), Strikes>,
     ips: HashMap<IpAddr, Strikes>,
     accounts: HashMap<String, Strikes>,
-    in_flight: HashMap<IpAddr, u32>,
+    /// Each address's slots; an entry lives while someone holds or waits for one.
+    slots: HashMap<IpAddr, Slots>,
+}
+
+struct Slots {
+    semaphore: Arc<Semaphore>,
+    /// Logins holding or waiting for a slot.
+    users: usize,
 }
 
 impl Tables {
@@ -109,45 +124,75 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
-    /// May `account` try to log in from `ip` now? The permit holds the address's in-flight
-    /// slot until it is told the outcome or dropped.
-    pub fn begin(&self, account: &str, ip: IpAddr) -> Result<LoginPermit, Throttled> {
-        let now = Instant::now();
+    /// May `account` try to log in from `ip`? Refused at once while a backoff runs; otherwise
+    /// waits for one of the address's slots. The permit holds the slot until it is dropped.
+    pub async fn begin(&self, account: &str, ip: IpAddr) -> Result<LoginPermit, Throttled> {
         let account = account.to_lowercase();
-        let mut t = self.tables.lock();
-        let wait = [
-            t.pairs
-                .get(&(account.clone(), ip))
-                .and_then(|s| s.waiting(now)),
+        let semaphore = self.admit(&account, ip)?;
+        let mut permit = LoginPermit {
+            tables: self.tables.clone(),
+            account,
+            ip,
+            slot: None,
+        };
+        let busy = Throttled {
+            retry_after: Duration::from_secs(1),
+        };
+        match tokio::time::timeout(IP_WAIT, semaphore.acquire_owned()).await {
+            Ok(Ok(slot)) => {
+                permit.slot = Some(slot);
+                // The logins ahead of it in line may have started a backoff meanwhile.
+                match self.backoff(&permit.account, ip) {
+                    Some(retry_after) => Err(Throttled { retry_after }),
+                    None => Ok(permit),
+                }
+            }
+            // Waited too long (or the semaphore closed): the permit's drop gives the place back.
+            _ => Err(busy),
+        }
+    }
+
+    /// The backoff check, then a place in the address's line (its semaphore).
+    /// The longest backoff running for this account, address or pair.
+    fn backoff(&self, account: &str, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let t = self.tables.lock();
+        let pair = (account.to_owned(), ip);
+        [
+            t.pairs.get(&pair).and_then(|s| s.waiting(now)),
             t.ips.get(&ip).and_then(|s| s.waiting(now)),
-            t.accounts.get(&account).and_then(|s| s.waiting(now)),
+            t.accounts.get(account).and_then(|s| s.waiting(now)),
         ]
         .into_iter()
         .flatten()
-        .max();
-        if let Some(retry_after) = wait {
+        .max()
+    }
+
+    fn admit(&self, account: &str, ip: IpAddr) -> Result<Arc<Semaphore>, Throttled> {
+        if let Some(retry_after) = self.backoff(account, ip) {
             return Err(Throttled { retry_after });
         }
-        let busy = t.in_flight.entry(ip).or_default();
-        if *busy >= IP_IN_FLIGHT {
+        let mut t = self.tables.lock();
+        let slots = t.slots.entry(ip).or_insert_with(|| Slots {
+            semaphore: Arc::new(Semaphore::new(IP_IN_FLIGHT)),
+            users: 0,
+        });
+        if slots.users >= IP_IN_FLIGHT + IP_WAITING {
             return Err(Throttled {
                 retry_after: Duration::from_secs(1),
             });
         }
-        *busy += 1;
-        Ok(LoginPermit {
-            tables: self.tables.clone(),
-            account,
-            ip,
-        })
+        slots.users += 1;
+        Ok(slots.semaphore.clone())
     }
 }
 
-/// One login being checked.
+/// One login being checked (or waiting to be).
 pub struct LoginPermit {
     tables: Arc<Mutex<Tables>>,
     account: String,
     ip: IpAddr,
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl LoginPermit {
@@ -158,7 +203,19 @@ impl LoginPermit {
         t.accounts.remove(&self.account);
     }
 
-    /// The password was wrong (or the account unknown).
+    /// No such account: counted for this (account, address) only, as it cost no hashing.
+    pub fn unknown_account(self) {
+        let now = Instant::now();
+        let mut t = self.tables.lock();
+        t.sweep(now);
+        let key = (self.account.clone(), self.ip);
+        t.pairs
+            .entry(key)
+            .or_insert(Strikes::new(now))
+            .fail(now, PAIR_FREE);
+    }
+
+    /// The password was wrong.
     pub fn failed(self) {
         let now = Instant::now();
         let mut t = self.tables.lock();
@@ -180,14 +237,16 @@ impl LoginPermit {
     }
 }
 
-/// The address's slot is given back however the login ended (an error, a dropped request).
+/// The address's slot and place are given back however the login ended (an error, a dropped
+/// request).
 impl Drop for LoginPermit {
     fn drop(&mut self) {
+        drop(self.slot.take());
         let mut t = self.tables.lock();
-        if let Some(n) = t.in_flight.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                t.in_flight.remove(&self.ip);
+        if let Some(slots) = t.slots.get_mut(&self.ip) {
+            slots.users = slots.users.saturating_sub(1);
+            if slots.users == 0 {
+                t.slots.remove(&self.ip);
             }
         }
     }
@@ -201,46 +260,59 @@ mod tests {
         IpAddr::from([198, 51, 100, last])
     }
 
-    #[test]
-    fn failures_past_the_allowance_back_off_doubling() {
+    #[tokio::test]
+    async fn failures_past_the_allowance_back_off_doubling() {
         let throttle = LoginThrottle::default();
-        for _ in 0..PAIR_FREE {
-            throttle.begin("a@x", ip(1)).unwrap().failed();
+        for _ in 0..=PAIR_FREE {
+            throttle.begin("a@x", ip(1)).await.unwrap().failed();
         }
-        throttle.begin("a@x", ip(1)).unwrap().failed();
-        let first = match throttle.begin("a@x", ip(1)) {
+        let first = match throttle.begin("a@x", ip(1)).await {
             Err(t) => t.retry_after,
             Ok(_) => panic!("the fourth failure backs off"),
         };
         assert!(first <= Duration::from_secs(1), "{first:?}");
         // The same account from another address, and another account from this one, go on.
-        throttle.begin("a@x", ip(2)).unwrap().succeeded();
-        throttle.begin("b@x", ip(1)).unwrap().failed();
+        throttle.begin("a@x", ip(2)).await.unwrap().succeeded();
+        throttle.begin("b@x", ip(1)).await.unwrap().failed();
     }
 
-    #[test]
-    fn one_address_cannot_fill_the_hashing_pool() {
+    #[tokio::test]
+    async fn one_address_waits_for_its_own_slots_and_cannot_fill_the_pool() {
         let throttle = LoginThrottle::default();
-        let held: Vec<_> = (0..IP_IN_FLIGHT)
-            .map(|_| throttle.begin("a@x", ip(1)).unwrap())
-            .collect();
-        assert!(throttle.begin("c@x", ip(1)).is_err());
-        assert!(
-            throttle.begin("c@x", ip(2)).is_ok(),
-            "another address is served"
-        );
-        drop(held);
-        assert!(throttle.begin("c@x", ip(1)).is_ok(), "slots come back");
+        let mut held = Vec::new();
+        for _ in 0..IP_IN_FLIGHT {
+            held.push(throttle.begin("a@x", ip(1)).await.unwrap());
+        }
+        // A third login of that address waits; another address's does not.
+        let waiting = throttle.begin("c@x", ip(1));
+        tokio::pin!(waiting);
+        assert!(futures_util::poll!(waiting.as_mut()).is_pending());
+        assert!(throttle.begin("c@x", ip(2)).await.is_ok());
+        drop(held.pop());
+        assert!(waiting.await.is_ok(), "a slot came back");
     }
 
-    #[test]
-    fn an_address_guessing_many_accounts_backs_off() {
+    #[tokio::test]
+    async fn an_address_guessing_passwords_of_many_accounts_backs_off() {
         let throttle = LoginThrottle::default();
         for n in 0..=IP_FREE {
-            throttle.begin(&format!("u{n}@x"), ip(9)).unwrap().failed();
+            throttle
+                .begin(&format!("u{n}@x"), ip(9))
+                .await
+                .unwrap()
+                .failed();
         }
-        assert!(throttle.begin("fresh@x", ip(9)).is_err());
-        assert!(throttle.begin("fresh@x", ip(8)).is_ok());
+        assert!(throttle.begin("fresh@x", ip(9)).await.is_err());
+        assert!(throttle.begin("fresh@x", ip(8)).await.is_ok());
+        // Unknown accounts cost no hashing: they do not count against the address.
+        for n in 0..=IP_FREE {
+            throttle
+                .begin(&format!("n{n}@x"), ip(7))
+                .await
+                .unwrap()
+                .unknown_account();
+        }
+        assert!(throttle.begin("fresh@x", ip(7)).await.is_ok());
     }
 
     #[test]

@@ -39,13 +39,13 @@ pub async fn login(
 ) -> ApiResult<HttpResponse> {
     let Login { email, password } = body.into_inner();
     let email = email.to_lowercase();
-    let permit = match hub.guards.logins.begin(&email, ip.0) {
+    let permit = match hub.guards.logins.begin(&email, ip.0).await {
         Ok(permit) => permit,
         Err(t) => return Ok(throttled(t)),
     };
     let refused = || ApiError::new(ErrorCode::Unauthorized, "wrong email or password");
     let Some(agent) = hub.store.agent_by_email(&email).await? else {
-        permit.failed();
+        permit.unknown_account();
         return Err(refused());
     };
     // argon2 is deliberately slow: keep it off the event loop.

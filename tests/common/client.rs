@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -44,26 +45,47 @@ pub fn u(v: &Value) -> u64 {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        Self::connect_with(addr, &[]).await
+    }
+
+    /// Connect with extra handshake headers (`Origin`, `X-Forwarded-For`).
+    pub async fn connect_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("a WebSocket request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        Self::connect_request(request, None)
+            .await
+            .expect("WebSocket connect")
+    }
+
+    /// Connect with a prepared request and, for `wss://`, a TLS connector.
+    pub async fn connect_request(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+        tls: Option<tokio_tungstenite::Connector>,
+    ) -> Result<Client, String> {
         // A small read buffer, as the brief asks: many clients per test process stay cheap.
         let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
         let (ws, _) = tokio::time::timeout(
             WAIT,
-            tokio_tungstenite::connect_async_with_config(
-                format!("ws://{addr}/ws"),
-                Some(config),
-                true,
-            ),
+            tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, tls),
         )
         .await
-        .expect("WebSocket connect timed out")
-        .expect("WebSocket connect");
-        Client {
+        .map_err(|_| "WebSocket connect timed out".to_owned())?
+        .map_err(|e| format!("WebSocket connect: {e}"))?;
+        Ok(Client {
             ws,
             buffer: VecDeque::new(),
             next_id: 0,
             seen: HashMap::new(),
             closed: None,
-        }
+        })
     }
 
     // --- raw I/O ---------------------------------------------------------------------------
