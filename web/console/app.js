@@ -60,6 +60,8 @@ async function start() {
   appView.hidden = false;
   $('#me-name').textContent = me.name;
   $('#settings-link').hidden = me.role !== 'admin';
+  $('#analytics-link').hidden = me.role !== 'admin';
+  $('#audit-link').hidden = me.role !== 'admin';
 
   socket = new AgentSocket(s.token);
   // Narrow screens show one pane: the inbox, or the thread (with a back button).
