@@ -1,6 +1,7 @@
 // The console's analytics and audit log (admins), and the widget when it is rate limited. The
 // analytics page draws its three uPlot charts from a real chat, filters, and downloads the CSV;
-// the audit page lists the admin's own sign-in; both pass axe. A visitor who sends faster than
+// the audit page lists the admin's own sign-in and runs a visitor data request (export, then
+// erasure); both pass axe. A visitor who sends faster than
 // the node allows sees a clear note, and every message still arrives.
 
 import { test, before, after } from 'node:test';
@@ -57,6 +58,19 @@ test('an admin reads the analytics of a real chat as charts and downloads the CS
   await admin.locator('#audit-rows tr[data-action="agent.login"]').first().waitFor();
   await admin.locator('#audit-rows tr[data-action="analytics.exported"]').waitFor();
   assert.deepEqual(await axeViolations(admin), [], 'audit page');
+
+  // A data request: the visitor id from the agent's visitor pane, exported, then erased.
+  const visitorId = (await agent.locator('#visitor-info code').innerText()).trim();
+  await admin.fill('#visitor-id', visitorId);
+  const [exported] = await Promise.all([admin.waitForEvent('download'), admin.click('#gdpr-form button[type=submit]')]);
+  const data = JSON.parse(readFileSync(await exported.path(), 'utf8'));
+  assert.equal(data.visitor.id, visitorId);
+  assert.ok(data.conversations[0].messages.some((m) => m.body === 'Where is my order?'), JSON.stringify(data));
+  admin.once('dialog', (d) => d.accept());
+  await admin.click('#erase');
+  await admin.locator('#gdpr-status', { hasText: 'Erased: 1 conversations' }).waitFor();
+  await admin.locator('#audit-rows tr[data-action="visitor.erased"]').waitFor();
+  await admin.locator('#audit-rows tr[data-action="visitor.exported"]').waitFor();
   await screenshot(admin, 'audit');
 
   // Agents are told the pages are for admins.

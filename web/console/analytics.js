@@ -93,13 +93,13 @@ function show(r) {
 }
 
 /** A chart over categories (days or hours) whose x values are their index. */
-function chart(el, labels, series, data, bars = false) {
+function chart(el, labels, axis, series, data, bars = false) {
   const width = Math.max(300, el.clientWidth - 16);
   const opts = {
     width, height: 220,
     scales: { x: { time: false } },
     axes: [{ values: (u, ticks) => ticks.map((i) => labels[i] ?? '') }, {}],
-    series: [{ label: 'x', value: (u, i) => labels[i] ?? '' }, ...series.map((s) => ({
+    series: [{ label: axis, value: (u, i) => labels[i] ?? '' }, ...series.map((s) => ({
       spanGaps: false, width: 2, points: { show: true }, ...s,
       ...(bars ? { paths: window.uPlot.paths.bars({ size: [0.6, 40] }), fill: s.stroke, points: { show: false } } : {}),
     }))],
@@ -111,13 +111,13 @@ function draw(r) {
   while (charts.length) charts.pop().destroy();
   const days = r.by_day.map((d) => d.date.slice(5));
   const mean = (m) => (m.mean === null ? null : Math.round(m.mean));
-  chart($('#chart-daily'), days,
+  chart($('#chart-daily'), days, 'Day',
     [{ label: 'New', stroke: '#2563eb' }, { label: 'Closed', stroke: '#059669' }, { label: 'Missed', stroke: '#b91c1c' }],
     [r.by_day.map((d) => d.new_conversations), r.by_day.map((d) => d.closed), r.by_day.map((d) => d.missed)]);
-  chart($('#chart-times'), days,
+  chart($('#chart-times'), days, 'Day',
     [{ label: 'First response', stroke: '#7c3aed' }, { label: 'Average response', stroke: '#2563eb' }, { label: 'Queue wait', stroke: '#d97706' }],
     [r.by_day.map((d) => mean(d.first_response)), r.by_day.map((d) => mean(d.response)), r.by_day.map((d) => mean(d.queue_wait))]);
-  chart($('#chart-hours'), r.by_hour.map((x) => String(x.hour).padStart(2, '0')),
+  chart($('#chart-hours'), r.by_hour.map((x) => String(x.hour).padStart(2, '0')), 'Hour',
     [{ label: 'New conversations', stroke: '#2563eb' }], [r.by_hour.map((x) => x.new_conversations)], true);
   // Screen readers get the gist; the tables hold the numbers.
   $('#chart-daily').setAttribute('aria-label', `New conversations per day, ${r.totals.new_conversations} in all`);
