@@ -8,7 +8,8 @@
 //! router's assignment through the conversation) turns it into a [`Tally`], the site's
 //! [`Calendar`] places it in a `(day, hour, agent, inside hours)` cell, and the resulting
 //! [`Increment`]s ride on the store write that records the change itself
-//! (`store::TrackedStore`). Reads are range queries over those cells ([`report`]).
+//! (the `*_tracked` writes of `store::AnalyticsStore`). Reads are range queries over those
+//! cells ([`report`]).
 //!
 //! Map: this file (what is counted and where it lands), [`report`] (cells into the figures the
 //! API and the console show, and the CSV export), [`timings`] (the conversation's clocks: who

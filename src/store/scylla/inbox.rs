@@ -242,7 +242,7 @@ impl ScyllaStore {
             {
                 out.push(conversation_from(row)?);
             }
-            out.sort_by(|a, b| (b.last_activity_at, b.id).cmp(&(a.last_activity_at, a.id)));
+            out.sort_by_key(|c| std::cmp::Reverse((c.last_activity_at, c.id)));
             out.truncate(limit);
             return Ok(out);
         }
