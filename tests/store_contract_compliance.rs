@@ -248,6 +248,8 @@ async fn erasing_a_conversation_and_a_visitor_leaves_nothing(store: SharedStore)
         assert!(store.erase_conversation(c, Fence::UNCHECKED).await.unwrap() >= 1);
         assert_eq!(store.get_conversation(c.id).await.unwrap(), None);
         assert!(store.messages_after(c.id, 0, 10).await.unwrap().is_empty());
+        // A retried send of an erased message finds nothing to point at.
+        assert_eq!(store.seq_of_client_msg(c.id, "c-1").await.unwrap(), None);
     }
     assert_eq!(store.erase_visitor(&v, Fence::UNCHECKED).await.unwrap(), 1);
     assert_eq!(store.get_visitor(v.id).await.unwrap(), None);
@@ -272,6 +274,10 @@ async fn erasing_a_conversation_and_a_visitor_leaves_nothing(store: SharedStore)
         Some(keep.clone())
     );
     assert_eq!(store.messages_after(keep.id, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.seq_of_client_msg(keep.id, "c-1").await.unwrap(),
+        Some(1)
+    );
 }
 
 /// Closed conversations live in partitions by day of last activity (ScyllaDB); a listing walks

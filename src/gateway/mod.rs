@@ -63,5 +63,5 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
                 .configure(insights::routes)
                 .configure(compliance::routes),
         )
-        .configure(|c| pages::routes(c, &hub.config.web_dir));
+        .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));
 }

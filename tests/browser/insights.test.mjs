@@ -1,7 +1,7 @@
 // The console's analytics and audit log (admins), and the widget when it is rate limited. The
 // analytics page draws its three uPlot charts from a real chat, filters, and downloads the CSV;
 // the audit page lists the admin's own sign-in and runs a visitor data request (export, then
-// erasure); both pass axe. A visitor who sends faster than
+// erasure); both pass axe and run under the node's CSP. A visitor who sends faster than
 // the node allows sees a clear note, and every message still arrives.
 
 import { test, before, after } from 'node:test';
@@ -30,6 +30,9 @@ test('an admin reads the analytics of a real chat as charts and downloads the CS
   await until('the answer reaches the visitor', async () => (await widgetMessages(visitor)).includes('On its way!'));
 
   const admin = await newPage(browser, { acceptDownloads: true });
+  // Both pages (and uPlot) run under the node's Content-Security-Policy: nothing may be blocked.
+  const cspViolations = [];
+  admin.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   await agentLogin(admin, node.url, DEMO.admin);
   await admin.click('#analytics-link');
   await admin.waitForURL('**/console/analytics');
@@ -53,7 +56,8 @@ test('an admin reads the analytics of a real chat as charts and downloads the CS
   assert.ok(csv.startsWith('date,hour,agent_id,agent_name,inside_hours,'), csv.slice(0, 200));
 
   // The audit log shows the admin's own sign-in and the CSV export.
-  await admin.goto(node.url + '/console/audit');
+  const auditPage = await admin.goto(node.url + '/console/audit');
+  assert.match(auditPage.headers()['content-security-policy'] ?? '', /script-src 'self'/);
   await admin.locator('#audit:not([hidden])').waitFor();
   await admin.locator('#audit-rows tr[data-action="agent.login"]').first().waitFor();
   await admin.locator('#audit-rows tr[data-action="analytics.exported"]').waitFor();
@@ -72,6 +76,7 @@ test('an admin reads the analytics of a real chat as charts and downloads the CS
   await admin.locator('#audit-rows tr[data-action="visitor.erased"]').waitFor();
   await admin.locator('#audit-rows tr[data-action="visitor.exported"]').waitFor();
   await screenshot(admin, 'audit');
+  assert.deepEqual(cspViolations, [], 'CSP violations on the analytics and audit pages');
 
   // Agents are told the pages are for admins.
   await agent.goto(node.url + '/console/analytics');

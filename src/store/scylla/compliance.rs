@@ -1,6 +1,6 @@
 //! ScyllaDB: erasing a conversation or a visitor everywhere it is stored. Retention needs no
-//! sweeper here: messages, visitor events and closed inbox entries are written with the
-//! site's retention as TTL (`analytics.rs`, `inbox.rs`).
+//! sweeper here: messages (and their client-id rows), visitor events and closed inbox entries
+//! are written with the site's retention as TTL (`analytics.rs`, `inbox.rs`).
 //!
 //! An erasure deletes the copies first and the row last, so an erasure cut short leaves the
 //! row in place and can simply be run again.
@@ -19,6 +19,7 @@ pub(super) struct ComplianceStatements {
     legacy_status_delete: PreparedStatement,
     bucket_delete: PreparedStatement,
     buckets_delete: PreparedStatement,
+    client_ids_delete: PreparedStatement,
     visitor_delete: PreparedStatement,
     by_user_delete: PreparedStatement,
     events_delete: PreparedStatement,
@@ -33,7 +34,7 @@ impl ComplianceStatements {
             row_delete: p
                 .lwt("DELETE FROM conversations WHERE id = ? IF EXISTS")
                 .await?,
-            // Entries written before version 3 of the schema.
+            // Entries written before version 7 of the schema.
             legacy_status_delete: p
                 .write(
                     "DELETE FROM conversations_by_status
@@ -45,6 +46,9 @@ impl ComplianceStatements {
                 .await?,
             buckets_delete: p
                 .write("DELETE FROM message_buckets WHERE conversation_id = ?")
+                .await?,
+            client_ids_delete: p
+                .write("DELETE FROM message_client_ids WHERE conversation_id = ?")
                 .await?,
             visitor_delete: p.write("DELETE FROM visitors WHERE id = ?").await?,
             by_user_delete: p
@@ -74,6 +78,7 @@ impl ComplianceStore for ScyllaStore {
                 self.exec(&st.bucket_delete, (c.id.0, bucket)).await?;
             }
             self.exec(&st.buckets_delete, (c.id.0,)).await?;
+            self.exec(&st.client_ids_delete, (c.id.0,)).await?;
             let mut writes = Writes::default();
             self.listing_deletes(&mut writes, c);
             let legacy = (c.site_id.0, c.status.as_str(), c.last_activity_at, c.id.0);

@@ -1,7 +1,7 @@
 //! ScyllaDB: the inbox listings of conversations (a site's conversations by status) and the
 //! visitor-history listing, written in one logged batch after the conversation row.
 //!
-//! Partitions stay small and expire (schema/scylla/0003_compliance.cql):
+//! Partitions stay small and expire (schema/scylla/0007_compliance.cql):
 //! - open and snoozed conversations live in `conversations_active`, one partition per site and
 //!   status keyed by id: new activity overwrites the entry (no tombstone), a status change
 //!   deletes it once. The partition holds the site's live work, read whole, sorted here;

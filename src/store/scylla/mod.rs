@@ -57,7 +57,8 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
-    include_str!("../../../schema/scylla/0003_compliance.cql"),
+    include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
+    include_str!("../../../schema/scylla/0007_compliance.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
