@@ -95,6 +95,25 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// How often the SQLite retention sweeper runs.
     pub retention_sweep_interval_ms: u64,
+    /// Send webhooks from this node (false: record events only and leave sending to the
+    /// nodes allowed to reach the outside).
+    pub webhook_delivery: bool,
+    /// Webhook attempts in all before a delivery is dead.
+    pub webhook_max_attempts: u32,
+    /// Delay after a delivery's first failure (doubling, with jitter, up to an hour).
+    pub webhook_retry_base_ms: u64,
+    /// One webhook request's deadline.
+    pub webhook_timeout_ms: u64,
+    /// Webhook requests in flight at once per node.
+    pub webhook_concurrency: usize,
+    /// How often a node looks for due webhook deliveries (new events wake it at once).
+    pub webhook_poll_ms: u64,
+    /// The URL people reach this deployment at, for invitation links (the API uses the
+    /// request's own host when unset).
+    pub public_url: Option<String>,
+    /// A MaxMind-format City database: visitors' locations from their address (else from
+    /// their timezone). Never a third-party service.
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -142,6 +161,14 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             retention_sweep_interval_ms: 60_000,
+            webhook_delivery: true,
+            webhook_max_attempts: 10,
+            webhook_retry_base_ms: 5_000,
+            webhook_timeout_ms: 10_000,
+            webhook_concurrency: 16,
+            webhook_poll_ms: 1_000,
+            public_url: None,
+            geoip_db: None,
         }
     }
 }
@@ -247,7 +274,12 @@ pub struct Cli {
     #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
     pub cluster_max_moves: Option<usize>,
     /// Proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR ranges.
-    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long,
+        alias = "trusted-proxy",
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Option<Vec<String>>,
     /// PEM certificate chain for TLS in the node (with --tls-key).
     #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
@@ -257,6 +289,28 @@ pub struct Cli {
     pub tls_key: Option<PathBuf>,
     #[arg(long, env = "SWITCHBOARD_RETENTION_SWEEP_INTERVAL_MS")]
     pub retention_sweep_interval_ms: Option<u64>,
+    /// Record webhook events but send none from this node.
+    #[arg(long, env = "SWITCHBOARD_NO_WEBHOOK_DELIVERY")]
+    pub no_webhook_delivery: bool,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_BASE_MS")]
+    pub webhook_retry_base_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_MS")]
+    pub webhook_timeout_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_POLL_MS")]
+    pub webhook_poll_ms: Option<u64>,
+    /// The deployment's public URL, for invitation links [default: the request's host].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Manage sites, agents and API keys on the store instead of running a node.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+    /// MaxMind-format City database for visitors' locations.
+    #[arg(long, env = "SWITCHBOARD_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +348,9 @@ impl Config {
         }
         if cli.log_json {
             config.log_json = true;
+        }
+        if cli.no_webhook_delivery {
+            config.webhook_delivery = false;
         }
         if cli.web_dir.is_some() {
             config.web_dir = cli.web_dir.clone();
@@ -335,12 +392,20 @@ impl Config {
             cluster_max_moves,
             trusted_proxies,
             retention_sweep_interval_ms,
+            webhook_max_attempts,
+            webhook_retry_base_ms,
+            webhook_timeout_ms,
+            webhook_concurrency,
+            webhook_poll_ms,
         );
         if let Some(path) = cli.tls_cert {
             config.tls_cert = Some(path);
         }
         if let Some(path) = cli.tls_key {
             config.tls_key = Some(path);
+        }
+        if let Some(url) = cli.public_url {
+            config.public_url = Some(url);
         }
         // Optional in the file too: a flag sets it, it never unsets it.
         if let Some(node_id) = cli.node_id {
@@ -351,6 +416,9 @@ impl Config {
         }
         if let Some(addr) = cli.cluster_advertise {
             config.cluster_advertise = Some(addr);
+        }
+        if let Some(path) = cli.geoip_db {
+            config.geoip_db = Some(path);
         }
         config.validate()?;
         Ok(config)
@@ -381,6 +449,10 @@ impl Config {
                 "retention_sweep_interval_ms",
                 self.retention_sweep_interval_ms,
             ),
+            ("webhook_max_attempts", self.webhook_max_attempts as u64),
+            ("webhook_timeout_ms", self.webhook_timeout_ms),
+            ("webhook_concurrency", self.webhook_concurrency as u64),
+            ("webhook_poll_ms", self.webhook_poll_ms),
         ];
         for (name, value) in positive {
             if value == 0 {

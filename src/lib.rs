@@ -21,6 +21,10 @@
 //!   the widget's origin allowlist.
 //! - [`analytics`]: per-site, per-agent, per-day and per-hour counters written with the events.
 //! - [`compliance`]: the audit log, GDPR export and erasure, retention.
+//! - [`webhooks`]: signed webhooks from a transactional outbox, the dispatcher that delivers
+//!   them; [`api_keys`]: scoped per-site keys for server-to-server calls; [`sites_admin`]:
+//!   creating sites, rotating their keys, inviting and deactivating agents (API and CLI).
+//! - [`visitor_client`]: a visitor's device, browser and location from its own request.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
 //! - [`server`]: wires it all together and starts a node; [`tls`]: optional HTTPS/WSS in it.
@@ -28,10 +32,12 @@
 pub mod abuse;
 pub mod actors;
 pub mod analytics;
+pub mod api_keys;
 pub mod auth;
 pub mod automation;
 pub mod blobs;
 pub mod bot;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
@@ -45,5 +51,8 @@ pub mod memory;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod sites_admin;
 pub mod store;
 pub mod tls;
+pub mod visitor_client;
+pub mod webhooks;

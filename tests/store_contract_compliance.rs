@@ -1,5 +1,6 @@
 //! The store contract of issue 13's models, for both backends (ScyllaDB when `SCYLLA_URI` is
-//! set, in a fresh keyspace): analytics counters and the tracked writes that carry them, the
+//! set, in a fresh keyspace): analytics counters and the writes that carry them with their
+//! webhook events (`EffectfulWrites`), the
 //! audit log's pages across months, GDPR erasure of a conversation and a visitor, and the
 //! inbox listings kept in small partitions (closed conversations by day of last activity,
 //! listed newest first across days; active ones overwritten in place). SQLite-only: the bounded
@@ -17,7 +18,10 @@ use switchboard::domain::{
 };
 use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard::store::{AuditCursor, Fence, SharedStore, Tracking};
+use switchboard::store::{AuditCursor, Fence, SharedStore, WriteEffects};
+use switchboard::webhooks::{
+    events, AttemptOutcome, AttemptRecord, EventKind, WebhookEndpoint, WebhookId,
+};
 
 const T0: Millis = 1_700_000_000_000;
 const DAY: Millis = 86_400_000;
@@ -48,6 +52,20 @@ fn message(conversation_id: ConversationId, seq: u64, at: Millis) -> Message {
     }
 }
 
+/// An enabled endpoint that wants every event.
+fn everything_hook(site: SiteId) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: WebhookId::new(),
+        site_id: site,
+        url: "http://127.0.0.1:9/hook".into(),
+        description: "contract".into(),
+        events: Vec::new(),
+        secret: "whsec_contract".into(),
+        enabled: true,
+        created_at: T0,
+    }
+}
+
 fn visitor(site_id: SiteId, user_id: Option<&str>) -> Visitor {
     Visitor {
         id: VisitorId::new(),
@@ -57,6 +75,7 @@ fn visitor(site_id: SiteId, user_id: Option<&str>) -> Visitor {
         email: Some("vera@example.com".into()),
         created_at: T0,
         last_seen_at: T0,
+        client: None,
     }
 }
 
@@ -116,27 +135,41 @@ async fn counters_add_up_per_cell_and_range(store: SharedStore) {
         .is_empty());
 }
 
-async fn tracked_writes_store_the_change_and_its_counts(store: SharedStore) {
+async fn effectful_writes_store_the_change_its_events_and_counts(store: SharedStore) {
     let site = SiteId::new();
-    let tracking = |metric| Tracking {
+    store.put_webhook(&everything_hook(site)).await.unwrap();
+    let effects = |metric, events| WriteEffects {
+        events,
         increments: vec![cell(site, 7, 1, metric, 5)],
         retention_days: 30,
     };
     let conv = Conversation::new(site, VisitorId::new(), T0);
+    let created = vec![events::conversation_created(&conv)];
     store
-        .create_conversation_tracked(&conv, Fence::UNCHECKED, &tracking(Metric::NewConversations))
+        .create_conversation_with_effects(
+            &conv,
+            &effects(Metric::NewConversations, created),
+            Fence::UNCHECKED,
+        )
         .await
         .unwrap();
     let m = message(conv.id, 1, T0);
+    let said = vec![events::message_created(site, &m)];
     store
-        .append_message_tracked(site, &m, Fence::UNCHECKED, &tracking(Metric::Response))
+        .append_message_with_effects(&m, &effects(Metric::Response, said), Fence::UNCHECKED)
         .await
         .unwrap();
     let mut closed = conv.clone();
     closed.status = ConversationStatus::Closed;
     closed.last_seq = 1;
+    let changes = events::row_changes(&conv, &closed, T0 + 5);
     store
-        .update_conversation_tracked(&conv, &closed, Fence::UNCHECKED, &tracking(Metric::Closed))
+        .update_conversation_with_effects(
+            &conv,
+            &closed,
+            &effects(Metric::Closed, changes),
+            Fence::UNCHECKED,
+        )
         .await
         .unwrap();
     let event = VisitorEvent {
@@ -147,9 +180,27 @@ async fn tracked_writes_store_the_change_and_its_counts(store: SharedStore) {
         title: "Shop".into(),
     };
     store
-        .append_visitor_event_tracked(site, &event, Fence::UNCHECKED, &Tracking::default())
+        .append_visitor_event_with_effects(&event, &WriteEffects::default(), Fence::UNCHECKED)
         .await
         .unwrap();
+    // ScyllaDB fans committed events out in the relay; SQLite already did, in the write.
+    store.relay_outbox(T0 + 120_000).await.unwrap();
+    let mut kinds: Vec<_> = store
+        .deliveries(site, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.kind)
+        .collect();
+    kinds.sort_by_key(|k| k.as_str());
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::ConversationClosed,
+            EventKind::ConversationCreated,
+            EventKind::MessageCreated
+        ]
+    );
 
     assert_eq!(
         store.get_conversation(conv.id).await.unwrap(),
@@ -378,7 +429,7 @@ macro_rules! contract {
 
 contract!(
     counters_add_up_per_cell_and_range,
-    tracked_writes_store_the_change_and_its_counts,
+    effectful_writes_store_the_change_its_events_and_counts,
     audit_pages_newest_first_across_months,
     erasing_a_conversation_and_a_visitor_leaves_nothing,
     closed_inbox_spans_days_newest_first,
@@ -422,9 +473,9 @@ async fn retention_sets_ttls(store: SharedStore, uri: &str, keyspace: &str) {
         .build()
         .await
         .unwrap();
-    let week = Tracking {
-        increments: Vec::new(),
+    let week = WriteEffects {
         retention_days: 7,
+        ..WriteEffects::default()
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -437,13 +488,13 @@ async fn retention_sets_ttls(store: SharedStore, uri: &str, keyspace: &str) {
         .await
         .unwrap();
     store
-        .append_message_tracked(site, &message(conv.id, 1, now), Fence::UNCHECKED, &week)
+        .append_message_with_effects(&message(conv.id, 1, now), &week, Fence::UNCHECKED)
         .await
         .unwrap();
     let mut closed = conv.clone();
     closed.status = ConversationStatus::Closed;
     store
-        .update_conversation_tracked(&conv, &closed, Fence::UNCHECKED, &week)
+        .update_conversation_with_effects(&conv, &closed, &week, Fence::UNCHECKED)
         .await
         .unwrap();
     let event = VisitorEvent {
@@ -454,7 +505,7 @@ async fn retention_sets_ttls(store: SharedStore, uri: &str, keyspace: &str) {
         title: "Shop".into(),
     };
     store
-        .append_visitor_event_tracked(site, &event, Fence::UNCHECKED, &week)
+        .append_visitor_event_with_effects(&event, &week, Fence::UNCHECKED)
         .await
         .unwrap();
     let ttl = |cql: String| {
@@ -598,4 +649,84 @@ async fn sqlite_audit_log_is_append_only() {
         store.audit_log(record.site_id, None, 10).await.unwrap(),
         vec![record]
     );
+}
+
+/// Webhook copies of a visitor's data (event bodies, deliveries, attempts) go with its
+/// conversation when it is erased, and with retention once no delivery of them is still due.
+/// SQLite only: ScyllaDB's copies expire by TTL (docs/api.md, "Visitor data (GDPR)").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_erasure_and_retention_cover_webhook_copies() {
+    let (_dir, store) = sqlite_store().await;
+    let site = SiteId::new();
+    store.put_webhook(&everything_hook(site)).await.unwrap();
+    let write = |conv: Conversation| {
+        let store = store.clone();
+        async move {
+            let created = WriteEffects::events(vec![events::conversation_created(&conv)]);
+            store
+                .create_conversation_with_effects(&conv, &created, Fence::UNCHECKED)
+                .await
+                .unwrap();
+            let m = message(conv.id, 1, T0);
+            let said = WriteEffects::events(vec![events::message_created(site, &m)]);
+            store
+                .append_message_with_effects(&m, &said, Fence::UNCHECKED)
+                .await
+                .unwrap();
+            conv
+        }
+    };
+    let erased = write(Conversation::new(site, VisitorId::new(), T0)).await;
+    let kept = write(Conversation::new(site, VisitorId::new(), T0)).await;
+    assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 4);
+
+    store
+        .erase_conversation(&erased, Fence::UNCHECKED)
+        .await
+        .unwrap();
+    let left = store.deliveries(site, None, 10).await.unwrap();
+    assert_eq!(left.len(), 2, "only the other conversation's events");
+    let claims = store
+        .claim_deliveries("node-a", T0, 10_000, 10)
+        .await
+        .unwrap();
+    assert!(
+        claims
+            .iter()
+            .all(|c| c.body.contains(&kept.id.to_string())
+                && !c.body.contains(&erased.id.to_string()))
+    );
+
+    // Due (being sent): retention leaves them. Delivered: retention takes them and their log.
+    let cutoff = T0 + 30 * DAY;
+    assert_eq!(
+        store
+            .sweep_expired(site, cutoff, 10)
+            .await
+            .unwrap()
+            .webhook_events,
+        0
+    );
+    for claim in &claims {
+        let d = &claim.delivery;
+        let record = AttemptRecord {
+            event_id: d.event_id.clone(),
+            endpoint_id: d.endpoint_id,
+            site_id: d.site_id,
+            kind: d.kind,
+            attempt: d.attempts,
+            at: T0 + 1,
+            outcome: AttemptOutcome::Delivered,
+            status: Some(200),
+            error: None,
+            duration_ms: 3,
+            next_at: None,
+        };
+        assert!(store.finish_delivery(claim, &record).await.unwrap());
+    }
+    assert_eq!(store.delivery_log(site, None, 10).await.unwrap().len(), 2);
+    let swept = store.sweep_expired(site, cutoff, 10).await.unwrap();
+    assert_eq!(swept.webhook_events, 2, "{swept:?}");
+    assert!(store.deliveries(site, None, 10).await.unwrap().is_empty());
+    assert!(store.delivery_log(site, None, 10).await.unwrap().is_empty());
 }

@@ -46,3 +46,7 @@ ALTER TABLE visitor_events ADD COLUMN site_id TEXT;
 UPDATE visitor_events
    SET site_id = (SELECT site_id FROM visitors WHERE visitors.id = visitor_events.visitor_id);
 CREATE INDEX visitor_events_site_at ON visitor_events (site_id, at);
+
+-- Webhook events (migration 6) by site and age: the retention sweeper deletes a site's old
+-- events (and their deliveries and attempts) once no delivery of them is still due.
+CREATE INDEX webhook_events_site_at ON webhook_events (site_id, created_at);

@@ -7,6 +7,7 @@
 //! `mod.rs` (the actor); the rules of the conversation and the router live in plain structs
 //! next to them. An actor names another only through a ref and that entity's messages.
 
+pub mod active_agents;
 pub mod agent;
 pub mod caller;
 pub mod connection;
@@ -63,6 +64,10 @@ pub struct Hub {
     pub guards: crate::abuse::Guards,
     /// Stores of personal data outside the store's tables, for GDPR export and erasure.
     pub personal_data: crate::compliance::gdpr::Hooks,
+    /// Deactivated agents per site, for refusing their old tokens over HTTP.
+    pub active_agents: active_agents::ActiveAgents,
+    /// The operator's GeoIP database, if any (visitors' locations).
+    pub geoip: Option<crate::visitor_client::GeoIp>,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
@@ -80,6 +85,7 @@ impl Hub {
         registry: Registry,
     ) -> HubRef {
         let sockets = Sockets::new(registry.node().clone());
+        let geoip = crate::visitor_client::GeoIp::open(config.geoip_db.as_deref());
         let subscriptions = Subscriptions::new(registry.node().clone());
         Arc::new(Hub {
             guards: crate::abuse::Guards::new(&config),
@@ -92,6 +98,8 @@ impl Hub {
             sockets,
             subscriptions,
             cluster: OnceLock::new(),
+            active_agents: active_agents::ActiveAgents::default(),
+            geoip,
             sites: SiteCache::default(),
             agents_online: Mutex::new(HashMap::new()),
         })

@@ -7,8 +7,8 @@
 //! conversation actor answering or closing, the visitor actor creating a conversation, the
 //! router's assignment through the conversation) turns it into a [`Tally`], the site's
 //! [`Calendar`] places it in a `(day, hour, agent, inside hours)` cell, and the resulting
-//! [`Increment`]s ride on the store write that records the change itself
-//! (the `*_tracked` writes of `store::AnalyticsStore`). Reads are range queries over those
+//! [`Increment`]s ride on the store write that records the change itself, beside its webhook
+//! events (`store::WriteEffects`, one call of `store::EffectfulWrites`). Reads are range queries over those
 //! cells ([`report`]).
 //!
 //! Map: this file (what is counted and where it lands), [`report`] (cells into the figures the
@@ -27,7 +27,8 @@ use crate::automation::inside_hours;
 use crate::clock::Millis;
 use crate::domain::{AgentId, BusinessHours, Site, SiteId, SiteSettings};
 use crate::error::{ApiResult, ErrorCode};
-use crate::store::Tracking;
+use crate::store::WriteEffects;
+use crate::webhooks::EventDraft;
 
 /// What is counted. Every cell keeps a count and a total, so averages add up across cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -202,25 +203,32 @@ pub fn day_to_date(day: i32) -> NaiveDate {
 /// `NaiveDate::from_ymd(1970, 1, 1).num_days_from_ce()`.
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
-/// What a write made by `site`'s entities carries: its tallies placed in the site's calendar,
-/// and its retention (for backends that expire rows by TTL).
-pub fn tracking_for(site: &Site, tallies: &[Tally]) -> Tracking {
+/// What a write made by `site`'s entities carries: its webhook `events`, its tallies placed
+/// in the site's calendar, and its retention (for backends that expire rows by TTL).
+pub fn effects_for(site: &Site, tallies: &[Tally], events: Vec<EventDraft>) -> WriteEffects {
     let calendar = Calendar::of(&site.settings);
-    Tracking {
+    WriteEffects {
+        events,
         increments: tallies.iter().map(|t| calendar.place(site.id, t)).collect(),
         retention_days: site.settings.retention_days,
     }
 }
 
-/// [`tracking_for`] a site known by id (through the node's site cache). A site that is not
+/// [`effects_for`] a site known by id (through the node's site cache). A site that is not
 /// stored (tools and tests write conversations without one) counts in UTC and keeps forever:
 /// the write itself must not fail for it.
-pub async fn tracking(hub: &HubRef, site: SiteId, tallies: &[Tally]) -> ApiResult<Tracking> {
+pub async fn effects(
+    hub: &HubRef,
+    site: SiteId,
+    tallies: &[Tally],
+    events: Vec<EventDraft>,
+) -> ApiResult<WriteEffects> {
     match hub.site(site).await {
-        Ok(site) => Ok(tracking_for(&site, tallies)),
+        Ok(site) => Ok(effects_for(&site, tallies, events)),
         Err(e) if e.code == ErrorCode::NotFound => {
             let calendar = Calendar::of(&SiteSettings::default());
-            Ok(Tracking {
+            Ok(WriteEffects {
+                events,
                 increments: tallies.iter().map(|t| calendar.place(site, t)).collect(),
                 retention_days: 0,
             })
@@ -235,8 +243,8 @@ pub async fn record(hub: &HubRef, site: SiteId, tallies: &[Tally]) -> ApiResult<
     if tallies.is_empty() {
         return Ok(());
     }
-    let tracking = tracking(hub, site, tallies).await?;
-    Ok(hub.store.add_counts(&tracking.increments).await?)
+    let effects = effects(hub, site, tallies, Vec::new()).await?;
+    Ok(hub.store.add_counts(&effects.increments).await?)
 }
 
 #[cfg(test)]

@@ -57,8 +57,9 @@ impl Timings {
                     tallies.push(Tally::measure(Metric::FirstResponse, agent, at, at - first));
                 }
             }
-            // Automation does not answer for the team: the visitor still waits for a human.
-            Author::Bot => {}
+            // Automation does not answer for the team, nor does a log line (an assignment): the
+            // visitor still waits for a human.
+            Author::Bot | Author::System { .. } => {}
         }
         tallies
     }

@@ -12,6 +12,7 @@ mod read;
 mod send;
 mod status;
 mod subscribe;
+mod tags;
 mod take;
 mod typing;
 mod visitor;
@@ -27,6 +28,7 @@ pub use read::Read;
 pub use send::Send;
 pub use status::ChangeStatus;
 pub use subscribe::{Subscribe, Unsubscribe};
+pub use tags::Tags;
 pub use take::{Take, Transfer};
 pub use typing::Typing;
 pub use visitor::{LeaveEmail, PageView, Start};
@@ -96,6 +98,7 @@ pub enum Command {
     Take(Take),
     Transfer(Transfer),
     Status(ChangeStatus),
+    Tags(Tags),
 }
 
 /// A command's typed result.
@@ -146,7 +149,9 @@ impl Command {
         Some(match frame {
             ClientFrame::Hello { .. } => return None,
             ClientFrame::Ping { id } => (id, Command::Ping),
-            ClientFrame::Start { id } => (id, Command::Start(Start)),
+            ClientFrame::Start { id, trigger, lang } => {
+                (id, Command::Start(Start { trigger, lang }))
+            }
             ClientFrame::Subscribe {
                 id,
                 conversation_id,
@@ -246,6 +251,17 @@ impl Command {
                 id,
                 conversation_id,
             } => status(id, conversation_id, StatusChange::Close),
+            ClientFrame::Tags {
+                id,
+                conversation_id,
+                tags,
+            } => (
+                id,
+                Command::Tags(Tags {
+                    conversation_id,
+                    tags,
+                }),
+            ),
         })
     }
 
@@ -255,9 +271,11 @@ impl Command {
             Command::Start(_) | Command::PageView(_) | Command::LeaveEmail(_) => {
                 ctx.visitor().map(drop)
             }
-            Command::Presence(_) | Command::Take(_) | Command::Transfer(_) | Command::Status(_) => {
-                ctx.agent().map(drop)
-            }
+            Command::Presence(_)
+            | Command::Take(_)
+            | Command::Transfer(_)
+            | Command::Status(_)
+            | Command::Tags(_) => ctx.agent().map(drop),
             _ => Ok(()),
         }
     }
@@ -286,6 +304,7 @@ impl Command {
             Command::Take(c) => reply(c.run(&ctx), Reply::Conversation),
             Command::Transfer(c) => reply(c.run(&ctx), Reply::Conversation),
             Command::Status(c) => reply(c.run(&ctx), Reply::Conversation),
+            Command::Tags(c) => reply(c.run(&ctx), Reply::Conversation),
         }
     }
 }

@@ -50,6 +50,9 @@ impl Transfer {
                 .await?
                 .filter(|a| a.site_id == ctx.site)
                 .ok_or_else(|| ApiError::not_found("agent"))?;
+            if !target.active {
+                return Err(ApiError::forbidden("that agent is deactivated"));
+            }
             // A transfer must still be answered by the new agent.
             let from = snapshot.await?;
             let previous = from.assignee;

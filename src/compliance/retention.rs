@@ -45,8 +45,15 @@ pub async fn sweep_site(hub: &HubRef, site: &Site) -> StoreResult<Swept> {
         total.messages += pass.messages;
         total.events += pass.events;
         total.conversations += pass.conversations;
+        total.webhook_events += pass.webhook_events;
         let limit = PASS_LIMIT as u64;
-        if pass.messages < limit && pass.events < limit && pass.conversations < limit {
+        let full = [
+            pass.messages,
+            pass.events,
+            pass.conversations,
+            pass.webhook_events,
+        ];
+        if full.iter().all(|n| *n < limit) {
             break;
         }
     }
@@ -91,6 +98,7 @@ impl RetentionActor {
                                 "messages": swept.messages,
                                 "events": swept.events,
                                 "conversations": swept.conversations,
+                                "webhook_events": swept.webhook_events,
                             }),
                             ip: None,
                         };

@@ -5,6 +5,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::audited::{changed_fields, note, ClientIp};
 use super::auth::{AdminAuth, AgentAuth};
@@ -29,7 +30,7 @@ fn ok(value: impl Serialize) -> Json {
 }
 
 /// The command context of an HTTP caller: an agent, over no socket.
-fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
+pub(super) fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
     Ctx {
         hub: hub.clone(),
         caller: auth.caller(),
@@ -59,7 +60,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/site", web::patch().to(update_site))
         .route("/site/settings", web::put().to(update_settings))
         .route("/site/rotate-secret", web::post().to(rotate_secret))
-        .route("/widget/config", web::get().to(widget_config));
+        .route("/widget/config", web::get().to(widget_config))
+        .configure(super::avatars::routes)
+        .configure(super::search::routes);
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -83,7 +86,8 @@ pub async fn metrics() -> HttpResponse {
         .body(metrics::render())
 }
 
-async fn me(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/me", tag = "agents", responses((status = 200, body = crate::gateway::openapi::Me)), security(("agent_token" = [])))]
+pub(super) async fn me(hub: Hub, auth: AgentAuth) -> Json {
     let agent = hub
         .store
         .get_agent(auth.0.sub)
@@ -96,37 +100,55 @@ async fn me(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "agent": agent, "presence": presence }))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
     status: Option<String>,
     limit: Option<usize>,
+    /// Search: visitor name, email or message text (`gateway/search.rs`).
+    q: Option<String>,
+    tag: Option<String>,
 }
 
-async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>) -> Json {
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, body = crate::gateway::openapi::ConversationList)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn list_conversations(
+    hub: Hub,
+    auth: AgentAuth,
+    q: web::Query<ListQuery>,
+) -> Json {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let text = q.q.filter(|t| !t.trim().is_empty());
+    if text.is_some() || q.tag.is_some() {
+        return super::search::search(&hub, &auth, text, q.tag, q.status.as_deref(), limit).await;
+    }
     let status = match q.status.as_deref() {
         None => ConversationStatus::Open,
         Some(s) => ConversationStatus::parse(s)
             .ok_or_else(|| ApiError::invalid("status is open, snoozed or closed"))?,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let list = hub
         .store
         .conversations_by_status(auth.0.site, status, limit)
         .await?;
     let list = hub.freshen(list).await;
-    let list: Vec<_> = list
-        .into_iter()
+    ok(json!({ "conversations": with_unread(list) }))
+}
+
+/// Conversations as listings show them: each with its `unread` count.
+pub(super) fn with_unread(list: Vec<Conversation>) -> Vec<serde_json::Value> {
+    list.into_iter()
         .map(|c| {
             let unread = c.unread_for_agent();
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["unread"] = json!(unread);
             v
         })
-        .collect();
-    ok(json!({ "conversations": list }))
+        .collect()
 }
 
-async fn queue(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/queue", tag = "conversations", responses((status = 200, body = crate::gateway::openapi::Queue)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn queue(hub: Hub, auth: AgentAuth) -> Json {
     let site = auth.0.site;
     let waiting = hub.router(site).ask(router::QueueSnapshot).await?;
     let mut out = Vec::with_capacity(waiting.len());
@@ -141,8 +163,9 @@ async fn queue(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "waiting": out }))
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageQuery {
     before_seq: Option<u64>,
     limit: Option<usize>,
 }
@@ -158,15 +181,16 @@ impl PageQuery {
 }
 
 /// `GET /conversations/{id}`: the conversation, its visitor and the newest page of messages.
-#[derive(Serialize)]
-struct ConversationDetail {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConversationDetail {
     conversation: Conversation,
     visitor: Option<Visitor>,
     messages: Vec<Message>,
     has_more: bool,
 }
 
-async fn conversation_detail(
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = ConversationDetail)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn conversation_detail(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -187,7 +211,8 @@ async fn conversation_detail(
     })
 }
 
-async fn messages(
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = crate::protocol::HistoryResult)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn messages(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -196,13 +221,14 @@ async fn messages(
     ok(q.history(id.into_inner()).run(&ctx(&hub, &auth)).await?)
 }
 
-#[derive(Deserialize)]
-struct Reply {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Reply {
     client_msg_id: String,
     body: String,
 }
 
-async fn reply(
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Reply, responses((status = 200, body = crate::protocol::PostResult)), security(("agent_token" = []), ("api_key" = ["messages:send"])))]
+pub(super) async fn reply(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -228,12 +254,13 @@ async fn change(hub: &HubRef, auth: &AgentAuth, id: ConversationId, change: Stat
     ok(command.run(&ctx(hub, auth)).await?)
 }
 
-#[derive(Deserialize)]
-struct Snooze {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Snooze {
     until: i64,
 }
 
-async fn snooze(
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/snooze", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Snooze, responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn snooze(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -248,20 +275,23 @@ async fn snooze(
     .await
 }
 
-async fn wake(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/wake", tag = "conversations", params(("id" = String, Path, format = Uuid)), responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn wake(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
     change(&hub, &auth, id.into_inner(), StatusChange::Wake).await
 }
 
-async fn close(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "conversations", params(("id" = String, Path, format = Uuid)), responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn close(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
     change(&hub, &auth, id.into_inner(), StatusChange::Close).await
 }
 
-#[derive(Deserialize)]
-struct Transfer {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Transfer {
     agent_id: AgentId,
 }
 
-async fn transfer_to(
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Transfer, responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn transfer_to(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -274,7 +304,8 @@ async fn transfer_to(
     ok(command.run(&ctx(&hub, &auth)).await?)
 }
 
-async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
+#[utoipa::path(get, path = "/api/v1/visitors/{id}", tag = "conversations", params(("id" = String, Path, format = Uuid)), responses((status = 200, body = crate::gateway::openapi::VisitorDetail)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
     let visitor = hub
         .store
         .get_visitor(id.into_inner())
@@ -288,7 +319,8 @@ async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> 
     ok(json!({ "visitor": visitor, "events": events, "conversations": conversations }))
 }
 
-async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", responses((status = 200, body = crate::gateway::openapi::AgentList)), security(("agent_token" = [])))]
+pub(super) async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
     let site = auth.0.site;
     let agents = hub.store.list_agents(site).await?;
     let presence: std::collections::HashMap<AgentId, Presence> = hub
@@ -309,8 +341,8 @@ async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "agents": agents }))
 }
 
-#[derive(Deserialize)]
-struct NewAgent {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct NewAgent {
     email: String,
     name: String,
     password: String,
@@ -327,7 +359,13 @@ fn default_capacity() -> u32 {
     5
 }
 
-async fn create_agent(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<NewAgent>) -> Json {
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = NewAgent, responses((status = 201, body = crate::gateway::openapi::AgentOne)), security(("agent_token" = [])))]
+pub(super) async fn create_agent(
+    hub: Hub,
+    auth: AdminAuth,
+    ip: ClientIp,
+    body: web::Json<NewAgent>,
+) -> Json {
     let n = body.into_inner();
     if !looks_like_email(&n.email) || n.name.trim().is_empty() || n.password.len() < 8 {
         return Err(ApiError::invalid(
@@ -344,6 +382,8 @@ async fn create_agent(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<N
         password_hash,
         role: n.role,
         capacity: n.capacity.min(1000),
+        active: true,
+        avatar_version: 0,
     };
     hub.store.put_agent(&agent).await?;
     let detail = json!({ "role": agent.role, "capacity": agent.capacity });
@@ -359,15 +399,18 @@ async fn create_agent(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<N
     Ok(HttpResponse::Created().json(json!({ "agent": agent })))
 }
 
-#[derive(Deserialize)]
-struct AgentPatch {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct AgentPatch {
     name: Option<String>,
     role: Option<Role>,
     capacity: Option<u32>,
     password: Option<String>,
+    /// false deactivates the agent (`gateway/deactivate.rs`), true reactivates it.
+    active: Option<bool>,
 }
 
-async fn update_agent(
+#[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = String, Path, format = Uuid)), request_body = AgentPatch, responses((status = 200, body = crate::gateway::openapi::AgentOne)), security(("agent_token" = [])))]
+pub(super) async fn update_agent(
     hub: Hub,
     auth: AdminAuth,
     ip: ClientIp,
@@ -383,6 +426,10 @@ async fn update_agent(
     let patch = body.into_inner();
     let before = serde_json::to_value(&agent).unwrap_or_default();
     let password_changed = patch.password.is_some();
+    if let Some(active) = patch.active {
+        super::deactivate::check(&hub, &auth, &agent, active).await?;
+        agent.active = active;
+    }
     if let Some(name) = patch.name.filter(|n| !n.trim().is_empty()) {
         agent.name = name;
     }
@@ -399,7 +446,7 @@ async fn update_agent(
         agent.password_hash = hash_password_pooled(password).await?;
     }
     hub.store.put_agent(&agent).await?;
-    hub.agent(agent.id).tell_if_running(agent::Refresh);
+    super::deactivate::applied(&hub, &agent);
     let mut changed = changed_fields(&before, &serde_json::to_value(&agent).unwrap_or_default());
     if password_changed {
         changed.push("password".into());
@@ -417,18 +464,25 @@ async fn update_agent(
     ok(json!({ "agent": agent }))
 }
 
-async fn site(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/site", tag = "sites", responses((status = 200, body = crate::gateway::openapi::SiteOne)), security(("agent_token" = [])))]
+pub(super) async fn site(hub: Hub, auth: AgentAuth) -> Json {
     let site = hub.site(auth.0.site).await?;
     ok(json!({ "site": &*site }))
 }
 
-#[derive(Deserialize)]
-struct SitePatch {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct SitePatch {
     name: Option<String>,
 }
 
 /// Rename the site: the widget's header and the console show the name.
-async fn update_site(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<SitePatch>) -> Json {
+#[utoipa::path(patch, path = "/api/v1/site", tag = "sites", request_body = SitePatch, responses((status = 200, body = crate::gateway::openapi::SiteOne)), security(("agent_token" = [])))]
+pub(super) async fn update_site(
+    hub: Hub,
+    auth: AdminAuth,
+    ip: ClientIp,
+    body: web::Json<SitePatch>,
+) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     if let Some(name) = body.into_inner().name {
         let name = name.trim();
@@ -454,11 +508,24 @@ async fn update_site(hub: Hub, auth: AdminAuth, ip: ClientIp, body: web::Json<Si
 /// Reject settings that would silently misbehave (unknown timezone, bad times, a welcome
 /// variant the widget could never pick).
 fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
+    let code = |lang: &str| lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
     for (lang, text) in &s.welcome_messages {
-        let code = lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
-        if !code || text.chars().count() > 2000 {
+        if !code(lang) || text.chars().count() > 2000 {
             return Err(ApiError::invalid(
                 "welcome_messages maps two-letter language codes (\"es\") to texts of at most 2000 characters",
+            ));
+        }
+    }
+    for (lang, r) in &s.replies {
+        let texts = [
+            &r.reply_inside_hours,
+            &r.reply_outside_hours,
+            &r.offline_message,
+            &r.offline_reply_known_email,
+        ];
+        if !code(lang) || texts.iter().any(|t| t.chars().count() > 2000) {
+            return Err(ApiError::invalid(
+                "replies maps two-letter language codes (\"es\") to texts of at most 2000 characters",
             ));
         }
     }
@@ -485,7 +552,8 @@ fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
     crate::compliance::settings::validate(s)
 }
 
-async fn update_settings(
+#[utoipa::path(put, path = "/api/v1/site/settings", tag = "sites", request_body = crate::domain::SiteSettings, responses((status = 200, body = crate::gateway::openapi::SettingsOne)), security(("agent_token" = [])))]
+pub(super) async fn update_settings(
     hub: Hub,
     auth: AdminAuth,
     ip: ClientIp,
@@ -504,7 +572,8 @@ async fn update_settings(
     ok(json!({ "settings": site.settings }))
 }
 
-async fn rotate_secret(hub: Hub, auth: AdminAuth, ip: ClientIp) -> Json {
+#[utoipa::path(post, path = "/api/v1/site/rotate-secret", tag = "sites", responses((status = 200, body = crate::gateway::openapi::IdentitySecret)), security(("agent_token" = [])))]
+pub(super) async fn rotate_secret(hub: Hub, auth: AdminAuth, ip: ClientIp) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     site.identity_secret = random_secret(32);
     hub.store.put_site(&site).await?;
@@ -513,12 +582,14 @@ async fn rotate_secret(hub: Hub, auth: AdminAuth, ip: ClientIp) -> Json {
     ok(json!({ "identity_secret": site.identity_secret }))
 }
 
-#[derive(Deserialize)]
-struct WidgetQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct WidgetQuery {
     site: String,
 }
 
-async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
+#[utoipa::path(get, path = "/api/v1/widget/config", tag = "widget", params(WidgetQuery), responses((status = 200, body = crate::protocol::WidgetConfig)))]
+pub(super) async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
     let site = hub
         .site_by_key(&q.site)
         .await?

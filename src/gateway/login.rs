@@ -5,15 +5,16 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::audited::{note, ClientIp};
 use crate::abuse::logins::Throttled;
-use crate::actors::HubRef;
+use crate::actors::{agent, HubRef};
 use crate::auth::{verify_password_pooled, AgentClaims};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Login {
     email: String,
     password: String,
@@ -32,6 +33,7 @@ fn throttled(t: Throttled) -> HttpResponse {
         }}))
 }
 
+#[utoipa::path(post, path = "/api/v1/login", tag = "agents", request_body = Login, responses((status = 200, body = crate::gateway::openapi::LoggedIn), (status = 429, description = "Too many attempts (`rate_limited`, with `Retry-After`)")))]
 pub async fn login(
     hub: web::Data<HubRef>,
     ip: ClientIp,
@@ -63,6 +65,12 @@ pub async fn login(
         return Err(refused());
     }
     permit.succeeded();
+    // Checked after the password, so the answer tells nothing to someone without it.
+    if !agent.active {
+        let detail = json!({ "reason": "deactivated" });
+        note(&hub, &claims, &ip, "agent.login_failed", None, detail).await;
+        return Err(agent::deactivated_error());
+    }
     note(&hub, &claims, &ip, "agent.login", None, json!({})).await;
     let token = hub.tokens.issue_agent(&claims);
     Ok(HttpResponse::Ok().json(json!({ "token": token, "agent": agent })))

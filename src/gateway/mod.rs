@@ -2,12 +2,20 @@
 //! and metrics, and the static web assets (widget, console, demo page).
 
 mod api;
+mod api_keys;
 mod audited;
 mod auth;
+mod avatars;
 mod compliance;
+mod deactivate;
 mod insights;
+mod integrations;
 mod login;
+pub mod openapi;
 mod pages;
+mod search;
+mod sites;
+mod webhooks;
 mod ws;
 
 use actix_web::{web, HttpResponse, ResponseError};
@@ -57,11 +65,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .route("/healthz", web::get().to(api::healthz))
         .route("/readyz", web::get().to(api::readyz))
         .route("/metrics", web::get().to(api::metrics))
+        .route("/api/openapi.json", web::get().to(openapi::serve))
         .service(
             web::scope("/api/v1")
                 .configure(api::routes)
                 .configure(insights::routes)
-                .configure(compliance::routes),
+                .configure(compliance::routes)
+                .configure(integrations::routes),
         )
         .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));
 }

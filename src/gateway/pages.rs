@@ -83,6 +83,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, assets: WebAssets) {
         .route("/console/settings", get().to(page("console/settings.html")))
         .route("/console/analytics", get().to(page("console/analytics.html")))
         .route("/console/audit", get().to(page("console/audit.html")))
+        .route(
+            "/console/integrations",
+            get().to(page("console/integrations.html")),
+        )
+        .route("/console/sites", get().to(page("console/sites.html")))
+        .route("/console/invite", get().to(page("console/invite.html")))
         .route("/demo", get().to(page("demo/index.html")))
         .route(
             "/assets/{path:.*}",
@@ -166,6 +172,9 @@ mod tests {
             "console/analytics.html",
             "console/audit.html",
             "console/vendor/uPlot.iife.min.js",
+            "console/integrations.html",
+            "console/sites.html",
+            "console/invite.html",
             "demo/index.html",
             "favicon.svg",
         ] {

@@ -1,4 +1,5 @@
-//! `GET /ws`: upgrade to a WebSocket and hand it to a new connection actor.
+//! `GET /ws`: upgrade to a WebSocket and hand it to a new connection actor, with what the
+//! request says about the client (a visitor's device and location, `visitor_client`).
 
 use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -6,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::abuse::peer::request_ip;
 use crate::actors::connection::{Connection, Peer};
 use crate::actors::HubRef;
+use crate::visitor_client::RequestInfo;
 
 pub async fn upgrade(
     req: HttpRequest,
@@ -27,9 +29,21 @@ pub async fn upgrade(
         .aggregate_continuations()
         .max_continuation_size(max);
     let hub = hub.get_ref().clone();
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect::<String>())
+    };
+    let request = RequestInfo {
+        user_agent: header(actix_web::http::header::USER_AGENT),
+        accept_language: header(actix_web::http::header::ACCEPT_LANGUAGE),
+        // The same address the rate buckets key on (`abuse::peer`: trusted proxies only).
+        address: Some(peer.ip),
+    };
     Connection::create(move |ctx| {
         ctx.add_stream(stream);
-        Connection::new(hub, session, peer)
+        Connection::new(hub, session, peer).with_request(request)
     });
     Ok(response)
 }

@@ -14,11 +14,14 @@ pub struct Swept {
     pub messages: u64,
     pub events: u64,
     pub conversations: u64,
+    /// Webhook events no longer due anywhere, with their deliveries and attempts (SQLite;
+    /// ScyllaDB expires its copies by TTL).
+    pub webhook_events: u64,
 }
 
 impl Swept {
     pub fn total(&self) -> u64 {
-        self.messages + self.events + self.conversations
+        self.messages + self.events + self.conversations + self.webhook_events
     }
 }
 

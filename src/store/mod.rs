@@ -2,8 +2,9 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`): a new model adds its own trait file here, one file per
-//! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
+//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`, and the
+//! integrations: `outbox`, `webhooks`, `api_keys`, `invites`): a new model adds its own trait
+//! file here, one file per backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
 //! `tests/store_contract_cluster.rs` run the same contract against both (Scylla when
@@ -14,32 +15,50 @@
 //! [`Fence`], and the store refuses it with [`StoreError::Fenced`] when the epoch is stale
 //! (docs/cluster.md says how each backend checks it). [`Fence::UNCHECKED`] skips the check: for
 //! tools, tests and call sites not wired to a lease yet.
+//!
+//! **Effects.** The actors store a change together with the webhook events and analytics
+//! counts it causes through [`EffectfulWrites`] (one call, one [`WriteEffects`]): on SQLite in
+//! the same transaction, on ScyllaDB by verified intents then counters (`effects.rs`).
 
 use std::sync::Arc;
 
 mod agents;
 mod analytics;
+mod api_keys;
 mod audit;
+mod avatars;
 mod cluster;
 mod compliance;
 mod conversations;
+mod effects;
+mod invites;
 mod messages;
+mod outbox;
+pub mod search;
 mod sites;
 mod visitors;
+mod webhooks;
 
 pub mod scylla;
 pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
-pub use analytics::{AnalyticsStore, Tracking};
+pub use analytics::AnalyticsStore;
+pub use api_keys::ApiKeyStore;
 pub use audit::{AuditCursor, AuditStore};
+pub use avatars::{Avatar, AvatarStore};
 pub use cluster::ClusterStore;
 pub use compliance::{ComplianceStore, Swept};
 pub use conversations::ConversationStore;
+pub use effects::{EffectfulWrites, WriteEffects};
+pub use invites::InviteStore;
 pub use messages::MessageStore;
+pub use outbox::OutboxStore;
+pub use search::{ConversationQuery, SearchStore};
 pub use sites::SiteStore;
 pub use visitors::VisitorStore;
+pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,9 +95,19 @@ pub trait Store:
     + AnalyticsStore
     + AuditStore
     + ComplianceStore
+    + EffectfulWrites
+    + IntegrationStore
+    + AvatarStore
+    + SearchStore
     + 'static
 {
 }
+
+/// The integration models (issue 13 §1): the webhook outbox and deliveries, API keys and
+/// invitations, grouped so that `Store`'s list grows by one line.
+pub trait IntegrationStore: OutboxStore + WebhookStore + ApiKeyStore + InviteStore {}
+
+impl<T> IntegrationStore for T where T: OutboxStore + WebhookStore + ApiKeyStore + InviteStore {}
 
 impl<T> Store for T where
     T: SiteStore
@@ -90,6 +119,10 @@ impl<T> Store for T where
         + AnalyticsStore
         + AuditStore
         + ComplianceStore
+        + EffectfulWrites
+        + IntegrationStore
+        + AvatarStore
+        + SearchStore
         + 'static
 {
 }

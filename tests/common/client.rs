@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -48,8 +47,10 @@ impl Client {
         Self::connect_with(addr, &[]).await
     }
 
-    /// Connect with extra handshake headers (`Origin`, `X-Forwarded-For`).
+    /// Connect with extra handshake headers (`Origin`, `X-Forwarded-For`, a browser's
+    /// `User-Agent`, `Accept-Language`).
     pub async fn connect_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{addr}/ws")
             .into_client_request()
             .expect("a WebSocket request");

@@ -32,7 +32,7 @@ async function main() {
   if (!session.get()) return signIn();
   const me = (await api('GET', '/me')).agent;
   $('#me-name').textContent = me.name;
-  if (me.role !== 'admin') {
+  if (me.role !== 'admin' && me.role !== 'owner') {
     $('#gate').textContent = 'Only admins can read the analytics.';
     return;
   }

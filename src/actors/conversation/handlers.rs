@@ -9,22 +9,23 @@ use super::lifecycle::{self, Transition};
 use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
 use super::{
-    restarted, router, tell_visitor_closed, Assign, ChangeStatus, ConversationActor, History, Init,
-    MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing, Waiter,
+    restarted, router, tell_visitor_closed, unread, ChangeStatus, ConversationActor, History, Init,
+    MarkRead, Post, Snapshot, StatusChange, Subscribe, TimeCheck, Typing, Waiter,
 };
 use crate::actors::Caller;
-use crate::analytics::{Metric, Tally};
 use crate::domain::{Conversation, ConversationStatus, Message, Seq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{encode_ack, HistoryResult, Party, PostResult, ServerFrame, SubscribeResult};
 
 /// A handler result the actor fills in later.
-fn later<T: Send + 'static>(rx: oneshot::Receiver<ApiResult<T>>) -> ResponseFuture<ApiResult<T>> {
+pub(super) fn later<T: Send + 'static>(
+    rx: oneshot::Receiver<ApiResult<T>>,
+) -> ResponseFuture<ApiResult<T>> {
     Box::pin(async move { rx.await.unwrap_or_else(|_| Err(restarted())) })
 }
 
-fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
+pub(super) fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
     Box::pin(std::future::ready(value))
 }
 
@@ -189,7 +190,12 @@ impl ConversationActor {
         frames.push(encode_ack(&msg.command_id, &ack));
         // Routing may have acted before this subscriber arrived: tell it where things stand.
         let routing = self.conv.as_ref().and_then(|c| {
-            lifecycle::routing_state(c, self.assignee_name.as_deref(), self.queue_position)
+            lifecycle::routing_state(
+                c,
+                self.assignee_name.as_deref(),
+                self.assignee_avatar.as_deref(),
+                self.queue_position,
+            )
         });
         frames.extend(routing.map(|state| state.encode()));
         let party = msg.caller.party();
@@ -311,57 +317,6 @@ impl Handler<TimeCheck> for ConversationActor {
     }
 }
 
-impl Handler<Assign> for ConversationActor {
-    type Result = ResponseFuture<ApiResult<Conversation>>;
-
-    fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(e) = self.moving() {
-            return ready(Err(e));
-        }
-        self.touch(ctx);
-        let Some(conv) = self.conv.as_mut() else {
-            return ready(Err(ApiError::not_found("conversation")));
-        };
-        conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
-        self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
-        if let (Some(since), Some(agent)) = (msg.queued_since, conv.assignee) {
-            let now = self.hub.now();
-            let waited = Tally::measure(Metric::QueueWait, Some(agent), now, now - since);
-            self.tallies.push(waited);
-        }
-        if conv.assignee.is_some() {
-            self.queue_position = None;
-        }
-        self.answering.assigned();
-        let (tx, rx) = oneshot::channel();
-        self.flush_then(ctx, move |act, result, _| {
-            let Some(conv) = act.conv.clone() else { return };
-            if result.is_ok() {
-                if let Some((agent_id, agent_name)) = msg.agent {
-                    let frame = ServerFrame::Assigned {
-                        conversation_id: conv.id,
-                        agent_id,
-                        agent_name,
-                    };
-                    act.broadcast(&frame, None, None);
-                }
-                act.broadcast(
-                    &ServerFrame::Conversation {
-                        conversation: conv.clone(),
-                    },
-                    None,
-                    None,
-                );
-                if act.answering.visitor_waiting() {
-                    act.tell_router_awaiting();
-                }
-            }
-            let _ = tx.send(result.map(|_| conv));
-        });
-        later(rx)
-    }
-}
-
 impl Handler<Typing> for ConversationActor {
     type Result = ApiResult<()>;
     fn handle(&mut self, msg: Typing, ctx: &mut Context<Self>) -> ApiResult<()> {
@@ -392,6 +347,10 @@ impl Handler<MarkRead> for ConversationActor {
             return Ok(*cursor);
         }
         *cursor = seq;
+        if msg.caller.party() == Party::Agent {
+            conv.agent_unread =
+                unread::visitor_messages_after(self.pipeline.recent(), seq, conv.agent_unread);
+        }
         let conv = conv.clone();
         self.mark_dirty(ctx);
         self.broadcast(
@@ -458,28 +417,16 @@ impl Handler<Snapshot> for ConversationActor {
     }
 }
 
-impl Handler<QueuePosition> for ConversationActor {
-    type Result = ();
-    fn handle(&mut self, msg: QueuePosition, _: &mut Context<Self>) {
-        self.queue_position = Some(msg.position);
-        let frame = ServerFrame::Queue {
-            conversation_id: self.id,
-            position: msg.position,
-        };
-        self.broadcast(&frame, Some(Party::Visitor), None);
-    }
-}
-
 impl Handler<Init> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
-    fn handle(&mut self, _: Init, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Init, ctx: &mut Context<Self>) -> Self::Result {
         self.touch(ctx);
         let Some(conv) = self.conv.clone() else {
             return ready(Err(ApiError::not_found("conversation")));
         };
         let (tx, rx) = oneshot::channel();
-        self.welcome(conv, tx, ctx);
+        self.welcome(conv, msg.trigger, tx, ctx);
         later(rx)
     }
 }

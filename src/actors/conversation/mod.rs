@@ -6,11 +6,14 @@
 //!   subscribers are told;
 //! - [`answering`]: who owes an answer (the router's answer clock, the first-message reply);
 //! - [`resume`]: which gap a resuming subscriber needs, from memory or the store;
+//! - [`unread`]: the agents' unread count (visitor messages only);
 //!
 //! This file is the shell: it owns the conversation's state, loads it when the actor starts
 //! (also after a crash: the registry restarts it on the next message), writes the row back,
 //! hands appends to the store and turns what the rules decide into frames and router notices.
-//! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply.
+//! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply;
+//! `routing.rs` applies what the router says (assignments and their system events, queue
+//! positions, availability); `tags.rs` changes the tags.
 //!
 //! The sockets that follow the conversation are in the node's subscription table
 //! (`actors/subscriptions.rs`), not here, so an idle actor passivates even while followed.
@@ -32,8 +35,11 @@ mod lifecycle;
 mod messages;
 mod pipeline;
 mod resume;
+mod routing;
+mod tags;
 #[cfg(test)]
 mod tests;
+mod unread;
 
 pub use messages::*;
 
@@ -47,6 +53,8 @@ use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Me
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
+use crate::store::WriteEffects;
+use crate::webhooks::events::{message_created, row_changes};
 use answering::Answering;
 use pipeline::{AppendPipeline, Released};
 
@@ -90,6 +98,8 @@ pub struct ConversationActor {
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
     assignee_name: Option<String>,
+    /// The assignee's picture URL, for `assigned` frames.
+    assignee_avatar: Option<String>,
     queue_position: Option<u32>,
     last_used: Instant,
     idle_timer: Option<SpawnHandle>,
@@ -123,6 +133,7 @@ impl Entity for ConversationActor {
             erasing: false,
             inbox_dirty: false,
             assignee_name: None,
+            assignee_avatar: None,
             queue_position: None,
             last_used: Instant::now(),
             idle_timer: None,
@@ -243,14 +254,21 @@ impl ConversationActor {
         let site = self.conv.as_ref().map(|c| c.site_id);
         let seq = message.seq;
         let fence = self.fence;
+        // The webhook event is stored in the message's own write (the outbox).
+        let events: Vec<_> = self
+            .conv
+            .iter()
+            .map(|c| message_created(c.site_id, &message))
+            .collect();
         ctx.spawn(
             async move {
-                let Some(site) = site else {
-                    return hub.store.append_message(&message, fence).await;
+                let effects = match site {
+                    Some(site) => site_effects(&hub, site, &tallies, events).await?,
+                    // Not loaded yet: no site to count for or tell (`events` is empty too).
+                    None => WriteEffects::events(events),
                 };
-                let tracking = site_tracking(&hub, site, &tallies).await?;
                 hub.store
-                    .append_message_tracked(site, &message, fence, &tracking)
+                    .append_message_with_effects(&message, &effects, fence)
                     .await
             }
             .into_actor(self)
@@ -294,6 +312,9 @@ impl ConversationActor {
         if let Some(conv) = self.conv.as_mut() {
             conv.last_seq = message.seq;
             conv.last_activity_at = message.at;
+            if matches!(message.author, Author::Visitor { .. }) {
+                conv.agent_unread += 1;
+            }
         }
         self.mark_dirty(ctx);
         let events = self.answering.released(&message, assignee);
@@ -351,11 +372,13 @@ impl ConversationActor {
         let fence = self.fence;
         let tallies = std::mem::take(&mut self.tallies);
         self.dirty = false;
+        // Assignment and close events go in the row's own write (the outbox).
+        let events = row_changes(&before, &after, self.hub.now());
         ctx.wait(
             async move {
-                let tracking = site_tracking(&hub, after.site_id, &tallies).await?;
+                let effects = site_effects(&hub, after.site_id, &tallies, events).await?;
                 hub.store
-                    .update_conversation_tracked(&before, &after, fence, &tracking)
+                    .update_conversation_with_effects(&before, &after, &effects, fence)
                     .await
                     .map(|_| after)
             }
@@ -390,15 +413,16 @@ impl ConversationActor {
                     None => Vec::new(),
                 };
                 let assignee = match conv.as_ref().and_then(|c| c.assignee) {
-                    Some(agent) => store.get_agent(agent).await?.map(|a| a.name),
+                    Some(agent) => store.get_agent(agent).await?,
                     None => None,
                 };
                 Ok::<_, crate::store::StoreError>((conv, newest, assignee))
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conv, newest, assignee_name)) => {
-                    act.assignee_name = assignee_name;
+                Ok((conv, newest, assignee)) => {
+                    act.assignee_avatar = assignee.as_ref().and_then(|a| a.avatar_url());
+                    act.assignee_name = assignee.map(|a| a.name);
                     act.loaded(conv, newest, ctx)
                 }
                 Err(e) => {
@@ -430,7 +454,10 @@ impl ConversationActor {
             Some(d) => newest.iter().filter(|m| m.seq > d).cloned().collect(),
             None => Vec::new(),
         };
-        // The row is written lazily; the messages are the truth for the sequence.
+        // The row is written lazily; the messages are the truth for the sequence, and for the
+        // unread count when they reach back to the read cursor.
+        conv.agent_unread =
+            unread::visitor_messages_after(&newest, conv.agent_read_seq, conv.agent_unread);
         let all = newest.len() < DEDUP_WINDOW;
         self.pipeline.restore(newest, all, conv.last_seq);
         conv.last_seq = self.pipeline.next_seq() - 1;
@@ -579,14 +606,15 @@ impl Actor for ConversationActor {
     }
 }
 
-/// What a write of `site`'s conversation carries (counts, retention), as a store error when
-/// the site cannot be read (the write would fail the same way).
-async fn site_tracking(
+/// What a write of `site`'s conversation carries (events, counts, retention), as a store
+/// error when the site cannot be read (the write would fail the same way).
+async fn site_effects(
     hub: &HubRef,
     site: crate::domain::SiteId,
     tallies: &[Tally],
-) -> crate::store::StoreResult<crate::store::Tracking> {
-    analytics::tracking(hub, site, tallies)
+    events: Vec<crate::webhooks::EventDraft>,
+) -> crate::store::StoreResult<crate::store::WriteEffects> {
+    analytics::effects(hub, site, tallies, events)
         .await
         .map_err(|e| crate::store::StoreError::Backend(e.message))
 }

@@ -29,6 +29,7 @@ impl Handler<Erase> for VisitorActor {
                 email: None,
                 created_at: 0,
                 last_seen_at: 0,
+                client: None,
             },
         };
         let store = self.hub.store.clone();

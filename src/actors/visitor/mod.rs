@@ -101,6 +101,7 @@ impl VisitorActor {
                 email: None,
                 created_at: now,
                 last_seen_at: now,
+                client: None,
             });
         }
         match &self.visitor {
@@ -193,6 +194,7 @@ impl Handler<Start> for VisitorActor {
         }
         let hub = self.hub.clone();
         let (visitor_id, site) = (self.id, msg.site);
+        let (trigger, lang) = (msg.trigger, msg.lang);
         let current = self.current;
         let unstored = self.unstored();
         let fence = self.fence;
@@ -219,13 +221,18 @@ impl Handler<Start> for VisitorActor {
                         }
                     }
                 }
-                let conv = Conversation::new(site, visitor_id, hub.now());
+                let mut conv = Conversation::new(site, visitor_id, hub.now());
+                conv.lang = lang;
                 let new = Tally::count(Metric::NewConversations, None, conv.created_at);
-                let tracking = analytics::tracking(&hub, site, &[new]).await?;
+                let created = vec![crate::webhooks::events::conversation_created(&conv)];
+                let effects = analytics::effects(&hub, site, &[new], created).await?;
                 hub.store
-                    .create_conversation_tracked(&conv, fence, &tracking)
+                    .create_conversation_with_effects(&conv, &effects, fence)
                     .await?;
-                let conv = hub.conversation(conv.id).ask(conversation::Init).await?;
+                let conv = hub
+                    .conversation(conv.id)
+                    .ask(conversation::Init { trigger })
+                    .await?;
                 Ok(StartResult {
                     conversation: conv,
                     created: true,
@@ -270,11 +277,11 @@ impl Handler<PageView> for VisitorActor {
             if let Some(visitor) = unstored {
                 hub.store.put_visitor(&visitor, fence).await?;
             }
-            // Tracked for the site's retention (a TTL where the backend has them).
-            let tracking = analytics::tracking(&hub, site, &[]).await?;
+            // With the site's retention (a TTL where the backend has them).
+            let effects = analytics::effects(&hub, site, &[], Vec::new()).await?;
             Ok(hub
                 .store
-                .append_visitor_event_tracked(site, &event, fence, &tracking)
+                .append_visitor_event_with_effects(&event, &effects, fence)
                 .await?)
         })
     }
@@ -301,6 +308,37 @@ impl Handler<LeaveEmail> for VisitorActor {
         let store = self.hub.store.clone();
         let fence = self.fence;
         Box::pin(async move { Ok(store.put_visitor(&updated, fence).await?) })
+    }
+}
+
+impl Handler<Profile> for VisitorActor {
+    type Result = ApiResult<Visitor>;
+    fn handle(&mut self, msg: Profile, _: &mut Context<Self>) -> ApiResult<Visitor> {
+        self.visitor(msg.site).cloned()
+    }
+}
+
+impl Handler<Seen> for VisitorActor {
+    type Result = ();
+    fn handle(&mut self, msg: Seen, _: &mut Context<Self>) {
+        let now = self.hub.now();
+        let Ok(visitor) = self.visitor(msg.site) else {
+            return;
+        };
+        let mut updated = visitor.clone();
+        updated.client = Some(msg.client);
+        updated.last_seen_at = now;
+        self.visitor = Some(updated.clone());
+        if !self.stored {
+            // Not worth a row yet: the first stored action writes it with this in it.
+            return;
+        }
+        let (store, fence, id) = (self.hub.store.clone(), self.fence, self.id);
+        actix::spawn(async move {
+            if let Err(e) = store.put_visitor(&updated, fence).await {
+                tracing::warn!(visitor = %id, error = %e, "visitor's device not stored");
+            }
+        });
     }
 }
 

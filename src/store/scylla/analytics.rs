@@ -1,9 +1,9 @@
-//! ScyllaDB: analytics counters, and the tracked writes (the change, then its counts; the
-//! site's retention as TTL on messages, visitor events and closed inbox entries).
+//! ScyllaDB: analytics counters, and the visitor-event write with the site's retention as TTL
+//! (`effects.rs` writes the change first and the counts after it).
 //!
-//! Counter updates cannot share a batch with other writes, so the change is written first and
-//! the counts after it, as one counter batch: a crash between the two loses those counts,
-//! never the change; a counter batch that times out is not retried (it may have applied).
+//! Counter updates cannot share a batch with other writes, so the counts are one counter batch
+//! of their own: a crash before it loses those counts, never the change; a counter batch that
+//! times out is not retried (it may have applied).
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -14,9 +14,8 @@ use uuid::Uuid;
 
 use super::{backend, Preparer, ScyllaStore};
 use crate::analytics::{Increment, Metric};
-use crate::clock::{Clock, SystemClock};
-use crate::domain::{AgentId, Conversation, Message, SiteId, VisitorEvent};
-use crate::store::{timed, AnalyticsStore, Fence, StoreError, StoreResult, Tracking};
+use crate::domain::{AgentId, SiteId, VisitorEvent};
+use crate::store::{timed, AnalyticsStore, Fence, StoreError, StoreResult};
 
 /// Days of a report read at once (one partition each).
 const DAYS_IN_FLIGHT: usize = 8;
@@ -55,12 +54,27 @@ impl AnalyticsStatements {
 
 type CellRow = (i8, Uuid, bool, String, Option<Counter>, Option<Counter>);
 
-/// Real time: TTLs count from the moment of the write, on the database's clock.
-fn wall_now() -> i64 {
-    SystemClock.now_ms()
-}
-
 impl ScyllaStore {
+    /// `append_visitor_event` with a TTL in seconds (0: forever).
+    pub(super) async fn append_visitor_event_expiring(
+        &self,
+        event: &VisitorEvent,
+        fence: Fence,
+        ttl: i32,
+    ) -> StoreResult<()> {
+        timed("append_visitor_event", async {
+            self.check_shard(fence).await?;
+            let e = event;
+            self.exec(
+                &self.st.analytics.event_put,
+                (e.visitor_id.0, e.at, &e.kind, &e.url, &e.title, ttl),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn read_day(&self, site: SiteId, day: i32) -> StoreResult<Vec<Increment>> {
         let rows = self
             .rows::<CellRow>(&self.st.analytics.day, (site.0, day))
@@ -124,64 +138,5 @@ impl AnalyticsStore for ScyllaStore {
             Ok(days.into_iter().flatten().collect())
         })
         .await
-    }
-
-    async fn append_message_tracked(
-        &self,
-        _site: SiteId,
-        message: &Message,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let ttl = tracking.ttl_secs(wall_now(), wall_now()).unwrap_or(0);
-        self.append_expiring(message, fence, ttl).await?;
-        self.add_counts(&tracking.increments).await
-    }
-
-    async fn create_conversation_tracked(
-        &self,
-        conversation: &Conversation,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let ttl = tracking.ttl_secs(conversation.last_activity_at, wall_now());
-        self.create_conversation_with(conversation, fence, ttl)
-            .await?;
-        self.add_counts(&tracking.increments).await
-    }
-
-    async fn update_conversation_tracked(
-        &self,
-        before: &Conversation,
-        after: &Conversation,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let ttl = tracking.ttl_secs(after.last_activity_at, wall_now());
-        self.update_conversation_with(before, after, fence, ttl)
-            .await?;
-        self.add_counts(&tracking.increments).await
-    }
-
-    async fn append_visitor_event_tracked(
-        &self,
-        _site: SiteId,
-        event: &VisitorEvent,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        timed("append_visitor_event", async {
-            self.check_shard(fence).await?;
-            let ttl = tracking.ttl_secs(event.at, wall_now()).unwrap_or(0);
-            let e = event;
-            self.exec(
-                &self.st.analytics.event_put,
-                (e.visitor_id.0, e.at, &e.kind, &e.url, &e.title, ttl),
-            )
-            .await?;
-            Ok(())
-        })
-        .await?;
-        self.add_counts(&tracking.increments).await
     }
 }

@@ -45,7 +45,7 @@ pub(super) struct InboxStatements {
 
 impl InboxStatements {
     pub(super) async fn prepare(p: &Preparer<'_>) -> StoreResult<Self> {
-        let marks = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+        let marks = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
         Ok(InboxStatements {
             active_put: p
                 .write(format!(
@@ -286,10 +286,11 @@ fn closed_values(
     i64,
     i64,
     i64,
+    Option<String>,
     i32,
     i32,
 ) {
     (
-        r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, day, ttl,
+        r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, day, ttl,
     )
 }

@@ -40,15 +40,22 @@ use super::{StoreError, StoreResult};
 
 mod agents;
 mod analytics;
+mod api_keys;
 mod audit;
+mod avatars;
 mod cluster;
 mod compliance;
 mod conversations;
+mod effects;
 mod fence;
 mod inbox;
+mod invites;
 mod messages;
+mod outbox;
+mod search;
 mod sites;
 mod visitors;
+mod webhooks;
 
 pub use messages::BUCKET;
 
@@ -58,6 +65,8 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
     include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
+    include_str!("../../../schema/scylla/0005_web.cql"),
+    include_str!("../../../schema/scylla/0006_integrations.cql"),
     include_str!("../../../schema/scylla/0007_compliance.cql"),
 ];
 
@@ -81,6 +90,8 @@ pub struct ScyllaStore {
     st: Statements,
     /// This node's fenced appends to one message partition go one at a time (see `fence.rs`).
     appends: fence::PartitionLocks,
+    /// Sites' webhook endpoints, read at most every few seconds by the outbox (`outbox.rs`).
+    endpoints: outbox::EndpointCache,
 }
 
 /// Every statement the store runs, prepared once, by model.
@@ -95,6 +106,12 @@ struct Statements {
     analytics: analytics::AnalyticsStatements,
     audit: audit::AuditStatements,
     compliance: compliance::ComplianceStatements,
+    webhooks: webhooks::WebhookStatements,
+    outbox: outbox::OutboxStatements,
+    api_keys: api_keys::ApiKeyStatements,
+    invites: invites::InviteStatements,
+    avatars: avatars::AvatarStatements,
+    search: search::SearchStatements,
 }
 
 impl ScyllaStore {
@@ -170,6 +187,7 @@ impl ScyllaStore {
             session,
             st,
             appends: fence::PartitionLocks::default(),
+            endpoints: outbox::EndpointCache::default(),
         })
     }
 
@@ -302,6 +320,12 @@ impl Statements {
             analytics: analytics::AnalyticsStatements::prepare(&p).await?,
             audit: audit::AuditStatements::prepare(&p).await?,
             compliance: compliance::ComplianceStatements::prepare(&p).await?,
+            webhooks: webhooks::WebhookStatements::prepare(&p).await?,
+            outbox: outbox::OutboxStatements::prepare(&p).await?,
+            api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,
+            invites: invites::InviteStatements::prepare(&p).await?,
+            avatars: avatars::AvatarStatements::prepare(&p).await?,
+            search: search::SearchStatements::prepare(&p).await?,
         })
     }
 }

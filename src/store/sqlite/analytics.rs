@@ -1,21 +1,17 @@
-//! SQLite: analytics counters, and the tracked writes that add to them in the same job (so in
-//! the same transaction) as the change they count. Retention is the sweeper's business here,
-//! so `Tracking::retention_days` is not used.
+//! SQLite: analytics counters. The writes that add to them in the same job (so in the same
+//! transaction) as the change they count are in `effects.rs`.
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
 use super::codec::*;
-use super::conversations::upsert_conversation;
-use super::messages::insert_message;
-use super::visitors::insert_visitor_event;
 use super::SqliteStore;
 use crate::analytics::{Increment, Metric};
-use crate::domain::{AgentId, Conversation, Message, SiteId, VisitorEvent};
-use crate::store::{timed, AnalyticsStore, Fence, StoreError, StoreResult, Tracking};
+use crate::domain::{AgentId, SiteId};
+use crate::store::{timed, AnalyticsStore, StoreError, StoreResult};
 
 /// Add each increment to its cell (created at zero).
-fn add_counts_in(conn: &Connection, increments: &[Increment]) -> StoreResult<()> {
+pub(super) fn add_counts_in(conn: &Connection, increments: &[Increment]) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO analytics_counters
@@ -86,77 +82,6 @@ impl AnalyticsStore for SqliteStore {
                         })
                     },
                 )
-            }),
-        )
-        .await
-    }
-
-    async fn append_message_tracked(
-        &self,
-        _site: SiteId,
-        message: &Message,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let (m, increments) = (message.clone(), tracking.increments.clone());
-        timed(
-            "append_message",
-            self.write_fenced(fence, move |conn| {
-                insert_message(conn, &m, fence)?;
-                add_counts_in(conn, &increments)
-            }),
-        )
-        .await
-    }
-
-    async fn create_conversation_tracked(
-        &self,
-        conversation: &Conversation,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let (c, increments) = (conversation.clone(), tracking.increments.clone());
-        timed(
-            "create_conversation",
-            self.write_fenced(fence, move |conn| {
-                upsert_conversation(conn, &c, true)?;
-                add_counts_in(conn, &increments)
-            }),
-        )
-        .await
-    }
-
-    async fn update_conversation_tracked(
-        &self,
-        _before: &Conversation,
-        after: &Conversation,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let (c, increments) = (after.clone(), tracking.increments.clone());
-        timed(
-            "update_conversation",
-            self.write_fenced(fence, move |conn| {
-                upsert_conversation(conn, &c, false)?;
-                add_counts_in(conn, &increments)
-            }),
-        )
-        .await
-    }
-
-    async fn append_visitor_event_tracked(
-        &self,
-        _site: SiteId,
-        event: &VisitorEvent,
-        fence: Fence,
-        tracking: &Tracking,
-    ) -> StoreResult<()> {
-        let (e, increments) = (event.clone(), tracking.increments.clone());
-        timed(
-            "append_visitor_event",
-            self.write_fenced(fence, move |conn| {
-                insert_visitor_event(conn, &e)?;
-                add_counts_in(conn, &increments)
             }),
         )
         .await

@@ -45,6 +45,37 @@ fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Store
         .map_err(map_err)
 }
 
+/// Webhook events whose body names `conversation` (every event of a conversation carries its
+/// id), with their deliveries (sent or not: nothing more of it leaves this node) and attempts.
+/// A scan of the site's events: erasure is rare and retention keeps the table short.
+fn erase_webhook_copies(conn: &Connection, site: &str, conversation: &str) -> StoreResult<u64> {
+    let ids: Vec<String> = query_all(
+        conn,
+        "SELECT id FROM webhook_events WHERE site_id = ?1 AND instr(body, ?2) > 0",
+        params![site, format!("\"{conversation}\"")],
+        |row| row.get(0).map_err(map_err),
+    )?;
+    for id in &ids {
+        delete_webhook_event(conn, id)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+fn delete_webhook_event(conn: &Connection, id: &str) -> StoreResult<()> {
+    execute(
+        conn,
+        "DELETE FROM webhook_attempts WHERE event_id = ?1",
+        [id],
+    )?;
+    execute(
+        conn,
+        "DELETE FROM webhook_deliveries WHERE event_id = ?1",
+        [id],
+    )?;
+    execute(conn, "DELETE FROM webhook_events WHERE id = ?1", [id])?;
+    Ok(())
+}
+
 /// A site's old data, at most `limit` rows of each kind.
 fn sweep(conn: &Connection, site: &str, cutoff: Millis, limit: i64) -> StoreResult<Swept> {
     let mut swept = Swept::default();
@@ -93,6 +124,22 @@ fn sweep(conn: &Connection, site: &str, cutoff: Millis, limit: i64) -> StoreResu
              WHERE site_id = ?1 AND at < ?2 LIMIT ?3)",
         params![site, cutoff, limit],
     )?;
+    // Webhook events past the cutoff that no endpoint still waits for (a delivery pending or
+    // being sent keeps its event until it is delivered or dead).
+    let old_events: Vec<String> = query_all(
+        conn,
+        "SELECT e.id FROM webhook_events e
+         WHERE e.site_id = ?1 AND e.created_at < ?2 AND NOT EXISTS (
+             SELECT 1 FROM webhook_deliveries d
+             WHERE d.event_id = e.id AND d.state IN ('pending', 'sending'))
+         LIMIT ?3",
+        params![site, cutoff, limit],
+        |row| row.get(0).map_err(map_err),
+    )?;
+    for id in &old_events {
+        delete_webhook_event(conn, id)?;
+    }
+    swept.webhook_events = old_events.len() as u64;
     Ok(swept)
 }
 
@@ -104,9 +151,11 @@ impl ComplianceStore for SqliteStore {
         fence: Fence,
     ) -> StoreResult<u64> {
         let id = conversation.id.to_string();
+        let site = conversation.site_id.to_string();
         timed(
             "erase_conversation",
             self.write_fenced_returning(fence, move |conn| {
+                erase_webhook_copies(conn, &site, &id)?;
                 let messages = execute(
                     conn,
                     "DELETE FROM messages WHERE conversation_id = ?1",
@@ -123,9 +172,19 @@ impl ComplianceStore for SqliteStore {
     /// erasure ran), so nothing of the visitor survives in this file.
     async fn erase_visitor(&self, visitor: &Visitor, fence: Fence) -> StoreResult<u64> {
         let id = visitor.id.to_string();
+        let site = visitor.site_id.to_string();
         timed(
             "erase_visitor",
             self.write_fenced_returning(fence, move |conn| {
+                let left: Vec<String> = query_all(
+                    conn,
+                    "SELECT id FROM conversations WHERE visitor_id = ?1",
+                    [&id],
+                    |row| row.get(0).map_err(map_err),
+                )?;
+                for conversation in &left {
+                    erase_webhook_copies(conn, &site, conversation)?;
+                }
                 let events = execute(
                     conn,
                     "DELETE FROM visitor_events WHERE visitor_id = ?1",

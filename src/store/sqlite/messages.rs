@@ -21,6 +21,58 @@ fn message_row(row: &Row<'_>) -> StoreResult<Message> {
     })
 }
 
+/// Store one message (inside the caller's write job). Writing the same `(conversation, seq)`
+/// again with the same content is a no-op; anything else at a taken seq is a `Conflict`.
+pub(super) fn insert_message(conn: &Connection, m: &Message, fence: Fence) -> StoreResult<()> {
+    let author = to_json(&m.author)?;
+    // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
+    // is checked below, while a reused client_msg_id still raises a conflict.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages
+                     (conversation_id, seq, client_msg_id, author, body, at, epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (conversation_id, seq) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                m.conversation_id.to_string(),
+                int(m.seq),
+                m.client_msg_id,
+                author,
+                m.body,
+                m.at,
+                int(fence.epoch),
+            ])
+        })
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "client_msg_id {:?} is already stored in this conversation",
+                m.client_msg_id
+            )),
+            other => other,
+        })?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    // The seq was taken: a retry of the same message is fine, anything else is not.
+    let sql =
+        format!("SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ?1 AND seq = ?2");
+    let stored = query_one(
+        conn,
+        &sql,
+        params![m.conversation_id.to_string(), int(m.seq)],
+        message_row,
+    )?;
+    match stored {
+        Some(stored) if stored == *m => Ok(()),
+        _ => Err(StoreError::Conflict(format!(
+            "seq {} of conversation {} holds another message",
+            m.seq, m.conversation_id
+        ))),
+    }
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()> {
@@ -102,57 +154,5 @@ impl MessageStore for SqliteStore {
             }),
         )
         .await
-    }
-}
-
-/// Insert a message at its seq: a re-append of the same message is a no-op, a different
-/// message at a taken seq or a reused client id is a conflict.
-pub(super) fn insert_message(conn: &Connection, m: &Message, fence: Fence) -> StoreResult<()> {
-    let author = to_json(&m.author)?;
-    // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
-    // is checked below, while a reused client_msg_id still raises a conflict.
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO messages
-                 (conversation_id, seq, client_msg_id, author, body, at, epoch)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (conversation_id, seq) DO NOTHING",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                m.conversation_id.to_string(),
-                int(m.seq),
-                m.client_msg_id,
-                author,
-                m.body,
-                m.at,
-                int(fence.epoch),
-            ])
-        })
-        .map_err(|e| match map_err(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!(
-                "client_msg_id {:?} is already stored in this conversation",
-                m.client_msg_id
-            )),
-            other => other,
-        })?;
-    if inserted == 1 {
-        return Ok(());
-    }
-    // The seq was taken: a retry of the same message is fine, anything else is not.
-    let sql =
-        format!("SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ?1 AND seq = ?2");
-    let stored = query_one(
-        conn,
-        &sql,
-        params![m.conversation_id.to_string(), int(m.seq)],
-        message_row,
-    )?;
-    match stored {
-        Some(stored) if stored == *m => Ok(()),
-        _ => Err(StoreError::Conflict(format!(
-            "seq {} of conversation {} holds another message",
-            m.seq, m.conversation_id
-        ))),
     }
 }

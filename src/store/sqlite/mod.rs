@@ -35,14 +35,21 @@ use codec::{is_busy, map_err, now_ms};
 
 mod agents;
 mod analytics;
+mod api_keys;
 mod audit;
+mod avatars;
 mod cluster;
 mod codec;
 mod compliance;
 mod conversations;
+mod effects;
+mod invites;
 mod messages;
+mod outbox;
+mod search;
 mod sites;
 mod visitors;
+mod webhooks;
 mod writer;
 
 use writer::{run_writer, Stats, WriteJob};
@@ -55,6 +62,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (5, include_str!("../../../schema/sqlite/0005_web.sql")),
+    (
+        6,
+        include_str!("../../../schema/sqlite/0006_integrations.sql"),
+    ),
     (
         7,
         include_str!("../../../schema/sqlite/0007_compliance.sql"),
@@ -64,7 +76,8 @@ const MIGRATIONS: &[(u32, &str)] = &[
 /// The schema version this build creates and expects.
 pub const SCHEMA_VERSION: u32 = 7;
 
-/// Every migration's version, in order (what `applied_migrations` answers once all ran).
+/// The versions of every migration this build knows, in order (what `applied_migrations`
+/// reports once a file is up to date).
 pub fn migration_versions() -> Vec<u32> {
     MIGRATIONS.iter().map(|(v, _)| *v).collect()
 }
