@@ -17,15 +17,21 @@
 //! - [`bot`]: the knowledge-base bot, ownership and hand-offs, the optional LLM connector.
 //! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
 //! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
+//! - [`abuse`]: client addresses behind proxies, rate buckets per sender, login throttling,
+//!   the widget's origin allowlist.
+//! - [`analytics`]: per-site, per-agent, per-day and per-hour counters written with the events.
+//! - [`compliance`]: the audit log, GDPR export and erasure, retention.
 //! - [`webhooks`]: signed webhooks from a transactional outbox, the dispatcher that delivers
 //!   them; [`api_keys`]: scoped per-site keys for server-to-server calls; [`sites_admin`]:
 //!   creating sites, rotating their keys, inviting and deactivating agents (API and CLI).
 //! - [`visitor_client`]: a visitor's device, browser and location from its own request.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
-//! - [`server`]: wires it all together and starts a node.
+//! - [`server`]: wires it all together and starts a node; [`tls`]: optional HTTPS/WSS in it.
 
+pub mod abuse;
 pub mod actors;
+pub mod analytics;
 pub mod api_keys;
 pub mod auth;
 pub mod automation;
@@ -35,6 +41,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
+pub mod compliance;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -46,5 +53,6 @@ pub mod protocol;
 pub mod server;
 pub mod sites_admin;
 pub mod store;
-pub mod webhooks;
+pub mod tls;
 pub mod visitor_client;
+pub mod webhooks;

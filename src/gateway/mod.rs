@@ -3,10 +3,14 @@
 
 mod api;
 mod api_keys;
+mod audited;
 mod auth;
 mod avatars;
+mod compliance;
 mod deactivate;
+mod insights;
 mod integrations;
+mod login;
 pub mod openapi;
 mod pages;
 mod search;
@@ -65,6 +69,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .service(
             web::scope("/api/v1")
                 .configure(api::routes)
+                .configure(insights::routes)
+                .configure(compliance::routes)
                 .configure(integrations::routes),
         )
         .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));

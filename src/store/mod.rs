@@ -2,9 +2,9 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`, and the integrations: `outbox`, `webhooks`,
-//! `api_keys`, `invites`): a new model adds its own trait file here, one file per
-//! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
+//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`, and the
+//! integrations: `outbox`, `webhooks`, `api_keys`, `invites`): a new model adds its own trait
+//! file here, one file per backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
 //! `tests/store_contract_cluster.rs` run the same contract against both (Scylla when
@@ -15,14 +15,22 @@
 //! [`Fence`], and the store refuses it with [`StoreError::Fenced`] when the epoch is stale
 //! (docs/cluster.md says how each backend checks it). [`Fence::UNCHECKED`] skips the check: for
 //! tools, tests and call sites not wired to a lease yet.
+//!
+//! **Effects.** The actors store a change together with the webhook events and analytics
+//! counts it causes through [`EffectfulWrites`] (one call, one [`WriteEffects`]): on SQLite in
+//! the same transaction, on ScyllaDB by verified intents then counters (`effects.rs`).
 
 use std::sync::Arc;
 
 mod agents;
+mod analytics;
 mod api_keys;
+mod audit;
 mod avatars;
 mod cluster;
+mod compliance;
 mod conversations;
+mod effects;
 mod invites;
 mod messages;
 mod outbox;
@@ -36,10 +44,14 @@ pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
+pub use analytics::AnalyticsStore;
 pub use api_keys::ApiKeyStore;
+pub use audit::{AuditCursor, AuditStore};
 pub use avatars::{Avatar, AvatarStore};
 pub use cluster::ClusterStore;
+pub use compliance::{ComplianceStore, Swept};
 pub use conversations::ConversationStore;
+pub use effects::{EffectfulWrites, WriteEffects};
 pub use invites::InviteStore;
 pub use messages::MessageStore;
 pub use outbox::OutboxStore;
@@ -80,6 +92,10 @@ pub trait Store:
     + ConversationStore
     + MessageStore
     + ClusterStore
+    + AnalyticsStore
+    + AuditStore
+    + ComplianceStore
+    + EffectfulWrites
     + IntegrationStore
     + AvatarStore
     + SearchStore
@@ -100,6 +116,10 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + ClusterStore
+        + AnalyticsStore
+        + AuditStore
+        + ComplianceStore
+        + EffectfulWrites
         + IntegrationStore
         + AvatarStore
         + SearchStore

@@ -60,7 +60,10 @@ async function start() {
   loginView.hidden = true;
   appView.hidden = false;
   $('#me-name').textContent = me.name;
-  $('#settings-link').hidden = me.role !== 'admin' && me.role !== 'owner';
+  const admin = me.role === 'admin' || me.role === 'owner';
+  $('#settings-link').hidden = !admin;
+  $('#analytics-link').hidden = !admin;
+  $('#audit-link').hidden = !admin;
 
   socket = new AgentSocket(s.token);
   // Narrow screens show one pane: the inbox, or the thread (with a back button).

@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 
 use super::handlers::{later, ready};
 use super::{Assign, Availability, ConversationActor, QueuePosition};
+use crate::analytics::{Metric, Tally};
 use crate::domain::{AgentId, Author, Conversation, ConversationEvent, ConversationStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Party, ServerFrame};
@@ -61,6 +62,12 @@ impl ConversationActor {
         conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
         self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
         self.assignee_avatar = avatar.clone();
+        // Counted in the row's write below (the assignment's own write).
+        if let (Some(since), Some(agent)) = (msg.queued_since, conv.assignee) {
+            let now = self.hub.now();
+            let waited = Tally::measure(Metric::QueueWait, Some(agent), now, now - since);
+            self.tallies.push(waited);
+        }
         if conv.assignee.is_some() {
             self.queue_position = None;
         }

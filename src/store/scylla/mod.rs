@@ -39,11 +39,16 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod analytics;
 mod api_keys;
+mod audit;
 mod avatars;
 mod cluster;
+mod compliance;
 mod conversations;
+mod effects;
 mod fence;
+mod inbox;
 mod invites;
 mod messages;
 mod outbox;
@@ -62,6 +67,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
     include_str!("../../../schema/scylla/0005_web.cql"),
     include_str!("../../../schema/scylla/0006_integrations.cql"),
+    include_str!("../../../schema/scylla/0007_compliance.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -96,6 +102,10 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    inbox: inbox::InboxStatements,
+    analytics: analytics::AnalyticsStatements,
+    audit: audit::AuditStatements,
+    compliance: compliance::ComplianceStatements,
     webhooks: webhooks::WebhookStatements,
     outbox: outbox::OutboxStatements,
     api_keys: api_keys::ApiKeyStatements,
@@ -281,6 +291,13 @@ impl Preparer<'_> {
         self.prepare(cql).await
     }
 
+    /// Counter updates add: a retry after a timeout could add twice, so the driver must not.
+    async fn counter(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        let mut st = self.prepare(cql).await?;
+        st.set_is_idempotent(false);
+        Ok(st)
+    }
+
     async fn prepare(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
         self.session
             .prepare(cql.into())
@@ -299,6 +316,10 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            inbox: inbox::InboxStatements::prepare(&p).await?,
+            analytics: analytics::AnalyticsStatements::prepare(&p).await?,
+            audit: audit::AuditStatements::prepare(&p).await?,
+            compliance: compliance::ComplianceStatements::prepare(&p).await?,
             webhooks: webhooks::WebhookStatements::prepare(&p).await?,
             outbox: outbox::OutboxStatements::prepare(&p).await?,
             api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,

@@ -34,11 +34,15 @@ use super::{Fence, StoreError, StoreResult};
 use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod analytics;
 mod api_keys;
+mod audit;
 mod avatars;
 mod cluster;
 mod codec;
+mod compliance;
 mod conversations;
+mod effects;
 mod invites;
 mod messages;
 mod outbox;
@@ -63,10 +67,14 @@ const MIGRATIONS: &[(u32, &str)] = &[
         6,
         include_str!("../../../schema/sqlite/0006_integrations.sql"),
     ),
+    (
+        7,
+        include_str!("../../../schema/sqlite/0007_compliance.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The versions of every migration this build knows, in order (what `applied_migrations`
 /// reports once a file is up to date).
