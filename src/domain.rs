@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::Millis;
+pub use crate::message_extra::{Attachment, MessageExtra};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -155,6 +156,10 @@ pub struct Message {
     pub author: Author,
     pub body: String,
     pub at: Millis,
+    /// Citations, quick actions, attachments, the private flag (issue 11): flattened, so they
+    /// are optional top-level fields on the wire.
+    #[serde(flatten)]
+    pub extra: MessageExtra,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

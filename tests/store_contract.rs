@@ -81,6 +81,7 @@ fn message(conversation_id: ConversationId, seq: Seq) -> Message {
         },
         body: format!("message {seq}"),
         at: T0 + seq as Millis,
+        extra: Default::default(),
     }
 }
 

@@ -59,6 +59,9 @@ pub struct Hub {
     pub subscriptions: Subscriptions,
     /// Links, membership and leases, when this node is part of a cluster.
     pub cluster: OnceLock<Arc<ClusterNode>>,
+    /// The bot, mail and attachment services (issue 11), set once the node has built them;
+    /// unset (in unit tests) conversations simply run without a bot.
+    pub assist: OnceLock<Arc<crate::assist::Assist>>,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
@@ -86,6 +89,7 @@ impl Hub {
             sockets,
             subscriptions,
             cluster: OnceLock::new(),
+            assist: OnceLock::new(),
             sites: SiteCache::default(),
             agents_online: Mutex::new(HashMap::new()),
         })

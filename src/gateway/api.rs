@@ -58,7 +58,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/site", web::patch().to(update_site))
         .route("/site/settings", web::put().to(update_settings))
         .route("/site/rotate-secret", web::post().to(rotate_secret))
-        .route("/widget/config", web::get().to(widget_config));
+        .route("/widget/config", web::get().to(widget_config))
+        // Bots and agent tools (issue 11).
+        .configure(super::bot_api::routes)
+        .configure(super::tools_api::routes)
+        .configure(super::attachments_api::routes);
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -214,19 +218,29 @@ async fn conversation_detail(
     })
 }
 
+/// Agents and the conversation's visitor (its `vt1` token; private notes left out).
 async fn messages(
     hub: Hub,
-    auth: AgentAuth,
+    auth: super::viewer::ViewerAuth,
     id: web::Path<ConversationId>,
     q: web::Query<PageQuery>,
 ) -> Json {
-    ok(q.history(id.into_inner()).run(&ctx(&hub, &auth)).await?)
+    let page = q.history(id.into_inner()).run(&auth.ctx(&hub)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .json(page))
 }
 
 #[derive(Deserialize)]
 struct Reply {
     client_msg_id: String,
+    #[serde(default)]
     body: String,
+    /// A private note (agents only).
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    attachments: Vec<crate::blobs::BlobId>,
 }
 
 async fn reply(
@@ -238,11 +252,15 @@ async fn reply(
     let Reply {
         client_msg_id,
         body,
+        private,
+        attachments,
     } = body.into_inner();
     let send = commands::Send {
         conversation_id: id.into_inner(),
         client_msg_id,
         body,
+        private,
+        attachments,
     };
     ok(send.run(&ctx(&hub, &auth)).await?)
 }

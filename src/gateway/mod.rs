@@ -2,8 +2,12 @@
 //! and metrics, and the static web assets (widget, console, demo page).
 
 mod api;
+mod attachments_api;
 mod auth;
+mod bot_api;
 mod pages;
+mod tools_api;
+mod viewer;
 mod ws;
 
 use actix_web::{web, HttpResponse, ResponseError};

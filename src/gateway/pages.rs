@@ -11,7 +11,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
 pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
     let dir = web_dir.to_path_buf();
@@ -32,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
         }),
     )
     .route("/widget.js", get().to(page("widget.js", dir.clone())))
+    // The widget's bot answers, drafts, attachments and rating, loaded when first needed.
+    .route("/widget-x.js", get().to(page("widget-x.js", dir.clone())))
     .route(
         "/console",
         get().to(page("console/index.html", dir.clone())),
@@ -39,6 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, web_dir: &Path) {
     .route(
         "/console/settings",
         get().to(page("console/settings.html", dir.clone())),
+    )
+    .route(
+        "/console/bot",
+        get().to(page("console/bot.html", dir.clone())),
     )
     .route("/demo", get().to(page("demo/index.html", dir.clone())))
     .service(

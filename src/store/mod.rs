@@ -2,7 +2,8 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`): a new model adds its own trait file here, one file per
+//! `conversations`, `messages`, `cluster`; for the bot and agent tools of issue 11 `articles`,
+//! `assist`, `canned`, `csat`, `attachments`, `outbox`): a new model adds its own trait file here, one file per
 //! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
@@ -10,7 +11,8 @@
 //! `SCYLLA_URI` is set). No SQL or CQL lives outside these modules.
 //!
 //! **Fencing.** Every entity write (`append_message`, `create_conversation`,
-//! `update_conversation`, `put_visitor`, `append_visitor_event`) carries the writer's
+//! `update_conversation`, `put_visitor`, `append_visitor_event`, `put_conversation_assist`,
+//! `put_csat`) carries the writer's
 //! [`Fence`], and the store refuses it with [`StoreError::Fenced`] when the epoch is stale
 //! (docs/cluster.md says how each backend checks it). [`Fence::UNCHECKED`] skips the check: for
 //! tools, tests and call sites not wired to a lease yet.
@@ -18,9 +20,15 @@
 use std::sync::Arc;
 
 mod agents;
+mod articles;
+mod assist;
+mod attachments;
+mod canned;
 mod cluster;
 mod conversations;
+mod csat;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
 
@@ -29,9 +37,15 @@ pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
+pub use articles::ArticleStore;
+pub use assist::AssistStore;
+pub use attachments::AttachmentStore;
+pub use canned::CannedReplyStore;
 pub use cluster::ClusterStore;
 pub use conversations::ConversationStore;
+pub use csat::CsatStore;
 pub use messages::MessageStore;
+pub use outbox::OutboxStore;
 pub use sites::SiteStore;
 pub use visitors::VisitorStore;
 
@@ -61,7 +75,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything a node persists. Implemented by every type that implements each model's trait;
 /// `Arc<dyn Store>` reaches every model's methods.
 pub trait Store:
-    SiteStore + AgentStore + VisitorStore + ConversationStore + MessageStore + ClusterStore + 'static
+    SiteStore
+    + AgentStore
+    + VisitorStore
+    + ConversationStore
+    + MessageStore
+    + ClusterStore
+    + ArticleStore
+    + AssistStore
+    + CannedReplyStore
+    + CsatStore
+    + AttachmentStore
+    + OutboxStore
+    + 'static
 {
 }
 
@@ -72,6 +98,12 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + ClusterStore
+        + ArticleStore
+        + AssistStore
+        + CannedReplyStore
+        + CsatStore
+        + AttachmentStore
+        + OutboxStore
         + 'static
 {
 }

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use super::{restarted, ConversationActor};
 use crate::automation::FirstReply;
-use crate::domain::{Author, Conversation};
+use crate::domain::{Author, Conversation, MessageExtra};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Party, ServerFrame};
 
@@ -17,6 +17,10 @@ impl ConversationActor {
         let Some(conv) = self.conv.clone() else {
             return;
         };
+        if self.bot.owns() {
+            // The bot answers this one; its hand-off notice says what happens next.
+            return;
+        }
         let hub = self.hub.clone();
         ctx.spawn(
             async move {
@@ -33,7 +37,7 @@ impl ConversationActor {
                     }
                 };
                 if !reply.text().is_empty() {
-                    act.post_bot(reply.text().to_owned(), ctx);
+                    act.post_system(reply.text().to_owned(), ctx);
                 }
                 if matches!(reply, FirstReply::NobodyOnline(_)) {
                     act.broadcast(
@@ -59,14 +63,26 @@ impl ConversationActor {
     ) {
         let hub = self.hub.clone();
         ctx.wait(
-            async move { hub.site(conv.site_id).await }
-                .into_actor(self)
-                .map(move |site, act, ctx| {
+            async move {
+                let site = hub.site(conv.site_id).await;
+                let owner = super::bot::starting_owner(hub, conv.site_id).await;
+                (site, owner)
+            }
+            .into_actor(self)
+                .map(move |(site, owner), act, ctx| {
+                    // No bot when its settings cannot be read: the queue, as before bots.
+                    act.bot_started(owner.unwrap_or_else(|e| {
+                        tracing::warn!(conversation = %conv.id, error = %e, "no bot for this conversation");
+                        None
+                    }), ctx);
                     if let Some(router) = act.router() {
-                        router.tell(crate::actors::router::Enqueue {
-                            conversation_id: conv.id,
-                            since: conv.created_at,
-                        });
+                        // A conversation the bot answers reaches the queue at its hand-off.
+                        if !act.bot.owns() {
+                            router.tell(crate::actors::router::Enqueue {
+                                conversation_id: conv.id,
+                                since: conv.created_at,
+                            });
+                        }
                         router.tell(crate::actors::router::InboxChanged {
                             conversation: conv.clone(),
                             unread: 0,
@@ -82,7 +98,15 @@ impl ConversationActor {
                         _ => return drop(reply.send(Ok(conv))),
                     };
                     let (stored_tx, stored) = oneshot::channel();
-                    act.append(Author::Bot, None, welcome, None, Some(stored_tx), ctx);
+                    act.append(
+                        Author::Bot,
+                        None,
+                        welcome,
+                        MessageExtra::default(),
+                        None,
+                        Some(stored_tx),
+                        ctx,
+                    );
                     ctx.spawn(stored.into_actor(act).map(move |result, act, _| {
                         let conv = match (result, act.conv.clone()) {
                             (Ok(Ok(_)), Some(conv)) => Ok(conv),

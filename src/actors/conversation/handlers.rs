@@ -6,6 +6,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::lifecycle::{self, Transition};
+use super::notes;
 use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
 use super::{
@@ -13,17 +14,19 @@ use super::{
     MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
 };
 use crate::actors::Caller;
-use crate::domain::{Conversation, ConversationStatus, Message, Seq};
+use crate::domain::{Conversation, ConversationStatus, Message, MessageExtra, Seq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{encode_ack, HistoryResult, Party, PostResult, ServerFrame, SubscribeResult};
 
 /// A handler result the actor fills in later.
-fn later<T: Send + 'static>(rx: oneshot::Receiver<ApiResult<T>>) -> ResponseFuture<ApiResult<T>> {
+pub(super) fn later<T: Send + 'static>(
+    rx: oneshot::Receiver<ApiResult<T>>,
+) -> ResponseFuture<ApiResult<T>> {
     Box::pin(async move { rx.await.unwrap_or_else(|_| Err(restarted())) })
 }
 
-fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
+pub(super) fn ready<T: 'static>(value: ApiResult<T>) -> ResponseFuture<ApiResult<T>> {
     Box::pin(std::future::ready(value))
 }
 
@@ -46,6 +49,9 @@ impl Handler<Post> for ConversationActor {
                 "conversation is closed; start a new one",
             )));
         }
+        if let Err(e) = notes::check_private(&msg.caller, msg.private) {
+            return ready(Err(e));
+        }
         let (tx, rx) = oneshot::channel();
         let tx = match self.pipeline.check(&msg.client_msg_id, tx) {
             Seen::New(tx) => tx,
@@ -57,19 +63,49 @@ impl Handler<Post> for ConversationActor {
                 }))
             }
         };
-        self.append(
-            msg.caller.author(),
-            Some(msg.client_msg_id),
-            msg.body,
-            Some(msg.received_at),
-            Some(tx),
-            ctx,
-        );
-        if status == ConversationStatus::Snoozed && matches!(msg.caller, Caller::Visitor(_)) {
+        let wakes =
+            status == ConversationStatus::Snoozed && matches!(msg.caller, Caller::Visitor(_));
+        if msg.attachments.is_empty() {
+            let extra = MessageExtra {
+                private: msg.private,
+                ..MessageExtra::default()
+            };
+            self.post_checked(msg, extra, tx, ctx);
+        } else {
+            self.post_with_attachments(msg, tx, ctx);
+        }
+        if wakes {
             // A visitor message wakes a snoozed conversation.
             self.apply_change(StatusChange::Wake, ctx, |_, _, _| {});
         }
         later(rx)
+    }
+}
+
+impl ConversationActor {
+    /// Append a checked post. An agent's message (not a private note) makes that agent the
+    /// owner first, so no bot reply can get a later seq (`bot.rs`).
+    pub(super) fn post_checked(
+        &mut self,
+        msg: Post,
+        extra: MessageExtra,
+        waiter: super::Waiter,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Caller::Agent { id, .. } = &msg.caller {
+            if !extra.private {
+                self.bot_agent_spoke(*id, ctx);
+            }
+        }
+        self.append(
+            msg.caller.author(),
+            Some(msg.client_msg_id),
+            msg.body,
+            extra,
+            Some(msg.received_at),
+            Some(waiter),
+            ctx,
+        );
     }
 }
 
@@ -108,7 +144,7 @@ impl Handler<Subscribe> for ConversationActor {
                 .filter(|m| m.seq > plan.from)
                 .cloned()
                 .collect();
-            return ready(self.finish_subscribe(msg, gap, ack));
+            return ready(self.finish_subscribe(msg, gap, ack, ctx));
         }
         let (tx, rx) = oneshot::channel();
         let store = self.hub.store.clone();
@@ -116,12 +152,12 @@ impl Handler<Subscribe> for ConversationActor {
         ctx.wait(
             async move { store.messages_after(id, plan.from, MAX_REPLAY).await }
                 .into_actor(self)
-                .map(move |result, act, _| {
+                .map(move |result, act, ctx| {
                     let result = result.map_err(ApiError::from).and_then(|mut gap| {
                         // Anything past the released watermark is still in the pipeline and
                         // reaches this subscriber through the live broadcast instead.
                         gap.retain(|m| m.seq <= last_seq);
-                        act.finish_subscribe(msg, gap, ack)
+                        act.finish_subscribe(msg, gap, ack, ctx)
                     });
                     let _ = tx.send(result);
                 }),
@@ -140,8 +176,10 @@ impl ConversationActor {
         msg: Subscribe,
         gap: Vec<Message>,
         ack: SubscribeResult,
+        ctx: &mut Context<Self>,
     ) -> ApiResult<()> {
-        let mut frames: Vec<_> = gap
+        let party = msg.caller.party();
+        let mut frames: Vec<_> = notes::for_party(gap, party)
             .into_iter()
             .map(|m| ServerFrame::Message(m).encode())
             .collect();
@@ -151,7 +189,11 @@ impl ConversationActor {
             lifecycle::routing_state(c, self.assignee_name.as_deref(), self.queue_position)
         });
         frames.extend(routing.map(|state| state.encode()));
-        let party = msg.caller.party();
+        // Who answers, and a model answer being written right now (once, after the gap).
+        frames.extend(self.bot_subscriber_frames());
+        if party == Party::Visitor {
+            self.mail_visitor_back(ctx);
+        }
         let subscriptions = &self.hub.subscriptions;
         if self.hub.sockets.is_local(&msg.subscriber) {
             let conn =
@@ -209,6 +251,10 @@ impl ConversationActor {
                 (Ok(()), None) => return then(act, Err(ApiError::not_found("conversation")), ctx),
             };
             act.conversation_changed();
+            act.bot_status_changed(next, ctx);
+            if next == ConversationStatus::Closed {
+                act.mail_closed();
+            }
             if let Some(router) = act.router() {
                 match next {
                     ConversationStatus::Open => router.tell(router::Reopened {
@@ -278,10 +324,12 @@ impl Handler<Assign> for ConversationActor {
             return ready(Err(ApiError::not_found("conversation")));
         };
         conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
+        let assignee = conv.assignee;
         self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
-        if conv.assignee.is_some() {
+        if assignee.is_some() {
             self.queue_position = None;
         }
+        self.bot_assigned(assignee, ctx);
         self.answering.assigned();
         let (tx, rx) = oneshot::channel();
         self.flush_then(ctx, move |act, result, _| {
@@ -375,6 +423,7 @@ impl Handler<History> for ConversationActor {
             Ok(c) => c.last_seq,
             Err(e) => return ready(Err(e)),
         };
+        let party = msg.caller.party();
         let before = msg.before.unwrap_or(Seq::MAX).min(last_seq + 1);
         let limit = msg.limit.clamp(1, 200);
         let lowest_wanted = before.saturating_sub(limit as u64 + 1);
@@ -386,6 +435,7 @@ impl Handler<History> for ConversationActor {
             let page: Vec<Message> = recent.iter().filter(|m| m.seq < before).cloned().collect();
             let has_more = page.len() > limit;
             let messages = page[page.len().saturating_sub(limit)..].to_vec();
+            let messages = notes::for_party(messages, party);
             return ready(Ok(HistoryResult { messages, has_more }));
         }
         let store = self.hub.store.clone();
@@ -396,6 +446,7 @@ impl Handler<History> for ConversationActor {
             if has_more {
                 messages.remove(0);
             }
+            let messages = notes::for_party(messages, party);
             Ok(HistoryResult { messages, has_more })
         })
     }

@@ -10,7 +10,10 @@
 //! This file is the shell: it owns the conversation's state, loads it when the actor starts
 //! (also after a crash: the registry restarts it on the next message), writes the row back,
 //! hands appends to the store and turns what the rules decide into frames and router notices.
-//! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply.
+//! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply;
+//! `bot.rs` holds who answers (bot, queue, agent) around `bot::Ownership` and runs the bot's
+//! turns (`llm_turn.rs` streams a model's answer as drafts); `notes.rs` keeps private notes
+//! from visitors; `attachments.rs`, `csat.rs` and `mail.rs` are the agent tools of issue 11.
 //!
 //! The sockets that follow the conversation are in the node's subscription table
 //! (`actors/subscriptions.rs`), not here, so an idle actor passivates even while followed.
@@ -24,11 +27,17 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 mod answering;
+mod attachments;
 mod automation;
+mod bot;
+mod csat;
 mod hand_off;
 mod handlers;
 mod lifecycle;
+mod llm_turn;
+mod mail;
 mod messages;
+mod notes;
 mod pipeline;
 mod resume;
 #[cfg(test)]
@@ -41,7 +50,9 @@ use super::visitor::{self, VisitorActor};
 use super::{Caller, HubRef};
 use crate::clock::WallMicros;
 use crate::cluster::{Entity, EntityKind, EntityRef, Fence, SubscriberId};
-use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Message, Seq};
+use crate::domain::{
+    Author, Conversation, ConversationId, ConversationStatus, Message, MessageExtra, Seq,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
@@ -89,6 +100,8 @@ pub struct ConversationActor {
     /// A hand-off is under way: answered once the actor has stopped.
     handing_off: Option<oneshot::Sender<()>>,
     stopping: bool,
+    /// Who answers, and the bot's turns (issue 11, `bot.rs`).
+    bot: bot::BotSeat,
 }
 
 impl Entity for ConversationActor {
@@ -118,6 +131,7 @@ impl Entity for ConversationActor {
             flush_timer: None,
             handing_off: None,
             stopping: false,
+            bot: bot::BotSeat::default(),
         }
     }
 }
@@ -163,14 +177,15 @@ impl ConversationActor {
         );
     }
 
-    /// Fan a released message out to every follower, recording it as delivered.
+    /// Fan a released message out to every follower (a private note to agents only), recording
+    /// it as delivered.
     fn broadcast_message(&self, message: &Message, received_at: Option<WallMicros>) {
         let frame = ServerFrame::Message(message.clone()).encode();
         let hub = &self.hub;
         hub.subscriptions.broadcast(
             self.id,
             &frame,
-            None,
+            notes::audience(message),
             None,
             Some((message.seq, received_at)),
             |node, conns, f, at| hub.deliver_remote(node, conns, vec![f.clone()], at),
@@ -202,15 +217,18 @@ impl ConversationActor {
     // ---- appending ----
 
     /// Number a message and hand it to the store; `waiter` hears once it is released in order.
+    /// Returns the seq it got. Who may speak is checked before (`bot.rs`: `append_as`).
+    #[allow(clippy::too_many_arguments)]
     fn append(
         &mut self,
         author: Author,
         client_msg_id: Option<String>,
         body: String,
+        extra: MessageExtra,
         received_at: Option<WallMicros>,
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
-    ) {
+    ) -> Seq {
         let message = self.pipeline.begin(
             Message {
                 conversation_id: self.id,
@@ -219,6 +237,7 @@ impl ConversationActor {
                 author,
                 body,
                 at: self.hub.now(),
+                extra,
             },
             received_at,
             waiter,
@@ -233,11 +252,7 @@ impl ConversationActor {
                 .into_actor(self)
                 .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
-    }
-
-    /// Automation's messages: nobody waits for their ack.
-    fn post_bot(&mut self, body: String, ctx: &mut Context<Self>) {
-        self.append(Author::Bot, None, body, None, None, ctx);
+        seq
     }
 
     fn appended(
@@ -253,6 +268,7 @@ impl ConversationActor {
             for waiter in failed {
                 let _ = waiter.send(Err(e.clone()));
             }
+            self.bot_append_failed(seq);
         }
         for done in released {
             self.release(done, ctx);
@@ -273,7 +289,12 @@ impl ConversationActor {
             conv.last_activity_at = message.at;
         }
         self.mark_dirty(ctx);
-        let events = self.answering.released(&message, assignee);
+        // A private note is nobody's answer and nobody's question.
+        let events = if message.extra.private {
+            Default::default()
+        } else {
+            self.answering.released(&message, assignee)
+        };
         self.broadcast_message(&message, done.received_at);
         for (waiter, duplicate) in done.waiters {
             let _ = waiter.send(Ok(PostResult {
@@ -300,6 +321,8 @@ impl ConversationActor {
         if events.visitor_wrote {
             self.mark_inbox_dirty(ctx);
         }
+        self.bot_released(&message, ctx);
+        self.mail_released(&message, ctx);
     }
 
     /// Start the router's answer clock for the current assignee (it ignores repeats).
@@ -368,12 +391,17 @@ impl ConversationActor {
                     Some(agent) => store.get_agent(agent).await?.map(|a| a.name),
                     None => None,
                 };
-                Ok::<_, crate::store::StoreError>((conv, newest, assignee))
+                let assist = match &conv {
+                    Some(_) => store.get_conversation_assist(id).await?,
+                    None => None,
+                };
+                Ok::<_, crate::store::StoreError>((conv, newest, assignee, assist))
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conv, newest, assignee_name)) => {
+                Ok((conv, newest, assignee_name, assist)) => {
                     act.assignee_name = assignee_name;
+                    act.bot.restore(assist);
                     act.loaded(conv, newest, ctx)
                 }
                 Err(e) => {
@@ -472,7 +500,12 @@ impl ConversationActor {
     /// otherwise check again when that could be true.
     fn idle_check(&mut self, ctx: &mut Context<Self>) {
         let idle = self.last_used.elapsed() >= self.idle_after();
-        if idle && self.pipeline.in_flight() == 0 && !self.dirty && !self.inbox_dirty {
+        if idle
+            && self.pipeline.in_flight() == 0
+            && !self.dirty
+            && !self.inbox_dirty
+            && self.bot.is_idle()
+        {
             return self.hub.registry.passivate(self.id, ctx);
         }
         if idle && self.dirty && self.flush_timer.is_none() {

@@ -39,10 +39,16 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod articles;
+mod assist;
+mod attachments;
+mod canned;
 mod cluster;
 mod conversations;
+mod csat;
 mod fence;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
 
@@ -53,6 +59,7 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
+    include_str!("../../../schema/scylla/0003_bots.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -85,6 +92,12 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    articles: articles::ArticleStatements,
+    assist: assist::AssistStatements,
+    canned: canned::CannedStatements,
+    csat: csat::CsatStatements,
+    attachments: attachments::AttachmentStatements,
+    outbox: outbox::OutboxStatements,
 }
 
 impl ScyllaStore {
@@ -281,6 +294,12 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            articles: articles::ArticleStatements::prepare(&p).await?,
+            assist: assist::AssistStatements::prepare(&p).await?,
+            canned: canned::CannedStatements::prepare(&p).await?,
+            csat: csat::CsatStatements::prepare(&p).await?,
+            attachments: attachments::AttachmentStatements::prepare(&p).await?,
+            outbox: outbox::OutboxStatements::prepare(&p).await?,
         })
     }
 }

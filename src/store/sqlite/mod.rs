@@ -34,10 +34,16 @@ use super::{Fence, StoreError, StoreResult};
 use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod articles;
+mod assist;
+mod attachments;
+mod canned;
 mod cluster;
 mod codec;
 mod conversations;
+mod csat;
 mod messages;
+mod outbox;
 mod sites;
 mod visitors;
 mod writer;
@@ -52,10 +58,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (4, include_str!("../../../schema/sqlite/0004_bots.sql")),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

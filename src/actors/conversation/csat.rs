@@ -1,0 +1,61 @@
+//! CSAT: after a conversation closes, its visitor rates it (1-5, optional comment). Stored once
+//! per conversation (a second rating replaces the first) with the conversation's fence, and
+//! shown to the agents following it at once (`csat` frame) and in the console's thread.
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::handlers::{later, ready};
+use super::{ConversationActor, Rate};
+use crate::actors::Caller;
+use crate::assist::model::Csat;
+use crate::domain::ConversationStatus;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::protocol::{Party, ServerFrame};
+
+impl Handler<Rate> for ConversationActor {
+    type Result = ResponseFuture<ApiResult<()>>;
+
+    fn handle(&mut self, msg: Rate, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = self.moving() {
+            return ready(Err(e));
+        }
+        self.touch(ctx);
+        let conv = match self.checked(Some(&msg.caller)) {
+            Ok(conv) => conv,
+            Err(e) => return ready(Err(e)),
+        };
+        let Caller::Visitor(visitor_id) = msg.caller else {
+            return ready(Err(ApiError::forbidden(
+                "only the visitor rates a conversation",
+            )));
+        };
+        if conv.status != ConversationStatus::Closed {
+            return ready(Err(ApiError::new(
+                ErrorCode::InvalidTransition,
+                "a conversation is rated once it is closed",
+            )));
+        }
+        let csat = Csat {
+            conversation_id: conv.id,
+            site_id: conv.site_id,
+            visitor_id,
+            rating: msg.rating,
+            comment: msg.comment,
+            at: self.hub.now(),
+        };
+        let (store, fence) = (self.hub.store.clone(), self.fence);
+        let (tx, rx) = oneshot::channel();
+        ctx.spawn(
+            async move { store.put_csat(&csat, fence).await.map(|()| csat) }
+                .into_actor(self)
+                .map(move |stored, act, _| {
+                    let result = stored.map_err(ApiError::from).map(|csat| {
+                        act.broadcast(&ServerFrame::Csat { csat }, Some(Party::Agent), None);
+                    });
+                    let _ = tx.send(result);
+                }),
+        );
+        later(rx)
+    }
+}

@@ -1,0 +1,14 @@
+//! Attachment references: which conversation (hence which visitor and site) a blob belongs to,
+//! and its metadata, so `GET /api/v1/attachments/{id}` can check `blobs::may_read` before it
+//! touches the bytes. The bytes live in the blob store (`crate::blobs`), not here.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::blobs::{AttachmentRef, BlobId, BlobMeta};
+
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    async fn put_attachment(&self, reference: &AttachmentRef, meta: &BlobMeta) -> StoreResult<()>;
+    async fn get_attachment(&self, blob: BlobId) -> StoreResult<Option<(AttachmentRef, BlobMeta)>>;
+}
