@@ -38,6 +38,9 @@ pub struct ConversationAssist {
     /// not come back since (one email per absence).
     #[serde(default)]
     pub reply_noticed: Option<Seq>,
+    /// The bot has owned this conversation at some point (then owner changes are announced).
+    #[serde(default)]
+    pub bot_seen: bool,
 }
 
 impl ConversationAssist {
@@ -53,6 +56,7 @@ impl ConversationAssist {
             ),
             bot: BotConversation::default(),
             reply_noticed: None,
+            bot_seen: false,
         }
     }
 

@@ -71,9 +71,9 @@ impl BotSeat {
 
     /// Whether the bot ever answered here (then owner changes are announced).
     pub fn involved(&self) -> bool {
-        self.state
-            .as_ref()
-            .is_some_and(|s| s.ownership.bot_owns() || !s.ownership.handoffs.is_empty())
+        self.state.as_ref().is_some_and(|s| {
+            s.bot_seen || s.ownership.bot_owns() || !s.ownership.handoffs.is_empty()
+        })
     }
 
     /// Nothing in flight: the actor may passivate.
@@ -144,6 +144,7 @@ impl ConversationActor {
     pub(super) fn bot_started(&mut self, start: Option<Ownership>, ctx: &mut Context<Self>) {
         let Some(ownership) = start else { return };
         self.bot.state = Some(ConversationAssist {
+            bot_seen: ownership.bot_owns(),
             ownership,
             ..ConversationAssist::without_bot()
         });
@@ -300,6 +301,7 @@ impl ConversationActor {
                     Some(agent) => state.ownership.owner = Owner::Agent { id: agent },
                     None => state.ownership.on_reopen(mode, avail),
                 }
+                state.bot_seen |= state.ownership.bot_owns();
                 act.save_bot(ctx);
                 act.announce_owner();
             }),
