@@ -206,6 +206,14 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     open: false, unread: 0, pageViewSent: false, typingSent: 0, typingTimer: 0, agentName: '', audio: null, dinged: 0,
   };
 
+  // Bot answers, drafts, the owner, attachments and the rating live in widget-x.js, loaded the
+  // first time the panel opens or a frame needs it; calls made before it runs wait in a queue.
+  const xq = [];
+  const x = (...call) => {
+    if (S.x) return S.x(...call);
+    if (xq.push(call) === 1) document.head.append(h('script', { src: ORIGIN + '/widget-x.js', async: true }));
+  };
+
   // ---- rendering -----------------------------------------------------------------------------
   const emailKnown = () => Boolean(S.emailLeft || S.email || (S.identity && S.identity.email));
   const initials = (name) => name.split(/\s+/).map((w) => w[0] || '').join('').slice(0, 2).toUpperCase();
@@ -303,6 +311,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       kind === 'agent' ? h('div', { className: 'who' }, h('span', { className: 'av', 'aria-hidden': 'true', textContent: initials(name) }), name) : null,
       rich(body));
     if (kind === 'bot' && st.offline_message && m.body === st.offline_message) el.classList.add('ask');
+    if (m.citations || m.actions || m.attachments) x('decorate', el, m);
     if (kind === 'visitor') {
       el.meta = h('div', { className: 'meta' });
       el.append(el.meta);
@@ -363,7 +372,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     S.open = on;
     show(panel, on);
     launcher.setAttribute('aria-expanded', String(on));
-    if (on) S.unread = 0;
+    if (on) { S.unread = 0; x('open'); }
     render();
     if (on) {
       scrollDown();
@@ -429,6 +438,8 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     }
     S.ready = S.everReady = true;
     S.attempt = 0;
+    S.token = w.visitor_token;
+    if (S.x) S.x('welcome');
     if (!S.identity) store('localStorage', 'token', w.visitor_token); // a verified visitor's token is not kept
     settleIdentity(true);
     if (w.widget) applyConfig(w.widget);
@@ -507,6 +518,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       case 'availability':
         S.cfg.agents_online = f.agents_online;
         return render();
+      case 'draft': case 'draft_end': case 'owner': return x('frame', f);
       default: // goodbye: the close follows and reconnects
     }
   }
@@ -537,6 +549,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       S.ended = true;
       show(typingLine, false);
       markEnded(c);
+      x('ended', c);
       scrollDown();
     }
     render();
@@ -764,6 +777,11 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     logout() { switchVisitor(null); },
     open() { setOpen(true); },
     close() { setOpen(false); },
+    // widget-x.js registers here with the internals it extends.
+    x(make) {
+      S.x = make({ S, h, LANG, ORIGIN, command, section, scrollDown, startConversation, input, row: form.lastChild });
+      for (const c of xq.splice(0)) S.x(...c);
+    },
   };
 
   // ---- start ---------------------------------------------------------------------------------

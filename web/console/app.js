@@ -60,6 +60,7 @@ async function start() {
   appView.hidden = false;
   $('#me-name').textContent = me.name;
   $('#settings-link').hidden = me.role !== 'admin';
+  $('#bot-link').hidden = me.role !== 'admin';
 
   socket = new AgentSocket(s.token);
   // Narrow screens show one pane: the inbox, or the thread (with a back button).
