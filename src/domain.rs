@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::Millis;
-pub use crate::message_extra::{Attachment, MessageExtra};
+pub use crate::message_extra::{Attachment, ExtraFields, MessageExtra};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {

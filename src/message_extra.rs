@@ -6,9 +6,13 @@
 //!
 //! `private` is the one field with a rule attached: a private note is for agents only, and every
 //! path to a visitor (fan-out, resume, history, transcripts, the HTTP API) checks
-//! [`MessageExtra::visible_to_visitor`].
+//! [`ExtraFields::visible_to_visitor`].
+//!
+//! Most messages carry nothing extra, and a conversation keeps its recent messages in memory, so
+//! [`MessageExtra`] is one pointer: `None` for a plain message, the fields boxed otherwise. It
+//! reads like the fields (`Deref`) and (de)serialises exactly as they do.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::blobs::{BlobId, BlobMeta};
 use crate::bot::{Citation, HandoffReason, QuickAction};
@@ -37,7 +41,7 @@ impl From<&BlobMeta> for Attachment {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct MessageExtra {
+pub struct ExtraFields {
     /// Agents only: never fanned out to, replayed to, paged to or emailed to a visitor.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
@@ -54,14 +58,58 @@ pub struct MessageExtra {
     pub attachments: Vec<Attachment>,
 }
 
-impl MessageExtra {
-    pub fn is_empty(&self) -> bool {
-        *self == MessageExtra::default()
-    }
+/// What a plain message carries: nothing.
+static NOTHING: ExtraFields = ExtraFields {
+    private: false,
+    citations: Vec::new(),
+    actions: Vec::new(),
+    handoff: None,
+    attachments: Vec::new(),
+};
 
+impl ExtraFields {
     /// Whether a visitor may ever see the message.
     pub fn visible_to_visitor(&self) -> bool {
         !self.private
+    }
+}
+
+/// A message's extra fields: nothing (no allocation) or the boxed [`ExtraFields`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageExtra(Option<Box<ExtraFields>>);
+
+impl MessageExtra {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl From<ExtraFields> for MessageExtra {
+    fn from(fields: ExtraFields) -> Self {
+        if fields == NOTHING {
+            MessageExtra(None)
+        } else {
+            MessageExtra(Some(Box::new(fields)))
+        }
+    }
+}
+
+impl std::ops::Deref for MessageExtra {
+    type Target = ExtraFields;
+    fn deref(&self) -> &ExtraFields {
+        self.0.as_deref().unwrap_or(&NOTHING)
+    }
+}
+
+impl Serialize for MessageExtra {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageExtra {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ExtraFields::deserialize(deserializer).map(MessageExtra::from)
     }
 }
 
@@ -91,22 +139,28 @@ mod tests {
         );
         let back: Message = serde_json::from_str(&text).unwrap();
         assert!(back.extra.is_empty());
+        assert!(ExtraFields::default() == NOTHING);
+        assert!(MessageExtra::from(ExtraFields::default()).is_empty());
+        assert!(std::mem::size_of::<MessageExtra>() <= 8, "one pointer");
     }
 
     #[test]
     fn extras_are_top_level_fields_and_survive_json_and_the_node_links() {
-        let m = message(MessageExtra {
-            private: true,
-            actions: vec![QuickAction::TalkToHuman],
-            handoff: Some(HandoffReason::Asked),
-            attachments: vec![Attachment {
-                blob_id: BlobId::new(),
-                content_type: "image/png".into(),
-                size: 9,
-                filename: "a.png".into(),
-            }],
-            ..MessageExtra::default()
-        });
+        let m = message(
+            ExtraFields {
+                private: true,
+                actions: vec![QuickAction::TalkToHuman],
+                handoff: Some(HandoffReason::Asked),
+                attachments: vec![Attachment {
+                    blob_id: BlobId::new(),
+                    content_type: "image/png".into(),
+                    size: 9,
+                    filename: "a.png".into(),
+                }],
+                ..ExtraFields::default()
+            }
+            .into(),
+        );
         let v = serde_json::to_value(&m).unwrap();
         assert_eq!(v["private"], true);
         assert_eq!(v["actions"][0], "talk_to_human");

@@ -95,12 +95,15 @@ async fn a_model_answer_streams_as_drafts_then_becomes_one_stored_message() {
     );
 
     // What the model was sent: the question and numbered sources, the key, nothing else.
-    let seen = seen.lock();
-    assert_eq!(seen.auth[0].as_deref(), Some("Bearer sk-test"));
-    let user = seen.bodies[0]["messages"][1]["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (auth, user) = {
+        let seen = seen.lock();
+        let user = seen.bodies[0]["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (seen.auth[0].clone(), user)
+    };
+    assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
     assert!(user.contains("When do you ship my order?"), "{user}");
     assert!(user.contains("[1]"), "{user}");
 

@@ -13,7 +13,7 @@ use switchboard::bot::{Article, ArticleId, BotMode, HandoffReason, Language, Own
 use switchboard::clock::Millis;
 use switchboard::cluster::{Fence, Holder, NodeId, ShardId, TakeOutcome, TakeShard};
 use switchboard::domain::{
-    Attachment, Author, ConversationId, Message, MessageExtra, SiteId, VisitorId,
+    Attachment, Author, ConversationId, ExtraFields, Message, SiteId, VisitorId,
 };
 use switchboard::mail::outbox::{Attempt, OutboxState};
 use switchboard::mail::OutgoingEmail;
@@ -247,13 +247,14 @@ async fn attachments_and_message_extras_round_trip(store: SharedStore) {
         author: Author::Bot,
         body: "See the photo".into(),
         at: T0,
-        extra: MessageExtra {
+        extra: ExtraFields {
             private: true,
             actions: vec![QuickAction::Helpful],
             handoff: Some(HandoffReason::LowConfidence),
             attachments: vec![Attachment::from(&meta)],
-            ..MessageExtra::default()
-        },
+            ..ExtraFields::default()
+        }
+        .into(),
     };
     store
         .append_message(&message, Fence::UNCHECKED)

@@ -43,7 +43,7 @@
 .rate { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 10px; margin: 10px 0; display: grid; gap: 6px; font-size: 13px; }
 .stars { display: flex; gap: 4px; }
 .stars button[aria-pressed="true"] { background: var(--c); color: var(--t); }
-.rate textarea { height: 56px; font-size: 14px; }`;
+.rate input { font-size: 16px; }`;
 
   sb.x((K) => {
     const { S, h, ORIGIN, command, section, scrollDown } = K;
@@ -174,7 +174,7 @@
           onclick: () => { rating = n; for (const b of stars.children) b.setAttribute('aria-pressed', String(b === stars.children[n - 1])); },
         }));
       }
-      const comment = h('textarea', { 'aria-label': t('comment'), placeholder: t('comment'), maxLength: 1000 });
+      const comment = h('input', { 'aria-label': t('comment'), placeholder: t('comment'), maxLength: 1000 });
       const box = h('div', { className: 'rate' }, h('span', { textContent: t('rate') }), stars, comment,
         h('button', {
           className: 'go', type: 'button', textContent: t('send'),

@@ -84,7 +84,7 @@ test('the bot answers with its link, hands off, and the agent takes it from ther
   await agent.click('#act-close');
   await visitor.locator('#switchboard-widget .rate').waitFor();
   await visitor.locator('#switchboard-widget .stars button[aria-label="4 out of 5"]').click();
-  await visitor.locator('#switchboard-widget .rate textarea').fill('Quick and kind');
+  await visitor.locator('#switchboard-widget .rate input').fill('Quick and kind');
   await visitor.locator('#switchboard-widget .rate .go').click();
   await visitor.locator('#switchboard-widget .rate', { hasText: 'Thanks for your rating!' }).waitFor();
   await agent.locator('#thread-csat', { hasText: '(4/5)' }).waitFor();

@@ -7,7 +7,7 @@ use actix::prelude::*;
 
 use super::{ConversationActor, Post, Waiter};
 use crate::blobs::BlobId;
-use crate::domain::{Attachment, MessageExtra};
+use crate::domain::{Attachment, ExtraFields};
 use crate::error::ApiError;
 use crate::store::SharedStore;
 
@@ -43,12 +43,12 @@ impl ConversationActor {
             resolve(store, id, ids).into_actor(self).map(
                 move |resolved, act, ctx| match resolved {
                     Ok(attachments) => {
-                        let extra = MessageExtra {
+                        let extra = ExtraFields {
                             private: msg.private,
                             attachments,
-                            ..MessageExtra::default()
+                            ..ExtraFields::default()
                         };
-                        act.post_checked(msg, extra, waiter, ctx);
+                        act.post_checked(msg, extra.into(), waiter, ctx);
                     }
                     Err(e) => {
                         let _ = waiter.send(Err(e));

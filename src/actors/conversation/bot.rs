@@ -33,7 +33,7 @@ use crate::bot::{
     self, intent, Availability, BotDecision, BotReply, BotStep, HandoffReason, KnowledgeBase,
     Owner, Ownership, QuickAction, Speaker,
 };
-use crate::domain::{AgentId, Author, ConversationStatus, Message, MessageExtra, Seq, SiteId};
+use crate::domain::{AgentId, Author, ConversationStatus, ExtraFields, Message, Seq, SiteId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::{Party, ServerFrame};
 
@@ -169,13 +169,13 @@ impl ConversationActor {
             tracing::debug!(conversation = %self.id, "bot reply dropped: a person owns the conversation");
             return None;
         }
-        let extra = MessageExtra {
+        let extra = ExtraFields {
             citations: reply.citations,
             actions: reply.actions,
             handoff,
-            ..MessageExtra::default()
+            ..ExtraFields::default()
         };
-        Some(self.append(Author::Bot, None, reply.text, extra, None, None, ctx))
+        Some(self.append(Author::Bot, None, reply.text, extra.into(), None, None, ctx))
     }
 
     /// Automation's lines (away replies, leave-a-message): never blocked, nobody waits.

@@ -14,7 +14,7 @@ use super::{
     MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
 };
 use crate::actors::Caller;
-use crate::domain::{Conversation, ConversationStatus, Message, MessageExtra, Seq};
+use crate::domain::{Conversation, ConversationStatus, ExtraFields, Message, MessageExtra, Seq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{encode_ack, HistoryResult, Party, PostResult, ServerFrame, SubscribeResult};
@@ -66,11 +66,11 @@ impl Handler<Post> for ConversationActor {
         let wakes =
             status == ConversationStatus::Snoozed && matches!(msg.caller, Caller::Visitor(_));
         if msg.attachments.is_empty() {
-            let extra = MessageExtra {
+            let extra = ExtraFields {
                 private: msg.private,
-                ..MessageExtra::default()
+                ..ExtraFields::default()
             };
-            self.post_checked(msg, extra, tx, ctx);
+            self.post_checked(msg, extra.into(), tx, ctx);
         } else {
             self.post_with_attachments(msg, tx, ctx);
         }

@@ -38,7 +38,7 @@ pub(super) fn check_private(caller: &Caller, private: bool) -> ApiResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AgentId, Author, ConversationId, MessageExtra, VisitorId};
+    use crate::domain::{AgentId, Author, ConversationId, ExtraFields, VisitorId};
 
     fn message(private: bool) -> Message {
         Message {
@@ -51,10 +51,11 @@ mod tests {
             },
             body: "note".into(),
             at: 0,
-            extra: MessageExtra {
+            extra: ExtraFields {
                 private,
-                ..MessageExtra::default()
-            },
+                ..ExtraFields::default()
+            }
+            .into(),
         }
     }
 
