@@ -75,7 +75,6 @@ start_node() {
   SWITCHBOARD_CLUSTER_SECRET="$(cat "$DIR/secret")" "$BIN" \
     --listen "127.0.0.1:$(http_port "$node")" \
     --data-dir "$DIR/data" \
-    --web-dir "$ROOT/web" \
     --node-id "$node" \
     --cluster-listen "127.0.0.1:$(cluster_port "$node")" \
     >>"$DIR/$node.log" 2>&1 </dev/null &

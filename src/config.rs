@@ -35,7 +35,9 @@ pub enum SqliteSync {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub web_dir: PathBuf,
+    /// Serve the web assets from this directory instead of the copies built into the binary
+    /// (development: edit and reload without rebuilding).
+    pub web_dir: Option<PathBuf>,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
     /// Create the demo site and agents on first start.
@@ -109,7 +111,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
-            web_dir: PathBuf::from("web"),
+            web_dir: None,
             workers: 0,
             demo: true,
             store: StoreKind::Sqlite,
@@ -170,7 +172,8 @@ pub struct Cli {
     /// Directory for the embedded SQLite store [default: ./data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Directory of the static web assets [default: ./web].
+    /// Serve the widget, console and demo from this directory instead of the copies built into
+    /// the binary (for developing them) [default: built in].
     #[arg(long, env = "SWITCHBOARD_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
     /// HTTP worker threads, 0 = one per core [default: 0].
@@ -317,12 +320,14 @@ impl Config {
         if cli.log_json {
             config.log_json = true;
         }
+        if cli.web_dir.is_some() {
+            config.web_dir = cli.web_dir.clone();
+        }
         overlay!(
             config,
             cli,
             listen,
             data_dir,
-            web_dir,
             workers,
             store,
             sqlite_synchronous,

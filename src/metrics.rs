@@ -461,6 +461,20 @@ pub static PASSIVATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static RETRIED_SENDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "switchboard_retried_sends_total",
+                "Sends whose client_msg_id was already stored or in flight, answered with the \
+                 original seq, by where it was found (memory, in_flight or store)",
+            ),
+            &["source"],
+        )
+        .unwrap(),
+    )
+});
+
 pub static RESUMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
@@ -542,6 +556,9 @@ pub fn init() {
     }
     for reason in ["auto", "take", "transfer", "answer_timeout", "requeued"] {
         ASSIGNMENTS.with_label_values(&[reason]);
+    }
+    for source in ["memory", "in_flight", "store"] {
+        RETRIED_SENDS.with_label_values(&[source]);
     }
     for code in crate::error::ErrorCode::ALL {
         ERRORS.with_label_values(&[code.as_str()]);

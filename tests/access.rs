@@ -336,12 +336,52 @@ async fn a_visitor_token_is_bound_to_its_site() {
     let mut hello = visitor_hello("pk_other");
     hello["visitor_token"] = json!(demo_visitor.token);
     let r = c.cmd(hello).await;
-    // Either refused, or a fresh visitor of the other site: never the demo site's visitor.
-    if r["type"] == "welcome" {
-        assert_ne!(r["visitor_id"], demo_visitor.id.as_str(), "{r}");
-    } else {
-        assert_eq!(r["type"], "error", "{r}");
+    // A fresh visitor of the other site: never the demo site's visitor.
+    assert_eq!(r["type"], "welcome", "{r}");
+    assert_ne!(r["visitor_id"], demo_visitor.id.as_str(), "{r}");
+    assert_ne!(r["visitor_token"], demo_visitor.token.as_str(), "{r}");
+}
+
+#[tokio::test]
+async fn a_tampered_visitor_token_starts_a_fresh_visitor_and_reaches_nothing() {
+    let node = TestNode::start();
+    let mut owner = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let conv = owner.open_chat().await;
+    owner.say(&conv, "t-1", "private words").await;
+
+    // The owner's token with one character of its claims changed, and one of its signature.
+    let token = owner.token.clone();
+    let claims_at = token.find('.').unwrap() + 3;
+    let sig_at = token.rfind('.').unwrap() + 2;
+    for at in [claims_at, sig_at] {
+        let mut bytes = token.clone().into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert_ne!(tampered, token);
+
+        let mut hello = visitor_hello(DEMO_SITE_KEY);
+        hello["visitor_token"] = json!(tampered);
+        let mut stranger = Visitor::hello(node.addr, hello).await;
+        assert_ne!(stranger.id, owner.id, "tampered token resumed its visitor");
+        assert_ne!(stranger.token, token);
+        assert_eq!(
+            stranger.welcome["conversations"],
+            json!([]),
+            "{}",
+            stranger.welcome
+        );
+        let code = stranger
+            .err(json!({"type":"history","conversation_id":conv}))
+            .await;
+        assert_eq!(code, "forbidden");
     }
+
+    // The untouched token still resumes its visitor with the conversation.
+    let mut hello = visitor_hello(DEMO_SITE_KEY);
+    hello["visitor_token"] = json!(token);
+    let back = Visitor::hello(node.addr, hello).await;
+    assert_eq!(back.id, owner.id);
+    assert_eq!(back.welcome["conversations"][0]["id"], conv.as_str());
 }
 
 #[tokio::test]

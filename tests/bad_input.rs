@@ -140,6 +140,49 @@ async fn a_frame_over_64_kib_gets_goodbye_and_close_1009() {
     node.assert_serving().await;
 }
 
+/// A message sent in fragments whose total exceeds the frame limit: the same goodbye and close
+/// code as one oversized frame (RFC 6455 1009), not a bare TCP close.
+#[tokio::test]
+async fn a_fragmented_message_over_64_kib_gets_goodbye_and_close_1009() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let node = TestNode::start();
+    let mut v = session(&node).await;
+    let part = vec![b'x'; 40 * 1024];
+    let first = Frame::message(part.clone(), OpCode::Data(Data::Text), false);
+    let rest = Frame::message(part, OpCode::Data(Data::Continue), true);
+    let _ = v.send_frame(first).await && v.send_frame(rest).await;
+    let (frames, close) = v.until_closed().await;
+    let goodbye = frames
+        .iter()
+        .find(|f| f["type"] == "goodbye")
+        .unwrap_or_else(|| panic!("no goodbye before close {close:?}: {frames:?}"));
+    assert_eq!(goodbye["code"], "frame_too_large", "{goodbye}");
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1009, "{close:?}");
+    node.assert_serving().await;
+}
+
+/// A text frame that is not UTF-8: goodbye and close 1007 (invalid frame payload data).
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_gets_goodbye_and_close_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let node = TestNode::start();
+    let mut v = session(&node).await;
+    let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    assert!(v.send_frame(bad).await, "the frame was sent");
+    let (frames, close) = v.until_closed().await;
+    let goodbye = frames
+        .iter()
+        .find(|f| f["type"] == "goodbye")
+        .unwrap_or_else(|| panic!("no goodbye before close {close:?}: {frames:?}"));
+    assert_eq!(goodbye["code"], "invalid_frame", "{goodbye}");
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1007, "{close:?}");
+    node.assert_serving().await;
+}
+
 #[tokio::test]
 async fn a_message_body_over_8_kib() {
     let node = TestNode::start();

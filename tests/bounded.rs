@@ -9,16 +9,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-/// The value of an unlabelled or labelled sample in the node's `/metrics`.
-async fn metric(node: &TestNode, sample: &str) -> f64 {
-    let text = node.get("/metrics", None).await.text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {sample} in /metrics"))
-}
-
 async fn live_conversations(node: &TestNode) -> f64 {
-    metric(node, "switchboard_actors{kind=\"conversation\"}").await
+    node.metric("switchboard_actors{kind=\"conversation\"}")
+        .await
 }
 
 /// Wait (with a deadline) until `cond` holds for the live conversation actor count.
@@ -66,19 +59,17 @@ async fn one_socket_following_many_quiet_conversations_does_not_keep_them_reside
             .ok(json!({"type":"close","conversation_id":conv}))
             .await;
     }
-    let followed = metric(&node, "switchboard_subscriptions").await;
+    let followed = node.metric("switchboard_subscriptions").await;
     assert!(followed >= CHATS as f64, "{followed} subscriptions");
 
     // Every conversation actor passivates although one socket follows them all.
     until_live(&node, "quiet conversations passivate", |live| live <= 2.0).await;
-    let passivated = metric(
-        &node,
-        "switchboard_actor_passivations_total{kind=\"conversation\"}",
-    )
-    .await;
+    let passivated = node
+        .metric("switchboard_actor_passivations_total{kind=\"conversation\"}")
+        .await;
     assert!(passivated >= CHATS as f64, "{passivated} passivations");
     assert!(
-        metric(&node, "switchboard_subscriptions").await >= CHATS as f64,
+        node.metric("switchboard_subscriptions").await >= CHATS as f64,
         "the subscriptions outlive the actors"
     );
 

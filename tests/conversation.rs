@@ -150,6 +150,83 @@ async fn start_twice_returns_the_same_open_conversation() {
     );
 }
 
+/// The highest seq in a conversation's history.
+async fn last_seq(v: &mut Visitor, conv: &str) -> u64 {
+    let h = v.history(conv, None, 10).await;
+    h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| u(&m["seq"]))
+        .max()
+        .unwrap()
+}
+
+/// More messages than a conversation keeps client ids of in memory (256): a retry of the
+/// first one still gets its original seq, from a live actor and from one reloaded from the
+/// store, and neither retry burns a seq.
+#[tokio::test]
+async fn a_retry_of_any_age_gets_its_original_seq_and_burns_none() {
+    const SENT: usize = 300;
+    let node = TestNode::start_with(|c| {
+        c.rate_per_sec = 10_000;
+        c.rate_burst = 10_000;
+        c.passivate_after_ms = 300;
+    });
+    let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let conv = v.open_chat().await;
+    let mut seqs = Vec::new();
+    for n in 0..SENT {
+        let r = v
+            .say(&conv, &format!("m-{n}"), &format!("message {n}"))
+            .await;
+        assert_eq!(r["duplicate"], false, "{r}");
+        seqs.push(u(&r["seq"]));
+    }
+
+    // The live actor no longer holds m-0's id in memory; the store answers.
+    let retry = v.say(&conv, "m-0", "message 0").await;
+    assert_eq!(retry["duplicate"], true, "{retry}");
+    assert_eq!(u(&retry["seq"]), seqs[0]);
+    let top = last_seq(&mut v, &conv).await;
+    let fresh = v.say(&conv, "fresh-1", "after the first retry").await;
+    assert_eq!(u(&fresh["seq"]), top + 1, "the retry burnt a seq");
+
+    // Once the actor has passivated, its successor loads only the newest messages.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while node
+        .metric("switchboard_actor_passivations_total{kind=\"conversation\"}")
+        .await
+        < 1.0
+    {
+        assert!(std::time::Instant::now() < deadline, "never passivated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let retry = v.say(&conv, "m-1", "message 1").await;
+    assert_eq!(retry["duplicate"], true, "{retry}");
+    assert_eq!(u(&retry["seq"]), seqs[1]);
+    let fresh = v.say(&conv, "fresh-2", "after the second retry").await;
+    assert_eq!(u(&fresh["seq"]), top + 2, "the retry burnt a seq");
+
+    // Stored once each: the oldest page and the newest.
+    let oldest = v.history(&conv, Some(seqs[0] + 20), 100).await;
+    let newest = v.history(&conv, None, 100).await;
+    let mut messages = oldest["messages"].as_array().unwrap().clone();
+    messages.extend(newest["messages"].as_array().unwrap().iter().cloned());
+    for cid in ["m-0", "m-1", "fresh-1", "fresh-2"] {
+        let copies = messages
+            .iter()
+            .filter(|m| m["client_msg_id"] == cid)
+            .count();
+        assert_eq!(copies, 1, "{cid} stored {copies} times");
+    }
+    assert_eq!(
+        node.metric("switchboard_retried_sends_total{source=\"store\"}")
+            .await,
+        2.0
+    );
+}
+
 #[tokio::test]
 async fn duplicate_client_msg_id_is_stored_once() {
     let node = TestNode::start();

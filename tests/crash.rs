@@ -5,79 +5,19 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::procs::NodeProc;
 use common::*;
 use serde_json::json;
 
-/// A `switchboard` process.
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Node {
-    /// Start the binary on `data_dir` and wait for its "listening on" line.
-    fn start(data_dir: &Path, round: usize) -> Node {
-        let log = std::fs::File::create(data_dir.join(format!("stderr-{round}.log"))).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--web-dir")
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn switchboard");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("switchboard listening on http://") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_owned());
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(data_dir.join(format!("stderr-{round}.log")))
-                    .unwrap_or_default();
-                panic!("no 'listening on' line within 30 s; stderr:\n{log}")
-            })
-            .parse()
-            .expect("listening address");
-        Node { child, addr }
-    }
-
-    fn sigkill(mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: plain kill(2) on the child we spawned and have not reaped yet.
-        let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
-        assert_eq!(rc, 0, "kill failed");
-        let status = self.child.wait().expect("wait");
-        assert!(!status.success());
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary on an ephemeral port with `data_dir`, logging to `<data_dir>/round-<n>.log`.
+fn start_node(data_dir: &Path, round: usize) -> NodeProc {
+    NodeProc::start(data_dir, &format!("round-{round}"), 0, &[])
 }
 
 /// One visitor's record across rounds.
@@ -194,7 +134,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let mut records: Vec<Record> = vec![Record::default(); VISITORS];
 
     for round in 0..ROUNDS {
-        let node = Node::start(dir.path(), round);
+        let mut node = start_node(dir.path(), round);
         let progress: Vec<Arc<Progress>> = (0..VISITORS).map(|_| Arc::default()).collect();
         let mut tasks = Vec::new();
         for (k, rec) in records.iter().enumerate() {
@@ -246,7 +186,7 @@ async fn acknowledged_messages_survive_sigkill() {
         eprintln!("round {round}: killed with {acked} acknowledged of {sent} sent so far");
 
         // Restart on the same data dir and check everything acknowledged is there.
-        let node = Node::start(dir.path(), round + 100);
+        let node = start_node(dir.path(), round + 100);
         let ready = http(node.addr, "GET", "/readyz", None, None).await;
         assert_eq!(ready.status, 200, "{}", ready.text());
         for rec in &records {

@@ -7,9 +7,8 @@
 //!
 //! Some panels only move in a cluster or under faults. They are listed in [`EXISTS_ONLY`] with
 //! the reason, and for them the test checks that their metrics exist (exported by the node, or
-//! for per-peer series, defined in `src/`). Panels of cluster metrics the node does not define
-//! yet (tests/dashboards/mod.rs, `PENDING_METRICS`) are printed as pending. Everything printed
-//! at the end says which panel was checked how.
+//! for per-peer series, defined in `src/`). Everything printed at the end says which panel was
+//! checked how.
 //!
 //! Needs the `prometheus` binary (Debian package; tests/run.sh installs it). Without it the test
 //! prints a note and passes, unless SWITCHBOARD_REQUIRE_PROMETHEUS=1 (as in tests/run.sh).
@@ -263,13 +262,6 @@ async fn every_dashboard_panel_shows_data_from_a_real_prometheus() {
     for q in &queries {
         let key = (q.dashboard.clone(), q.panel.clone());
         let names = metric_names_in(&q.expr);
-        if let Some(pending) = names.iter().find(|n| still_pending(n)) {
-            report.insert(
-                key,
-                format!("pending: `{}` not defined in src/ yet", family(pending)),
-            );
-            continue;
-        }
         if let Some((_, why)) = EXISTS_ONLY.iter().find(|(t, _)| *t == q.panel) {
             for name in &names {
                 let family = family(name);

@@ -14,120 +14,23 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::haproxy::Haproxy;
+use common::procs::NodeProc;
 use common::*;
 use serde_json::json;
 
-/// How long HAProxy or a node may take to reach a state the test waits for.
+/// How long a node may take to reach a state the test waits for.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-fn haproxy_binary() -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|dir| dir.join("haproxy"))
-        .find(|p| p.is_file())
-}
-
-/// A child process killed (and reaped) when dropped, so a failing test leaves nothing behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let sent = unsafe { libc::kill(self.0.id() as libc::pid_t, sig) };
-        assert_eq!(sent, 0, "signal {sig} sent");
-    }
-}
-
-/// The real `switchboard` binary on an ephemeral port with its own data dir (as tests/crash.rs).
-fn start_node(dir: &Path, name: &str) -> (Proc, SocketAddr) {
+/// The real `switchboard` binary as its own single node, with its own data dir.
+fn start_node(dir: &Path, name: &str) -> NodeProc {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["--listen", "127.0.0.1:0", "--workers", "1", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn switchboard");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep draining stdout so the node never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("switchboard listening on http://") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        }
-    });
-    let proc = Proc(child);
-    let addr = rx
-        .recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("node {name} printed no 'listening on' line"));
-    (proc, addr.parse().expect("listen address"))
-}
-
-/// One command on HAProxy's runtime API (the stats socket), its whole answer.
-fn haproxy_api(socket: &Path, command: &str) -> String {
-    let mut stream = UnixStream::connect(socket).expect("connect to the stats socket");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    writeln!(stream, "{command}").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read the answer");
-    answer
-}
-
-/// A server's status in HAProxy (`UP`, `DOWN`, `DRAIN`, `MAINT`, `UP 1/2`, ...), from
-/// `show stat`'s CSV by column name.
-fn server_status(socket: &Path, server: &str) -> String {
-    let csv = haproxy_api(socket, "show stat");
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect("column");
-    let (px, sv, status) = (col("pxname"), col("svname"), col("status"));
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|f| f.get(px) == Some(&"switchboard") && f.get(sv) == Some(&server))
-        .map(|f| f[status].to_owned())
-        .unwrap_or_default()
-}
-
-async fn wait_for_status(socket: &Path, server: &str, want: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        last = server_status(socket, server);
-        if last == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("HAProxy never reported {server} {want} within {PATIENCE:?} (last: {last:?})");
+    NodeProc::start(&data, name, 0, &["--workers".into(), "1".into()])
 }
 
 /// Open visitor sockets on this node, from its own `/metrics`.
@@ -156,65 +59,14 @@ async fn wait_for_visitors(node: SocketAddr, name: &str, want: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_tunnels_websockets_drains_at_runtime_and_routes_around_unready_nodes() {
-    let Some(haproxy) = haproxy_binary() else {
-        assert!(
-            std::env::var("SWITCHBOARD_REQUIRE_HAPROXY").is_err(),
-            "haproxy is not installed (tests/run.sh installs it)"
-        );
-        eprintln!("note: haproxy not installed (apt-get install haproxy); skipping the HAProxy front test");
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_node(dir.path(), "a");
+    let mut b = start_node(dir.path(), "b");
+    let (a_addr, b_addr) = (a.addr, b.addr);
+    let Some(proxy) = Haproxy::start(dir.path(), &[("a", a_addr), ("b", b_addr)]).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (_a, a_addr) = start_node(dir.path(), "a");
-    let (b, b_addr) = start_node(dir.path(), "b");
-
-    // The generated configuration, checked by HAProxy itself, then run in the foreground.
-    let front: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let socket = dir.path().join("haproxy.sock");
-    let generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/gen-haproxy-cfg.sh");
-    let generated = Command::new("bash")
-        .arg(&generator)
-        .args(["--front", &front.to_string(), "--stats-socket"])
-        .arg(&socket)
-        .arg(format!("a={a_addr}"))
-        .arg(format!("b={b_addr}"))
-        .output()
-        .expect("run gen-haproxy-cfg.sh");
-    assert!(
-        generated.status.success(),
-        "gen-haproxy-cfg.sh: {}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
-    let config = dir.path().join("haproxy.cfg");
-    std::fs::write(&config, &generated.stdout).unwrap();
-    let check = Command::new(&haproxy)
-        .args(["-c", "-f"])
-        .arg(&config)
-        .output()
-        .expect("haproxy -c");
-    assert!(
-        check.status.success(),
-        "haproxy -c refused the generated config:\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let haproxy_log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
-    let _haproxy = Proc(
-        Command::new(&haproxy)
-            .arg("-db") // foreground: the test owns the process
-            .arg("-f")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(haproxy_log))
-            .spawn()
-            .expect("start haproxy"),
-    );
-    let deadline = Instant::now() + PATIENCE;
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "HAProxy opened no stats socket");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    wait_for_status(&socket, "a", "UP").await;
-    wait_for_status(&socket, "b", "UP").await;
+    let front = proxy.front;
 
     // A chat through the tunnel: hello/welcome, start, send and its ack.
     let mut first = Visitor::connect(front, DEMO_SITE_KEY).await;
@@ -243,9 +95,9 @@ async fn haproxy_tunnels_websockets_drains_at_runtime_and_routes_around_unready_
     );
 
     // Runtime drain of a: new sockets all go to b; a keeps (and serves) the ones it has.
-    let answer = haproxy_api(&socket, "set server switchboard/a state drain");
+    let answer = proxy.api("set server switchboard/a state drain");
     assert!(answer.trim().is_empty(), "drain refused: {answer}");
-    wait_for_status(&socket, "a", "DRAIN").await;
+    proxy.wait_for_status("a", "DRAIN").await;
     let mut late = Vec::new();
     for _ in 0..4 {
         late.push(Visitor::connect(front, DEMO_SITE_KEY).await);
@@ -259,13 +111,13 @@ async fn haproxy_tunnels_websockets_drains_at_runtime_and_routes_around_unready_
     for v in &mut early {
         v.ping().await; // tunnels to the drained node still carry frames
     }
-    let answer = haproxy_api(&socket, "set server switchboard/a state ready");
+    let answer = proxy.api("set server switchboard/a state ready");
     assert!(answer.trim().is_empty(), "ready refused: {answer}");
-    wait_for_status(&socket, "a", "UP").await;
+    proxy.wait_for_status("a", "UP").await;
 
     // b frozen: its /readyz check times out, HAProxy marks it down, new sockets go to a.
-    b.signal(libc::SIGSTOP);
-    wait_for_status(&socket, "b", "DOWN").await;
+    b.sigstop();
+    proxy.wait_for_status("b", "DOWN").await;
     let before = visitors_on(a_addr).await;
     let mut rerouted = Vec::new();
     for _ in 0..3 {
@@ -274,24 +126,16 @@ async fn haproxy_tunnels_websockets_drains_at_runtime_and_routes_around_unready_
     wait_for_visitors(a_addr, "a", before + 3).await;
 
     // Thawed, b passes its checks again and is back in rotation.
-    b.signal(libc::SIGCONT);
-    wait_for_status(&socket, "b", "UP").await;
+    b.sigcont();
+    proxy.wait_for_status("b", "UP").await;
 
     // b killed: down again, and a new chat still works through the front.
     drop(late);
-    drop(b);
-    wait_for_status(&socket, "b", "DOWN").await;
+    b.sigkill();
+    proxy.wait_for_status("b", "DOWN").await;
     let mut after_kill = Visitor::connect(front, DEMO_SITE_KEY).await;
     let conv = after_kill.open_chat().await;
     after_kill
         .ok(json!({"type":"send","conversation_id":conv,"client_msg_id":"m-2","body":"still here"}))
         .await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

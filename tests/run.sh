@@ -23,8 +23,9 @@ apt_install() {
 
 step "installing system packages"
 # prometheus brings promtool; haproxy, socat and curl are what cluster/run-local.sh uses;
-# python3-yaml reads the compose and k8s files in tests/cluster_files.rs.
-apt_install prometheus chromium haproxy socat curl python3-yaml
+# python3-yaml reads the compose and k8s files in tests/cluster_files.rs; nftables cuts a node
+# off from its peers in tests/cluster_faults.rs.
+apt_install prometheus chromium haproxy socat curl python3-yaml nftables
 
 # A real SMTP server for the mail tests (tests/mail_smtp.rs starts it on 127.0.0.1).
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
@@ -47,6 +48,7 @@ step "alert rules (promtool)"
 step "cargo test"
 # The tools installed above must be used, never skipped.
 SWITCHBOARD_REQUIRE_PROMETHEUS=1 SWITCHBOARD_REQUIRE_HAPROXY=1 SWITCHBOARD_REQUIRE_CLUSTER_TOOLS=1 \
+  SWITCHBOARD_REQUIRE_PARTITION=1 \
   cargo test --workspace -- --test-threads=2
 
 if [ -x tests/browser/run.sh ]; then

@@ -598,6 +598,35 @@ macro_rules! contract {
     };
 }
 
+/// A client id is found at its seq however old, only in its own conversation.
+async fn messages_found_by_client_id(store: SharedStore) {
+    let conv = ConversationId::new();
+    append_range(&store, conv, 1030).await; // past a 1024-message bucket
+    for seq in [1, 2, 1024, 1030] {
+        let found = store
+            .seq_of_client_msg(conv, &format!("c-{seq}"))
+            .await
+            .unwrap();
+        assert_eq!(found, Some(seq));
+    }
+    assert_eq!(store.seq_of_client_msg(conv, "c-9999").await.unwrap(), None);
+    assert_eq!(
+        store
+            .seq_of_client_msg(ConversationId::new(), "c-1")
+            .await
+            .unwrap(),
+        None,
+        "ids are per conversation"
+    );
+    // A message stored without a client id is not found by an empty one.
+    let bare = Message {
+        client_msg_id: None,
+        ..message(conv, 1031)
+    };
+    store.append_message(&bare, Fence::UNCHECKED).await.unwrap();
+    assert_eq!(store.seq_of_client_msg(conv, "").await.unwrap(), None);
+}
+
 contract!(
     secrets_first_writer_wins,
     sites_round_trip_and_key_conflict,
@@ -608,6 +637,7 @@ contract!(
     visitor_conversations_newest_first,
     messages_paging_across_buckets,
     messages_reappend_is_a_no_op,
+    messages_found_by_client_id,
 );
 
 async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {

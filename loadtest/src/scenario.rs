@@ -278,6 +278,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/closed-subscriptions.toml"),
     ),
     ("idle", include_str!("../scenarios/idle.toml")),
+    ("profile", include_str!("../scenarios/profile.toml")),
 ];
 
 #[derive(Debug)]

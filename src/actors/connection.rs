@@ -498,6 +498,26 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Connection {
                     ctx,
                 );
             }
+            // actix-ws reports these two as I/O errors (it has no variant for them): a message
+            // in fragments over the limit, and a text frame that is not UTF-8. Both are the
+            // client's fault and get a reason and their RFC 6455 close code, not a bare close;
+            // tests/bad_input.rs holds the mapping to actix-ws's wording.
+            Err(ProtocolError::Io(e)) if e.to_string().contains("maximum continuation size") => {
+                self.goodbye(
+                    ErrorCode::FrameTooLarge,
+                    "message over the size limit",
+                    CloseCode::Size,
+                    ctx,
+                );
+            }
+            Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.goodbye(
+                    ErrorCode::InvalidFrame,
+                    "text frames must be UTF-8",
+                    CloseCode::Invalid,
+                    ctx,
+                );
+            }
             Err(e) => {
                 tracing::debug!(connection = self.id.conn, error = %e, "protocol error");
                 self.session = None;

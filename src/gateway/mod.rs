@@ -58,5 +58,5 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .route("/readyz", web::get().to(api::readyz))
         .route("/metrics", web::get().to(api::metrics))
         .service(web::scope("/api/v1").configure(api::routes))
-        .configure(|c| pages::routes(c, &hub.config.web_dir));
+        .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));
 }

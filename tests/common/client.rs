@@ -82,6 +82,15 @@ impl Client {
         self.ws.send(WsMessage::text(text)).await.is_ok()
     }
 
+    /// A raw frame (fragments, invalid UTF-8): what no well-behaved client sends. False if the
+    /// socket refused it.
+    pub async fn send_frame(
+        &mut self,
+        frame: tokio_tungstenite::tungstenite::protocol::frame::Frame,
+    ) -> bool {
+        self.ws.send(WsMessage::Frame(frame)).await.is_ok()
+    }
+
     pub async fn send_json(&mut self, v: &Value) {
         self.send_text(v.to_string()).await
     }

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 mod client;
+pub mod haproxy;
 pub mod history;
 mod http;
 mod node;

@@ -35,7 +35,6 @@ pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
-        web_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
         // Many nodes run at once on two cores: keep each one small.
         workers: 1,
         demo: true,
@@ -161,6 +160,14 @@ impl TestNode {
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> HttpResponse {
         http(self.addr, "GET", path, token, None).await
+    }
+
+    /// The value of an unlabelled or labelled sample in the node's `/metrics`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.get("/metrics", None).await.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {sample} in /metrics"))
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> HttpResponse {

@@ -32,7 +32,10 @@ impl NodeProc {
             .append(true)
             .open(&log)
             .expect("node log file");
+        // Started from its data dir, as an operator's node would be: nothing of the repository
+        // (web assets, schema files) is in reach unless an argument names it.
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .current_dir(data_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{http_port}"))
             .arg("--data-dir")
@@ -206,8 +209,6 @@ impl ClusterProcs {
             &(self.lease_ms / 6).max(100).to_string(),
             "--shards",
             &self.shards.to_string(),
-            "--web-dir",
-            &self.dir.path().display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())

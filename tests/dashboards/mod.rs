@@ -10,17 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Cluster metrics the dashboards query that the node is getting as the cluster is wired into
-/// it (grafana/README.md lists them too). Until one is defined in `src/`, the tests print that
-/// its panels wait for it; once it is, it is checked like every other metric.
-pub const PENDING_METRICS: [&str; 5] = [
-    "switchboard_cluster_forwarded_requests_total",
-    "switchboard_cluster_remote_deliveries_total",
-    "switchboard_cluster_not_owner_retries_total",
-    "switchboard_cluster_handoff_pause_seconds",
-    "switchboard_cluster_buffered_requests",
-];
-
 /// Labelled metrics that have no series until their first label value is seen (a peer, a kind
 /// of forwarded request), so a node that never had one lists no `# TYPE` line for them. For
 /// these, "exists" means defined in `src/`.
@@ -156,11 +145,6 @@ pub fn defined_in_src(name: &str) -> bool {
         })
     }
     walk(&root().join("src"), &format!("\"{name}\""))
-}
-
-/// A pending metric the node does not define yet.
-pub fn still_pending(name: &str) -> bool {
-    PENDING_METRICS.contains(&family(name)) && !defined_in_src(family(name))
 }
 
 /// The metric families a node lists in its exposition (`# TYPE` lines).

@@ -11,7 +11,7 @@ use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
 use super::{
     restarted, router, tell_visitor_closed, Assign, ChangeStatus, ConversationActor, History, Init,
-    MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing,
+    MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing, Waiter,
 };
 use crate::actors::Caller;
 use crate::domain::{Conversation, ConversationStatus, ExtraFields, Message, MessageExtra, Seq};
@@ -53,18 +53,33 @@ impl Handler<Post> for ConversationActor {
             return ready(Err(e));
         }
         let (tx, rx) = oneshot::channel();
-        let tx = match self.pipeline.check(&msg.client_msg_id, tx) {
-            Seen::New(tx) => tx,
-            Seen::Pending => return later(rx),
+        match self.pipeline.check(&msg.client_msg_id, tx) {
+            Seen::New(tx) => self.accept_post(msg, tx, ctx),
+            Seen::Pending => metrics::RETRIED_SENDS
+                .with_label_values(&["in_flight"])
+                .inc(),
             Seen::Stored(seq) => {
+                metrics::RETRIED_SENDS.with_label_values(&["memory"]).inc();
                 return ready(Ok(PostResult {
                     seq,
                     duplicate: true,
-                }))
+                }));
             }
-        };
-        let wakes =
-            status == ConversationStatus::Snoozed && matches!(msg.caller, Caller::Visitor(_));
+            Seen::Unknown(tx) => self.post_after_store_lookup(msg, tx, ctx),
+        }
+        later(rx)
+    }
+}
+
+impl ConversationActor {
+    /// Append a post known to be new (its attachments resolved first); a visitor's post wakes
+    /// a snoozed conversation.
+    fn accept_post(&mut self, msg: Post, tx: Waiter, ctx: &mut Context<Self>) {
+        let wakes = matches!(msg.caller, Caller::Visitor(_))
+            && self
+                .conv
+                .as_ref()
+                .is_some_and(|c| c.status == ConversationStatus::Snoozed);
         if msg.attachments.is_empty() {
             let extra = ExtraFields {
                 private: msg.private,
@@ -75,10 +90,34 @@ impl Handler<Post> for ConversationActor {
             self.post_with_attachments(msg, tx, ctx);
         }
         if wakes {
-            // A visitor message wakes a snoozed conversation.
             self.apply_change(StatusChange::Wake, ctx, |_, _, _| {});
         }
-        later(rx)
+    }
+
+    /// A client id older than the ids kept in memory may be a retry of any age: ask the store
+    /// before numbering it, so a retry gets its original seq and burns none. The actor waits
+    /// (`ctx.wait`) so later posts keep their order behind it; only conversations longer than
+    /// the dedup window pay this one indexed read per post.
+    fn post_after_store_lookup(&mut self, msg: Post, tx: Waiter, ctx: &mut Context<Self>) {
+        let store = self.hub.store.clone();
+        let (id, cid) = (self.id, msg.client_msg_id.clone());
+        ctx.wait(
+            async move { store.seq_of_client_msg(id, &cid).await }
+                .into_actor(self)
+                .map(move |found, act, ctx| match found {
+                    Ok(None) => act.accept_post(msg, tx, ctx),
+                    Ok(Some(seq)) => {
+                        metrics::RETRIED_SENDS.with_label_values(&["store"]).inc();
+                        let _ = tx.send(Ok(PostResult {
+                            seq,
+                            duplicate: true,
+                        }));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into()));
+                    }
+                }),
+        );
     }
 }
 

@@ -433,7 +433,8 @@ impl ConversationActor {
             None => Vec::new(),
         };
         // The row is written lazily; the messages are the truth for the sequence.
-        self.pipeline.restore(newest, conv.last_seq);
+        let all = newest.len() < DEDUP_WINDOW;
+        self.pipeline.restore(newest, all, conv.last_seq);
         conv.last_seq = self.pipeline.next_seq() - 1;
         self.persisted = Some(conv.clone());
         self.conv = Some(conv);

@@ -9,7 +9,10 @@
 //!
 //! Two windows, sized separately because they cost differently: the last `resume_window`
 //! released messages stay in memory to serve resumes without a store read, and the client ids
-//! of the last `dedup_window` messages (a few bytes each) answer retries without one. Plain
+//! of the last `dedup_window` messages (a few bytes each) answer retries without one. While
+//! those ids are all the conversation ever stored (most conversations), a miss is a new
+//! message; past that, a miss must ask the store (`Seen::Unknown`), so that a retry of any age
+//! is still answered with its original seq and never burns a new one. Plain
 //! data, no actor: `W` is whatever a caller waits on (a oneshot sender in the actor, a plain
 //! value in tests).
 
@@ -39,6 +42,8 @@ pub struct Released<W> {
 pub enum Seen<W> {
     /// Never seen (or its append failed): append it.
     New(W),
+    /// Not among the ids in memory, which are not all the conversation has: ask the store.
+    Unknown(W),
     /// Already stored at this seq: answer `duplicate` at once.
     Stored(Seq),
     /// In flight: the waiter was attached and is answered when it is released.
@@ -55,6 +60,8 @@ pub struct AppendPipeline<W> {
     /// Released client ids, oldest first, for evicting `dedup`.
     dedup_order: VecDeque<(String, Seq)>,
     dedup_window: usize,
+    /// `dedup` holds every client id the conversation has stored, so a miss is a new message.
+    dedup_complete: bool,
 }
 
 impl<W> AppendPipeline<W> {
@@ -69,12 +76,15 @@ impl<W> AppendPipeline<W> {
             dedup: HashMap::new(),
             dedup_order: VecDeque::new(),
             dedup_window,
+            dedup_complete: true,
         }
     }
 
-    /// Start from what the store holds: its newest messages (ascending) and the highest seq.
-    pub fn restore(&mut self, newest: Vec<Message>, last_seq: Seq) {
+    /// Start from what the store holds: its newest messages (ascending), whether they are all
+    /// of them, and the highest seq.
+    pub fn restore(&mut self, newest: Vec<Message>, all: bool, last_seq: Seq) {
         self.next_seq = newest.last().map_or(0, |m| m.seq).max(last_seq) + 1;
+        self.dedup_complete = all;
         for m in newest {
             self.remember(m);
         }
@@ -98,7 +108,11 @@ impl<W> AppendPipeline<W> {
     /// Check a client id before appending; a retry of a pending message gets `waiter` attached.
     pub fn check(&mut self, client_msg_id: &str, waiter: W) -> Seen<W> {
         let Some(&seq) = self.dedup.get(client_msg_id) else {
-            return Seen::New(waiter);
+            return if self.dedup_complete {
+                Seen::New(waiter)
+            } else {
+                Seen::Unknown(waiter)
+            };
         };
         match self.pending.iter_mut().find(|p| p.message.seq == seq) {
             Some(p) => {
@@ -141,6 +155,8 @@ impl<W> AppendPipeline<W> {
                 let gone = self.pending.remove(index).expect("index is in range");
                 if let Some(cid) = &gone.message.client_msg_id {
                     self.dedup.remove(cid);
+                    // A failed write may still have landed (a timeout): its retry asks the store.
+                    self.dedup_complete = false;
                 }
                 failed = gone.waiters.into_iter().map(|(w, _)| w).collect();
             }
@@ -173,6 +189,7 @@ impl<W> AppendPipeline<W> {
                     if self.dedup.get(&old) == Some(&seq) {
                         self.dedup.remove(&old);
                     }
+                    self.dedup_complete = false;
                 }
             }
         }
@@ -246,7 +263,11 @@ mod tests {
         let (failed, released) = p.finished(1, false);
         assert_eq!(failed, vec![1]);
         assert_eq!(seqs(&released), vec![2], "the later message is released");
-        assert_eq!(p.check("a", 9), Seen::New(9), "the retry may go through");
+        assert_eq!(
+            p.check("a", 9),
+            Seen::Unknown(9),
+            "the retry may go through once the store says the failed write did not land"
+        );
         assert_eq!(p.check("b", 9), Seen::Stored(2));
     }
 
@@ -268,7 +289,11 @@ mod tests {
         }
         assert_eq!(p.recent().len(), 2);
         assert_eq!(p.recent().front().map(|m| m.seq), Some(2));
-        assert_eq!(p.check("a", 0), Seen::New(0));
+        assert_eq!(
+            p.check("a", 0),
+            Seen::Unknown(0),
+            "only the store knows now"
+        );
         assert_eq!(p.check("c", 0), Seen::Stored(3));
     }
 
@@ -280,7 +305,7 @@ mod tests {
             p.finished(n as Seq + 1, true);
         }
         assert_eq!(p.recent().len(), 1, "one message kept for resumes");
-        assert_eq!(p.check("a", 0), Seen::New(0), "beyond the dedup window");
+        assert_eq!(p.check("a", 0), Seen::Unknown(0), "beyond the dedup window");
         assert_eq!(p.check("b", 0), Seen::Stored(2), "inside the dedup window");
     }
 
@@ -289,15 +314,39 @@ mod tests {
         let mut p = AppendPipeline::<u32>::new(8, 8);
         let mut stored = msg(Some("x"));
         stored.seq = 5;
-        p.restore(vec![stored], 3);
+        p.restore(vec![stored], true, 3);
         assert_eq!(p.next_seq(), 6);
         assert_eq!(p.check("x", 0), Seen::Stored(5));
-        p.restore(Vec::new(), 9);
+        assert_eq!(p.check("y", 0), Seen::New(0), "all of history is in memory");
+        p.restore(Vec::new(), true, 9);
         assert_eq!(
             p.next_seq(),
             10,
             "the row's last_seq counts when no message is loaded"
         );
+    }
+
+    #[test]
+    fn a_partly_loaded_history_sends_misses_to_the_store() {
+        let mut p = AppendPipeline::<u32>::new(8, 8);
+        let mut stored = msg(Some("x"));
+        stored.seq = 300;
+        p.restore(vec![stored], false, 300);
+        assert_eq!(p.check("x", 0), Seen::Stored(300));
+        assert_eq!(p.check("older", 1), Seen::Unknown(1));
+    }
+
+    #[test]
+    fn a_new_conversation_knows_every_id_until_the_window_overflows() {
+        let mut p = AppendPipeline::<u32>::new(2, 2);
+        for (n, cid) in ["a", "b"].iter().enumerate() {
+            p.begin(msg(Some(cid)), None, None);
+            p.finished(n as Seq + 1, true);
+        }
+        assert_eq!(p.check("z", 0), Seen::New(0));
+        p.begin(msg(Some("c")), None, None);
+        p.finished(3, true);
+        assert_eq!(p.check("z", 0), Seen::Unknown(0));
     }
 
     #[test]

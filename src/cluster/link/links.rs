@@ -130,6 +130,12 @@ impl Links {
             let keep = wanted.contains_key(node);
             if !keep {
                 peer.cancel.cancel();
+                // A peer that left the cluster is not "down": its per-peer series go, so an
+                // alert on link_up == 0 stops firing for it.
+                let label = [node.0.as_str()];
+                let _ = metrics::LINK_UP.remove_label_values(&label);
+                let _ = metrics::LINK_QUEUE_DEPTH.remove_label_values(&label);
+                let _ = metrics::LINK_RECONNECTS.remove_label_values(&label);
             }
             keep
         });

@@ -52,6 +52,8 @@ pub(super) struct MessageStatements {
     last_bucket: PreparedStatement,
     after: PreparedStatement,
     before: PreparedStatement,
+    client_id_put: PreparedStatement,
+    client_id_get: PreparedStatement,
 }
 
 impl MessageStatements {
@@ -116,6 +118,18 @@ impl MessageStatements {
                      WHERE conversation_id = ? AND bucket = ? AND seq < ?
                      ORDER BY seq DESC LIMIT ?"
                 ))
+                .await?,
+            client_id_put: p
+                .write(
+                    "INSERT INTO message_client_ids (conversation_id, client_msg_id, seq)
+                     VALUES (?, ?, ?)",
+                )
+                .await?,
+            client_id_get: p
+                .read(
+                    "SELECT seq FROM message_client_ids
+                     WHERE conversation_id = ? AND client_msg_id = ?",
+                )
                 .await?,
         })
     }
@@ -205,6 +219,12 @@ impl ScyllaStore {
         } else {
             Some(serde_json::to_string(&m.extra).map_err(backend("encode"))?)
         };
+        if let Some(cid) = client_msg_id {
+            // Before the message: a crash between the two leaves a row that lookups ignore
+            // (its seq does not hold this id), never a stored message without its row.
+            self.exec(&self.st.messages.client_id_put, (conv, cid, seq))
+                .await?;
+        }
         let mut condition = Standing::Current;
         let mut stored = false;
         for _ in 0..ATTEMPTS {
@@ -314,6 +334,36 @@ impl MessageStore for ScyllaStore {
             "append_message",
             self.appends.one_at_a_time(partition, append),
         )
+        .await
+    }
+
+    /// The id's row names a seq; it counts only if the message there carries the same id (a
+    /// row can outlive an append that never landed, see `append_alone`).
+    async fn seq_of_client_msg(
+        &self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Seq>> {
+        timed("seq_of_client_msg", async {
+            let key = (conversation.0, client_msg_id);
+            let Some((seq,)) = self
+                .maybe_row::<(i64,)>(&self.st.messages.client_id_get, key)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let seq = to_u64(seq, "seq")?;
+            let at = (conversation.0, bucket_of(seq)?, to_i64(seq, "seq")?);
+            let stored = self
+                .maybe_row::<MessageRow>(&self.st.messages.get, at)
+                .await?
+                .map(message_from)
+                .transpose()?
+                .flatten();
+            Ok(stored
+                .filter(|m| m.client_msg_id.as_deref() == Some(client_msg_id))
+                .map(|m| m.seq))
+        })
         .await
     }
 

@@ -59,7 +59,8 @@ pub use messages::BUCKET;
 const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
-    include_str!("../../../schema/scylla/0003_bots.cql"),
+    include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
+    include_str!("../../../schema/scylla/0004_bots.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.

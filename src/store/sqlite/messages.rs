@@ -93,6 +93,27 @@ impl MessageStore for SqliteStore {
         .await
     }
 
+    async fn seq_of_client_msg(
+        &self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Seq>> {
+        let client_msg_id = client_msg_id.to_owned();
+        timed(
+            "seq_of_client_msg",
+            self.read(move |conn| {
+                // One probe of the unique (conversation_id, client_msg_id) index.
+                query_one(
+                    conn,
+                    "SELECT seq FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2",
+                    params![conversation.to_string(), client_msg_id],
+                    |row| seq_col(row, 0),
+                )
+            }),
+        )
+        .await
+    }
+
     async fn messages_after(
         &self,
         conversation: ConversationId,
