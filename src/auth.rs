@@ -170,6 +170,14 @@ impl Tokens {
         }
     }
 
+    /// A key for another purpose (the API keys' hash), derived from the signing key so every
+    /// node has it without another stored secret: HMAC-SHA256(signing key, `purpose`).
+    pub fn derive_key(&self, purpose: &str) -> Vec<u8> {
+        let mut m = mac(&self.key);
+        m.update(purpose.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    }
+
     fn sign<T: Serialize>(&self, prefix: &str, claims: &T) -> String {
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
         let mut m = mac(&self.key);

@@ -1,5 +1,10 @@
 //! Automation that depends on the calendar: business hours in the site's IANA timezone, and the
-//! one automatic reply a conversation's first visitor message gets.
+//! one automatic reply a conversation's first visitor message gets (in the visitor's language,
+//! `language.rs`).
+
+mod language;
+
+pub use language::{replies_in, welcome_in, Audience};
 
 use chrono::{Datelike, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
@@ -48,12 +53,28 @@ pub enum FirstReply {
 
 impl FirstReply {
     pub fn choose(settings: &SiteSettings, now: Millis, agents_online: bool) -> FirstReply {
+        Self::choose_for(settings, now, agents_online, &Audience::default())
+    }
+
+    /// The reply in the visitor's language; with nobody online and the email already known,
+    /// the thanks rather than a request for it.
+    pub fn choose_for(
+        settings: &SiteSettings,
+        now: Millis,
+        agents_online: bool,
+        audience: &Audience,
+    ) -> FirstReply {
+        let texts = replies_in(settings, audience.lang.as_deref());
         if !inside_hours(settings.business_hours.as_ref(), now) {
-            FirstReply::OutsideHours(settings.reply_outside_hours.clone())
+            FirstReply::OutsideHours(texts.reply_outside_hours)
         } else if !agents_online {
-            FirstReply::NobodyOnline(settings.offline_message.clone())
+            FirstReply::NobodyOnline(if audience.email_known {
+                texts.offline_reply_known_email
+            } else {
+                texts.offline_message
+            })
         } else {
-            FirstReply::InsideHours(settings.reply_inside_hours.clone())
+            FirstReply::InsideHours(texts.reply_inside_hours)
         }
     }
 

@@ -2,7 +2,7 @@
 //! variables, then command-line flags (each later source wins). docs/operations.md lists every
 //! option; keep the two in step.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -104,6 +104,27 @@ pub struct Config {
     pub smtp_password: Secret,
     /// The From header of every email.
     pub smtp_from: String,
+    /// Send webhooks from this node (false: record events only and leave sending to the
+    /// nodes allowed to reach the outside).
+    pub webhook_delivery: bool,
+    /// Webhook attempts in all before a delivery is dead.
+    pub webhook_max_attempts: u32,
+    /// Delay after a delivery's first failure (doubling, with jitter, up to an hour).
+    pub webhook_retry_base_ms: u64,
+    /// One webhook request's deadline.
+    pub webhook_timeout_ms: u64,
+    /// Webhook requests in flight at once per node.
+    pub webhook_concurrency: usize,
+    /// How often a node looks for due webhook deliveries (new events wake it at once).
+    pub webhook_poll_ms: u64,
+    /// The URL people reach this deployment at, for invitation links (the API uses the
+    /// request's own host when unset).
+    pub public_url: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed for a visitor's address (a load balancer).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// A MaxMind-format City database: visitors' locations from their address (else from
+    /// their timezone). Never a third-party service.
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -155,6 +176,15 @@ impl Default for Config {
             smtp_username: None,
             smtp_password: Secret::default(),
             smtp_from: "Switchboard <no-reply@localhost>".into(),
+            webhook_delivery: true,
+            webhook_max_attempts: 10,
+            webhook_retry_base_ms: 5_000,
+            webhook_timeout_ms: 10_000,
+            webhook_concurrency: 16,
+            webhook_poll_ms: 1_000,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            geoip_db: None,
         }
     }
 }
@@ -282,6 +312,35 @@ pub struct Cli {
     /// The From header, e.g. "Acme Support <support@acme.test>".
     #[arg(long, env = "SWITCHBOARD_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    /// Record webhook events but send none from this node.
+    #[arg(long, env = "SWITCHBOARD_NO_WEBHOOK_DELIVERY")]
+    pub no_webhook_delivery: bool,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_BASE_MS")]
+    pub webhook_retry_base_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_MS")]
+    pub webhook_timeout_ms: Option<u64>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_POLL_MS")]
+    pub webhook_poll_ms: Option<u64>,
+    /// The deployment's public URL, for invitation links [default: the request's host].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Manage sites, agents and API keys on the store instead of running a node.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+    /// Proxy addresses whose X-Forwarded-For header is believed (comma-separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// MaxMind-format City database for visitors' locations.
+    #[arg(long, env = "SWITCHBOARD_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +378,9 @@ impl Config {
         }
         if cli.log_json {
             config.log_json = true;
+        }
+        if cli.no_webhook_delivery {
+            config.webhook_delivery = false;
         }
         if cli.web_dir.is_some() {
             config.web_dir = cli.web_dir.clone();
@@ -362,8 +424,16 @@ impl Config {
             smtp_port,
             smtp_password,
             smtp_from,
+            webhook_max_attempts,
+            webhook_retry_base_ms,
+            webhook_timeout_ms,
+            webhook_concurrency,
+            webhook_poll_ms,
         );
         config.overlay_assist(cli.blob_dir, cli.smtp_host, cli.smtp_tls, cli.smtp_username);
+        if let Some(url) = cli.public_url {
+            config.public_url = Some(url);
+        }
         // Optional in the file too: a flag sets it, it never unsets it.
         if let Some(node_id) = cli.node_id {
             config.node_id = Some(node_id);
@@ -373,6 +443,12 @@ impl Config {
         }
         if let Some(addr) = cli.cluster_advertise {
             config.cluster_advertise = Some(addr);
+        }
+        if !cli.trusted_proxies.is_empty() {
+            config.trusted_proxies = cli.trusted_proxies;
+        }
+        if let Some(path) = cli.geoip_db {
+            config.geoip_db = Some(path);
         }
         config.validate()?;
         Ok(config)
@@ -399,6 +475,10 @@ impl Config {
             ("rate_burst", self.rate_burst as u64),
             ("send_queue_frames", self.send_queue_frames as u64),
             ("shards", self.shards as u64),
+            ("webhook_max_attempts", self.webhook_max_attempts as u64),
+            ("webhook_timeout_ms", self.webhook_timeout_ms),
+            ("webhook_concurrency", self.webhook_concurrency as u64),
+            ("webhook_poll_ms", self.webhook_poll_ms),
         ];
         for (name, value) in positive {
             if value == 0 {

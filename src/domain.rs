@@ -10,11 +10,21 @@ use uuid::Uuid;
 use crate::clock::Millis;
 pub use crate::message_extra::{Attachment, ExtraFields, MessageExtra};
 
+// Issue 12's nouns, each in its own file: conversation events, tags, the visitor's device.
+mod client;
+mod events;
+mod tags;
+
+pub use client::ClientSummary;
+pub use events::{ConversationEvent, EventKind};
+pub use tags::{normalise_tags, MAX_TAGS, MAX_TAG_LEN};
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -65,7 +75,7 @@ id_type!(
 /// Per-conversation message sequence number, assigned by the conversation actor. Starts at 1.
 pub type Seq = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
@@ -99,11 +109,14 @@ impl ConversationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Agent,
     Admin,
+    /// Runs the deployment: an admin of its own site who may also create and manage every
+    /// site (`/api/v1/sites`).
+    Owner,
 }
 
 impl Role {
@@ -111,18 +124,20 @@ impl Role {
         match self {
             Role::Agent => "agent",
             Role::Admin => "admin",
+            Role::Owner => "owner",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "agent" => Some(Role::Agent),
             "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
             _ => None,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     Online,
@@ -131,7 +146,7 @@ pub enum Presence {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Author {
     Visitor {
@@ -143,10 +158,15 @@ pub enum Author {
     },
     /// Automation: welcome message, business-hours replies, leave-a-message prompts.
     Bot,
+    /// The conversation itself: an agent joined or left (the body is its English rendering).
+    /// Boxed: rare, and every message in memory would otherwise carry its size.
+    System {
+        event: Box<ConversationEvent>,
+    },
 }
 
 /// A stored chat message. `seq` orders it inside its conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub conversation_id: ConversationId,
     pub seq: Seq,
@@ -159,10 +179,11 @@ pub struct Message {
     /// Citations, quick actions, attachments, the private flag (issue 11): flattened, so they
     /// are optional top-level fields on the wire.
     #[serde(flatten)]
+    #[schema(value_type = crate::message_extra::ExtraFields)]
     pub extra: MessageExtra,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     pub id: ConversationId,
     pub site_id: SiteId,
@@ -177,6 +198,16 @@ pub struct Conversation {
     pub last_seq: Seq,
     pub visitor_read_seq: Seq,
     pub agent_read_seq: Seq,
+    /// Visitor messages after `agent_read_seq`: what the agents' unread badge shows (automatic
+    /// replies and system events are not something to read).
+    #[serde(default)]
+    pub agent_unread: u32,
+    /// The visitor's language at `start` (two letters): welcome and automatic replies use it.
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// Labels agents put on it (`normalise_tags`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl Conversation {
@@ -193,15 +224,18 @@ impl Conversation {
             last_seq: 0,
             visitor_read_seq: 0,
             agent_read_seq: 0,
+            agent_unread: 0,
+            lang: None,
+            tags: Vec::new(),
         }
     }
-    /// Messages the agents have not read yet.
+    /// Visitor messages the agents have not read yet.
     pub fn unread_for_agent(&self) -> u64 {
-        self.last_seq.saturating_sub(self.agent_read_seq)
+        u64::from(self.agent_unread)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Agent {
     pub id: AgentId,
     pub site_id: SiteId,
@@ -214,9 +248,38 @@ pub struct Agent {
     pub role: Role,
     /// Most conversations routing assigns to this agent at once.
     pub capacity: u32,
+    /// A deactivated agent cannot sign in, its tokens stop working and routing skips it.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+    /// Bumped when the agent uploads a picture; 0 = none (initials are shown).
+    #[serde(default)]
+    pub avatar_version: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+fn active_by_default() -> bool {
+    true
+}
+
+impl Agent {
+    /// The public, cacheable URL of the agent's picture (relative to the node), if any.
+    pub fn avatar_url(&self) -> Option<String> {
+        avatar_url(self.id, self.avatar_version)
+    }
+}
+
+/// `/api/v1/avatars/{agent}?v={version}`: the version in the URL lets it be cached forever.
+pub fn avatar_url(agent: AgentId, version: u64) -> Option<String> {
+    (version > 0).then(|| format!("/api/v1/avatars/{agent}?v={version}"))
+}
+
+impl Role {
+    /// Admins and owners manage their site.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin | Role::Owner)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Visitor {
     pub id: VisitorId,
     pub site_id: SiteId,
@@ -226,6 +289,9 @@ pub struct Visitor {
     pub email: Option<String>,
     pub created_at: Millis,
     pub last_seen_at: Millis,
+    /// The device, browser and location of the visitor's latest visit.
+    #[serde(default)]
+    pub client: Option<ClientSummary>,
 }
 
 impl Visitor {
@@ -235,7 +301,7 @@ impl Visitor {
 }
 
 /// Something a visitor did on the site, shown to agents (pages viewed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VisitorEvent {
     pub visitor_id: VisitorId,
     pub at: Millis,
@@ -244,7 +310,7 @@ pub struct VisitorEvent {
     pub title: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Site {
     pub id: SiteId,
     pub name: String,
@@ -256,7 +322,7 @@ pub struct Site {
     pub settings: SiteSettings,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     #[default]
@@ -265,7 +331,7 @@ pub enum Visibility {
 }
 
 /// One opening window of a weekday, in the site's timezone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OpeningHours {
     /// 0 = Monday ... 6 = Sunday.
     pub day: u8,
@@ -275,14 +341,14 @@ pub struct OpeningHours {
     pub close: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BusinessHours {
     /// IANA timezone name, e.g. "Europe/Madrid".
     pub timezone: String,
     pub weekly: Vec<OpeningHours>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TriggerCondition {
     TimeOnPage { seconds: u32 },
@@ -291,14 +357,14 @@ pub enum TriggerCondition {
 }
 
 /// A proactive message the widget shows by itself when its condition holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriggerRule {
     pub condition: TriggerCondition,
     pub message: String,
 }
 
 /// How soon the team usually answers; the widget says it under the site name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyTime {
     Minutes,
@@ -306,9 +372,19 @@ pub enum ReplyTime {
     Day,
 }
 
+/// The automatic replies in one language (`SiteSettings.replies`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct Replies {
+    pub reply_inside_hours: String,
+    pub reply_outside_hours: String,
+    pub offline_message: String,
+    pub offline_reply_known_email: String,
+}
+
 // Fields added after the first release carry defaults (the struct's `#[serde(default)]`), so
 // settings stored by older versions still load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SiteSettings {
     /// The welcome in the site's default language.
@@ -323,6 +399,11 @@ pub struct SiteSettings {
     pub reply_outside_hours: String,
     /// Sent when no agent is online; the widget then asks for an email.
     pub offline_message: String,
+    /// Sent instead of `offline_message` when the visitor's email is already known.
+    pub offline_reply_known_email: String,
+    /// The automatic replies in other languages, by two-letter code; an empty text falls back
+    /// to the default language's.
+    pub replies: BTreeMap<String, Replies>,
     pub visibility: Visibility,
     pub privacy_url: Option<String>,
     pub terms_url: Option<String>,
@@ -344,6 +425,8 @@ impl Default for SiteSettings {
             reply_inside_hours: "Thanks! An agent will be with you in a moment.".into(),
             reply_outside_hours: "We're away right now. Leave your message and email and we'll reply as soon as we're back.".into(),
             offline_message: "Nobody is online right now. Leave your email and we'll get back to you.".into(),
+            offline_reply_known_email: "Thanks! We'll reply to you by email.".into(),
+            replies: BTreeMap::new(),
             visibility: Visibility::Everyone,
             privacy_url: None,
             terms_url: None,

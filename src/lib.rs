@@ -19,16 +19,22 @@
 //! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
 //! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
 //! - [`assist`]: the node's bot, mail and attachment services and the data they store.
+//! - [`webhooks`]: signed webhooks from a transactional outbox, the dispatcher that delivers
+//!   them; [`api_keys`]: scoped per-site keys for server-to-server calls; [`sites_admin`]:
+//!   creating sites, rotating their keys, inviting and deactivating agents (API and CLI).
+//! - [`visitor_client`]: a visitor's device, browser and location from its own request.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
 //! - [`server`]: wires it all together and starts a node.
 
 pub mod actors;
+pub mod api_keys;
 pub mod assist;
 pub mod auth;
 pub mod automation;
 pub mod blobs;
 pub mod bot;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
@@ -42,4 +48,7 @@ pub mod message_extra;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod sites_admin;
 pub mod store;
+pub mod visitor_client;
+pub mod webhooks;

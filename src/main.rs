@@ -41,7 +41,9 @@ async fn shutdown_signal() {
 }
 
 fn main() -> std::process::ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let mut cli = Cli::parse();
+    let command = cli.command.take();
+    let config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("switchboard: {e}");
@@ -49,6 +51,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(&config);
+    if let Some(command) = command {
+        // `switchboard site ...` and friends: work on the store and exit.
+        return switchboard::cli::run(command, config);
+    }
     let demo = config.demo;
     let result = actix::System::new().block_on(async move {
         let started = server::start(config, Arc::new(SystemClock)).await?;

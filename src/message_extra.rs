@@ -19,7 +19,7 @@ use crate::bot::{Citation, HandoffReason, QuickAction};
 
 /// An attachment as a message shows it (the bytes are served by `GET /api/v1/attachments/{id}`
 /// to the conversation's participants only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attachment {
     pub blob_id: BlobId,
     /// The sniffed type, never the one the uploader declared.
@@ -39,7 +39,7 @@ impl From<&BlobMeta> for Attachment {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ExtraFields {
     /// Agents only: never fanned out to, replayed to, paged to or emailed to a visitor.

@@ -66,10 +66,21 @@ pub enum ClientFrame {
         /// Agent: the bearer token from `POST /api/v1/login`.
         #[serde(default)]
         token: Option<String>,
+        /// Visitor: what the browser says about itself (shown to agents). Boxed: most frames
+        /// are not a hello.
+        #[serde(default)]
+        client: Option<Box<ClientInfo>>,
     },
     /// Visitor: open a new conversation, or get the current one if it is still open or snoozed.
     Start {
         id: String,
+        /// The index of the site's trigger rule whose proactive message the visitor answers:
+        /// the server stores that rule's text (never text from the client) after the welcome.
+        #[serde(default)]
+        trigger: Option<u32>,
+        /// The widget's language (two letters): welcome and automatic replies use it.
+        #[serde(default)]
+        lang: Option<String>,
     },
     /// Receive a conversation's events: first every message after `after_seq`, in order, then live.
     Subscribe {
@@ -174,6 +185,26 @@ pub enum ClientFrame {
         #[serde(default)]
         comment: String,
     },
+    /// Agent: replace a conversation's tags.
+    Tags {
+        id: String,
+        conversation_id: ConversationId,
+        tags: Vec<String>,
+    },
+}
+
+/// What a visitor's browser reports in `hello` (all optional, each at most 256 bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientInfo {
+    /// `Intl.DateTimeFormat().resolvedOptions().timeZone`, e.g. "Europe/Madrid".
+    pub timezone: Option<String>,
+    /// `navigator.language`, e.g. "es-ES".
+    pub language: Option<String>,
+    /// "390x844".
+    pub screen: Option<String>,
+    /// `document.referrer`.
+    pub referrer: Option<String>,
 }
 
 /// Every `type` a client may send, for telling `unknown_type` from a malformed known frame.
@@ -197,6 +228,7 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "ping",
     "bot_action",
     "rate",
+    "tags",
 ];
 
 impl ClientFrame {
@@ -223,6 +255,7 @@ impl ClientFrame {
             Ping { .. } => "ping",
             BotAction { .. } => "bot_action",
             Rate { .. } => "rate",
+            Tags { .. } => "tags",
         }
     }
 
@@ -231,7 +264,7 @@ impl ClientFrame {
         use ClientFrame::*;
         match self {
             Hello { id, .. }
-            | Start { id }
+            | Start { id, .. }
             | Subscribe { id, .. }
             | Unsubscribe { id, .. }
             | Send { id, .. }
@@ -248,6 +281,7 @@ impl ClientFrame {
             | Close { id, .. }
             | BotAction { id, .. }
             | Rate { id, .. }
+            | Tags { id, .. }
             | Ping { id } => id,
         }
     }
@@ -301,6 +335,25 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
             return Err(fail(
                 ErrorCode::InvalidFrame,
                 "that is not an email address",
+            ));
+        }
+        ClientFrame::Hello {
+            client: Some(c), ..
+        } if [&c.timezone, &c.language, &c.screen, &c.referrer]
+            .iter()
+            .any(|f| f.as_ref().is_some_and(|v| v.len() > 256)) =>
+        {
+            return Err(fail(
+                ErrorCode::InvalidFrame,
+                "client fields are at most 256 bytes",
+            ));
+        }
+        ClientFrame::Start { lang: Some(l), .. }
+            if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_lowercase()) =>
+        {
+            return Err(fail(
+                ErrorCode::InvalidFrame,
+                "`lang` is a two-letter lowercase code",
             ));
         }
         _ => {}
@@ -370,7 +423,7 @@ fn classify(text: &str, serde_error: serde_json::Error) -> DecodeError {
 }
 
 /// Site settings a widget needs; never includes secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WidgetConfig {
     pub site_name: String,
     pub settings: SiteSettings,
@@ -439,6 +492,9 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         agent_id: AgentId,
         agent_name: String,
+        /// The agent's picture (`/api/v1/avatars/...`, relative to this node), if uploaded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_avatar: Option<String>,
     },
     /// Visitor: place in the waiting line (1 = next).
     Queue {
@@ -560,7 +616,7 @@ pub struct SubscribeResult {
 
 /// `send` (and `POST .../messages`): the message's seq; `duplicate` when the client id was
 /// seen before and this is the original's seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostResult {
     pub seq: Seq,
     pub duplicate: bool,
@@ -573,7 +629,7 @@ pub struct ReadResult {
 }
 
 /// `history` (and `GET .../messages`): a page, ascending, and whether older ones exist.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryResult {
     pub messages: Vec<Message>,
     pub has_more: bool,
@@ -586,7 +642,7 @@ pub struct PresenceResult {
 }
 
 /// `take`, `transfer`, `snooze`, `wake`, `close`: the conversation after the command.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationResult {
     pub conversation: Conversation,
 }

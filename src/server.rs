@@ -125,6 +125,8 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
             password_hash: password_hash.clone(),
             role,
             capacity: 5,
+            active: true,
+            avatar_version: 0,
         };
         store.put_agent(&agent).await?;
     }
@@ -201,6 +203,14 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
         None => None,
     };
     JanitorActor::new(hub.clone()).start();
+    if config.webhook_delivery {
+        crate::webhooks::dispatcher::start(
+            store.clone(),
+            clock.clone(),
+            &config.node_id(),
+            crate::webhooks::dispatcher::DispatcherOptions::from_config(&config),
+        );
+    }
 
     let app_hub = hub.clone();
     let server =

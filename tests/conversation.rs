@@ -43,7 +43,7 @@ async fn visitor_and_agent_talk_both_ways_in_seq_order() {
     // The welcome message is the first message, written by the bot. (It may be stored just
     // after the `start` ack, so it comes in the backlog or live right after.)
     let (backlog, ack) = v.subscribe(&conv, 0).await;
-    assert!(backlog.len() <= 1, "backlog: {backlog:?}");
+    assert!(backlog.len() <= 2, "backlog: {backlog:?}");
     let welcome = match backlog.first() {
         Some(m) => m.clone(),
         None => v.message(&conv, 1).await,
@@ -54,36 +54,44 @@ async fn visitor_and_agent_talk_both_ways_in_seq_order() {
     assert_eq!(ack["status"], "open");
     assert_eq!(ack["truncated"], false);
 
-    // The only online agent gets it; both sides hear about it.
+    // The only online agent gets it; both sides hear about it, and the assignment is in the
+    // log at its place (seq 2), as a system message.
     let a = agent.assigned(&conv).await;
     assert_eq!(a["agent_name"], me["name"]);
     visitor_sees_assigned(&mut v, &conv, &agent.id).await;
+    let joined = match backlog.get(1) {
+        Some(m) => m.clone(),
+        None => v.message(&conv, 2).await,
+    };
+    assert_eq!(joined["author"]["kind"], "system", "{joined}");
+    assert_eq!(joined["author"]["event"]["kind"], "joined");
+    assert_eq!(joined["author"]["event"]["agent_id"], agent.id.as_str());
     let (agent_backlog, _) = agent.subscribe(&conv, 0).await;
-    assert_eq!(agent_backlog.len(), 1);
+    assert_eq!(agent_backlog.len(), 2);
 
     // Visitor -> agent.
     let sent = v.say(&conv, "v-1", "Hello, I need help").await;
-    assert_eq!(sent["seq"], 2, "{sent}");
+    assert_eq!(sent["seq"], 3, "{sent}");
     assert_eq!(sent["duplicate"], false);
-    let m = agent.message(&conv, 2).await;
+    let m = agent.message(&conv, 3).await;
     assert_eq!(m["author"]["kind"], "visitor");
     assert_eq!(m["author"]["id"], v.id.as_str());
     assert_eq!(m["body"], "Hello, I need help");
     assert_eq!(m["client_msg_id"], "v-1");
     // The sender's own socket gets its message too.
-    let own = v.message(&conv, 2).await;
+    let own = v.message(&conv, 3).await;
     assert_eq!(own["client_msg_id"], "v-1");
 
     // First visitor message, agent online, no business hours: the inside-hours reply.
-    let bot = v.message(&conv, 3).await;
+    let bot = v.message(&conv, 4).await;
     assert_eq!(bot["author"]["kind"], "bot");
     assert_eq!(bot["body"], settings["reply_inside_hours"]);
-    agent.message(&conv, 3).await;
+    agent.message(&conv, 4).await;
 
     // Agent -> visitor.
     let sent = agent.say(&conv, "a-1", "Hi! Sure, what is it?").await;
-    assert_eq!(sent["seq"], 4, "{sent}");
-    let m = v.message(&conv, 4).await;
+    assert_eq!(sent["seq"], 5, "{sent}");
+    let m = v.message(&conv, 5).await;
     assert_eq!(m["author"]["kind"], "agent");
     assert_eq!(m["author"]["id"], agent.id.as_str());
     assert_eq!(m["author"]["name"], me["name"]);
@@ -92,11 +100,11 @@ async fn visitor_and_agent_talk_both_ways_in_seq_order() {
     // A few more turns; seqs keep counting with no gaps.
     for i in 0..3u64 {
         let vs = v.say(&conv, &format!("v-{}", i + 2), "more").await;
-        assert_eq!(vs["seq"], 5 + 2 * i);
-        agent.message(&conv, 5 + 2 * i).await;
+        assert_eq!(vs["seq"], 6 + 2 * i);
+        agent.message(&conv, 6 + 2 * i).await;
         let as_ = agent.say(&conv, &format!("a-{}", i + 2), "answer").await;
-        assert_eq!(as_["seq"], 6 + 2 * i);
-        v.message(&conv, 6 + 2 * i).await;
+        assert_eq!(as_["seq"], 7 + 2 * i);
+        v.message(&conv, 7 + 2 * i).await;
     }
     // No second automatic reply after the first visitor message.
     v.no_event_where("a second bot reply", Duration::from_millis(300), |f| {
@@ -105,14 +113,14 @@ async fn visitor_and_agent_talk_both_ways_in_seq_order() {
     .await;
 
     // Each side saw every seq exactly once, in order.
-    assert_contiguous(&v.seen(&conv), 1, 10, "visitor");
-    assert_contiguous(&agent.seen(&conv), 1, 10, "agent");
+    assert_contiguous(&v.seen(&conv), 1, 11, "visitor");
+    assert_contiguous(&agent.seen(&conv), 1, 11, "agent");
 
     // History agrees, ascending, with non-decreasing timestamps.
     let h = v.history(&conv, None, 50).await;
     let msgs = h["messages"].as_array().unwrap();
     let seqs: Vec<u64> = msgs.iter().map(|m| u(&m["seq"])).collect();
-    assert_contiguous(&seqs, 1, 10, "history");
+    assert_contiguous(&seqs, 1, 11, "history");
     assert_eq!(h["has_more"], false);
     assert!(msgs
         .windows(2)
@@ -294,10 +302,11 @@ async fn typing_and_read_receipts_reach_the_other_side() {
     assert_eq!(t["who"], "agent");
     assert_eq!(t["typing"], false);
 
-    // Typing is relayed, not stored: the next message still takes seq 2 (after the welcome).
+    // Typing is relayed, not stored: the next message takes seq 3 (after the welcome and the
+    // stored "joined" note of the assignment).
     let sent = v.say(&conv, "v-1", "are you there?").await;
     let seq = u(&sent["seq"]);
-    assert_eq!(seq, 2, "{sent}");
+    assert_eq!(seq, 3, "{sent}");
     agent.message(&conv, seq).await;
 
     // Each side's receipt reaches the other side (the reader's own sockets may see it too).

@@ -190,10 +190,11 @@ async fn conversations_over_http() {
         .await;
     assert_eq!(closed.json()["conversations"][0]["id"], conv.as_str());
 
-    // Checked last so the rest runs even when it fails: the open list counted 3 unread
-    // (welcome, visitor message, automatic reply) and showed the real last_seq.
+    // Checked last so the rest runs even when it fails: the open list counted 1 unread
+    // (the visitor's message; not the welcome nor the automatic reply) and showed the real
+    // last_seq.
     assert_eq!(found["last_seq"], 3, "listed conversation: {found}");
-    assert_eq!(found["unread"], 3, "listed conversation: {found}");
+    assert_eq!(found["unread"], 1, "listed conversation: {found}");
     // Closing twice is a lifecycle move, not a write: invalid_transition.
     assert_eq!(twice.error_code(), "invalid_transition");
 }

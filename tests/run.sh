@@ -4,7 +4,7 @@
 # cluster membership and links, bots, mail against a real SMTP server), the real-Prometheus
 # scrape and dashboard tests, HAProxy in front of real nodes, the alert rules' unit tests
 # (promtool), the offline checks of cluster/ (compose, k8s, HAProxy and Prometheus configs) and
-# the browser tests in real Chromium.
+# the schema-driven fuzzing of the REST API (schemathesis) and the browser tests in real Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +33,12 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
+# Schema-driven fuzzing of the REST API against a real node (tests/schemathesis/run.sh).
+if ! command -v schemathesis >/dev/null 2>&1; then
+  step "installing schemathesis (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check schemathesis
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -50,6 +56,9 @@ step "cargo test"
 SWITCHBOARD_REQUIRE_PROMETHEUS=1 SWITCHBOARD_REQUIRE_HAPROXY=1 SWITCHBOARD_REQUIRE_CLUSTER_TOOLS=1 \
   SWITCHBOARD_REQUIRE_PARTITION=1 \
   cargo test --workspace -- --test-threads=2
+
+step "API fuzzing (schemathesis against /api/openapi.json)"
+tests/schemathesis/run.sh 25
 
 if [ -x tests/browser/run.sh ]; then
   step "browser tests (Chromium)"

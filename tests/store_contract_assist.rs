@@ -287,50 +287,70 @@ async fn outbox_sends_each_key_once(store: SharedStore) {
     let now = T0;
     let e = email("k");
     let key = e.key.clone();
-    assert!(store.outbox_enqueue(&e, now).await.unwrap());
+    assert!(store.mail_outbox_enqueue(&e, now).await.unwrap());
     assert!(
-        !store.outbox_enqueue(&e, now + 1).await.unwrap(),
+        !store.mail_outbox_enqueue(&e, now + 1).await.unwrap(),
         "one entry per key"
     );
     let mine = |v: Vec<switchboard::mail::outbox::OutboxEntry>| -> Vec<_> {
         v.into_iter().filter(|x| x.email.key == key).collect()
     };
-    let claimed = mine(store.outbox_claim_due(now, 1_000, 100).await.unwrap());
+    let claimed = mine(store.mail_outbox_claim_due(now, 1_000, 100).await.unwrap());
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].attempts, 1);
     assert!(
-        mine(store.outbox_claim_due(now + 10, 1_000, 100).await.unwrap()).is_empty(),
+        mine(
+            store
+                .mail_outbox_claim_due(now + 10, 1_000, 100)
+                .await
+                .unwrap()
+        )
+        .is_empty(),
         "claimed once"
     );
     let retry = Attempt::RetryAt {
         next_at: now + 500,
         error: "451".into(),
     };
-    store.outbox_record(&key, &retry, now + 20).await.unwrap();
+    store
+        .mail_outbox_record(&key, &retry, now + 20)
+        .await
+        .unwrap();
     assert!(
         store
-            .outbox_record(&key, &Attempt::Sent, now + 21)
+            .mail_outbox_record(&key, &Attempt::Sent, now + 21)
             .await
             .is_err(),
         "not claimed"
     );
-    assert!(mine(store.outbox_claim_due(now + 499, 1_000, 100).await.unwrap()).is_empty());
-    let again = mine(store.outbox_claim_due(now + 500, 1_000, 100).await.unwrap());
+    assert!(mine(
+        store
+            .mail_outbox_claim_due(now + 499, 1_000, 100)
+            .await
+            .unwrap()
+    )
+    .is_empty());
+    let again = mine(
+        store
+            .mail_outbox_claim_due(now + 500, 1_000, 100)
+            .await
+            .unwrap(),
+    );
     assert_eq!(again[0].attempts, 2);
     assert_eq!(again[0].last_error.as_deref(), Some("451"));
     store
-        .outbox_record(&key, &Attempt::Sent, now + 600)
+        .mail_outbox_record(&key, &Attempt::Sent, now + 600)
         .await
         .unwrap();
-    let entry = store.outbox_get(&key).await.unwrap().unwrap();
+    let entry = store.mail_outbox_get(&key).await.unwrap().unwrap();
     assert_eq!(entry.state, OutboxState::Sent { at: now + 600 });
     assert!(
-        !store.outbox_enqueue(&e, now + 700).await.unwrap(),
+        !store.mail_outbox_enqueue(&e, now + 700).await.unwrap(),
         "sent stays sent"
     );
     assert!(mine(
         store
-            .outbox_claim_due(now + 10_000, 1_000, 100)
+            .mail_outbox_claim_due(now + 10_000, 1_000, 100)
             .await
             .unwrap()
     )
@@ -338,19 +358,19 @@ async fn outbox_sends_each_key_once(store: SharedStore) {
 
     // A sender that stops mid-attempt: its lease runs out and the entry is uncertain, not resent.
     let lost = email("lost");
-    store.outbox_enqueue(&lost, now).await.unwrap();
-    let claimed = store.outbox_claim_due(now, 1_000, 100).await.unwrap();
+    store.mail_outbox_enqueue(&lost, now).await.unwrap();
+    let claimed = store.mail_outbox_claim_due(now, 1_000, 100).await.unwrap();
     assert!(claimed.iter().any(|x| x.email.key == lost.key));
     store
-        .outbox_claim_due(now + 1_000, 1_000, 100)
+        .mail_outbox_claim_due(now + 1_000, 1_000, 100)
         .await
         .unwrap();
-    let entry = store.outbox_get(&lost.key).await.unwrap().unwrap();
+    let entry = store.mail_outbox_get(&lost.key).await.unwrap().unwrap();
     assert!(
         matches!(entry.state, OutboxState::Uncertain { .. }),
         "{entry:?}"
     );
-    assert_eq!(store.outbox_get("no such key").await.unwrap(), None);
+    assert_eq!(store.mail_outbox_get("no such key").await.unwrap(), None);
 }
 
 macro_rules! contract {

@@ -369,6 +369,7 @@ async fn stale_epoch_writes_are_refused(store: SharedStore) {
         email: None,
         created_at: T0,
         last_seen_at: T0,
+        client: None,
     };
     let conv = Conversation::new(site, visitor.id, T0);
     let event = |at| VisitorEvent {

@@ -99,7 +99,8 @@ header div { flex: 1; min-width: 0; }
 h2 { margin: 0; font-size: 17px; }
 header p { margin: 2px 0 0; font-size: 13px; }
 .av { flex: none; width: 36px; height: 36px; border-radius: 50%; display: grid; place-items: center; font-size: 14px; font-weight: 700;
-  background: var(--t); color: var(--c); }
+  background: var(--t); color: var(--c); overflow: hidden; }
+.av img { width: 100%; height: 100%; object-fit: cover; }
 .who .av { display: inline-grid; width: 20px; height: 20px; font-size: 10px; margin-right: 4px; vertical-align: middle; background: #374151; color: #fff; }
 .x { background: transparent; border: 0; color: inherit; font-size: 26px; line-height: 1; width: 40px; height: 40px; cursor: pointer; border-radius: 8px; }
 .bar { padding: 8px 16px; font-size: 13px; background: #fef3c7; color: #78350f; }
@@ -204,6 +205,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     conv: null, ended: false, last: {}, read: {}, agentRead: 0, readSent: 0,
     pending: [], flushing: false, email: null, emailLeft: store('localStorage', 'email'), queue: 0,
     open: false, unread: 0, pageViewSent: false, typingSent: 0, typingTimer: 0, agentName: '', audio: null, dinged: 0,
+    avatars: {}, agentId: '', proactive: null, trigger: null,
   };
 
   // Bot answers, drafts, the owner, attachments and the rating live in widget-x.js, loaded the
@@ -217,6 +219,11 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
   // ---- rendering -----------------------------------------------------------------------------
   const emailKnown = () => Boolean(S.emailLeft || S.email || (S.identity && S.identity.email));
   const initials = (name) => name.split(/\s+/).map((w) => w[0] || '').join('').slice(0, 2).toUpperCase();
+  // The agent's uploaded picture when the server named one, their initials otherwise.
+  const face = (el, name, id) => {
+    const src = id && S.avatars[id];
+    el.replaceChildren(src ? h('img', { src, alt: '', width: 36, height: 36 }) : initials(name));
+  };
 
   // Text on the brand colour: black or white, whichever contrasts more (WCAG luminance).
   function ink(color) {
@@ -243,7 +250,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     const known = emailKnown();
     subtitle.textContent = agent || (!online ? t(known ? 'byemail' : 'offline') : !S.cfg.inside_hours ? t('offline')
       : st.reply_time ? t('r_' + st.reply_time) : t('online'));
-    headAv.textContent = initials(agent || title.textContent);
+    face(headAv, agent || title.textContent, agent && S.agentId);
     show(hostEl, !S.blocked);
     show(netBar, S.everReady && !S.ready && !S.refused);
     show(refusedBar, S.refused);
@@ -255,8 +262,6 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     show(leaveBox, !online && !agent && !known);
     show(thanks, Boolean(S.emailLeft && !online && !agent && active));
     thanks.textContent = t('thanks', S.emailLeft);
-    // The automatic "leave your email" reply, once the visitor has given it, says nothing new.
-    for (const el of sections.querySelectorAll('.ask')) show(el, !known);
     show(badge, S.unread > 0 && !S.open);
     badge.textContent = S.unread;
     launcher.setAttribute('aria-label', S.open ? t('close') : S.unread ? t('open') + ', ' + t('unread', S.unread) : t('open'));
@@ -267,7 +272,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     return (st.welcome_messages && st.welcome_messages[LANG]) || st.welcome_message;
   };
 
-  function renderIntro(extra) {
+  function renderIntro(extra, index) {
     const st = S.cfg.settings;
     const legal = [];
     if (st.privacy_url) legal.push(link(st.privacy_url, t('privacy')));
@@ -280,7 +285,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       kids.push(h('p', { className: 'note' }, t('agree') + ' ', legal[0], ...(legal[1] ? [' ' + t('and') + ' ', legal[1]] : []), '.'));
     }
     if (extra || !S.proactive) intro.replaceChildren(...kids);
-    if (extra) S.proactive = extra;
+    if (extra) { S.proactive = extra; S.trigger = index; }
   }
 
   function link(href, text) {
@@ -303,14 +308,12 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
 
   function bubble(m, state) {
     const kind = m.author.kind;
-    const st = S.cfg.settings;
-    // The conversation stores the site's default welcome; the visitor reads it in their language.
-    const body = kind === 'bot' && m.seq === 1 && m.body === st.welcome_message ? welcomeText() : m.body;
     const name = m.author.name || t('agent');
+    let av;
     const el = h('div', { className: 'msg ' + kind + (state === 'pending' ? ' pending' : '') },
-      kind === 'agent' ? h('div', { className: 'who' }, h('span', { className: 'av', 'aria-hidden': 'true', textContent: initials(name) }), name) : null,
-      rich(body));
-    if (kind === 'bot' && st.offline_message && m.body === st.offline_message) el.classList.add('ask');
+      kind === 'agent' ? h('div', { className: 'who' }, av = h('span', { className: 'av', 'aria-hidden': 'true' }), name) : null,
+      rich(m.body));
+    if (av) face(av, name, m.author.id);
     if (m.citations || m.actions || m.attachments) x('decorate', el, m);
     if (kind === 'visitor') {
       el.meta = h('div', { className: 'meta' });
@@ -321,24 +324,13 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     return el;
   }
 
-  // A stored message joins its conversation's section. An agent's first message there is
-  // preceded by "<agent> joined": derived from the history itself, so it shows once, in the
-  // same place live, after a reconnect and after a reload.
+  // A stored message joins its conversation's section. "<agent> joined" is a system message
+  // the server stores at its place, so it shows once, in order, after reconnects and reloads.
   function addMessage(sec, m, state) {
-    const who = m.author.kind === 'agent' && m.author.id;
-    if (who && !sec.joined.has(who)) {
-      sec.joined.add(who);
-      sec.append(h('p', { className: 'note', textContent: t('joined', m.author.name || t('agent')) }));
-    }
-    sec.append(bubble(m, state));
-    const p = proactiveKept();
-    if (p && p.cid === sec.dataset.id && p.after === m.seq) sec.append(bubble({ author: { kind: 'bot' }, body: p.body }));
-  }
-
-  // A proactive message the visitor answered stays in the thread, right after the welcome.
-  // The server does not store it yet (docs/notes/issue12-server-side.md), so this browser keeps it.
-  function proactiveKept() {
-    try { return JSON.parse(store('localStorage', 'proactive')); } catch { return null; }
+    const ev = m.author.event;
+    if (ev) {
+      if (ev.kind === 'joined') sec.append(h('p', { className: 'note', textContent: t('joined', ev.agent_name) }));
+    } else sec.append(bubble(m, state));
   }
 
   function setMeta(el, state, at = el.at) {
@@ -350,13 +342,10 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     let sec = sections.querySelector(`[data-id="${c.id}"]`);
     if (!sec) {
       sec = h('div', { className: 'conv' });
-      sec.joined = new Set();
       sec.dataset.id = c.id;
       sec.dataset.created = c.created_at;
       const after = [...sections.children].find((s) => +s.dataset.created > c.created_at);
       sections.insertBefore(sec, after || null);
-      const p = proactiveKept();
-      if (p && p.cid === c.id && !p.after) sec.append(bubble({ author: { kind: 'bot' }, body: p.body }));
     }
     return sec;
   }
@@ -418,7 +407,9 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
   }
 
   async function hello(ws) {
-    const who = { v: 1, role: 'visitor', site: SITE };
+    const who = { v: 1, role: 'visitor', site: SITE, client: {
+      timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, language: navigator.language,
+      screen: screen.width + 'x' + screen.height, referrer: document.referrer.slice(0, 256) } };
     if (S.identity) who.identity = S.identity;
     else if (store('localStorage', 'token')) who.visitor_token = store('localStorage', 'token');
     let w;
@@ -426,8 +417,8 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       w = await command('hello', who, ws);
     } catch (e) {
       if (e.code === 'unauthorized' && who.visitor_token) {
-        // A new visitor from here on: the email and proactive message kept were the old one's.
-        for (const key of ['token', 'email', 'proactive']) store('localStorage', key, null);
+        // A new visitor from here on: the email kept was the old one's.
+        for (const key of ['token', 'email']) store('localStorage', key, null);
         S.emailLeft = null;
         return hello(ws);
       }
@@ -512,8 +503,12 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       case 'queue':
         S.queue = f.position;
         return render();
-      case 'assigned': // the header names the agent; "joined" shows with their first message
-        if (S.conv && f.conversation_id === S.conv.id) S.agentName = f.agent_name;
+      case 'assigned': // the header names the agent; "joined" is a stored message
+        if (S.conv && f.conversation_id === S.conv.id) {
+          S.agentName = f.agent_name;
+          S.agentId = f.agent_id;
+          if (f.agent_avatar) S.avatars[f.agent_id] = ORIGIN + f.agent_avatar;
+        }
         return render();
       case 'availability':
         S.cfg.agents_online = f.agents_online;
@@ -532,7 +527,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     if (m.author.kind === 'agent') { S.agentName = m.author.name; show(typingLine, false); }
     addMessage(section({ id: cid, created_at: Date.now() }), m);
     const seen = S.open && document.visibilityState === 'visible';
-    if (m.author.kind !== 'visitor' && m.seq > S.readSent && !seen) {
+    if (!m.author.event && m.author.kind !== 'visitor' && m.seq > S.readSent && !seen) {
       S.unread++;
       if (m.author.kind === 'agent' && document.visibilityState !== 'visible') ding();
     }
@@ -599,6 +594,14 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     if (S.flushing || !S.ready) return;
     S.flushing = true;
     try {
+      // The email first: the automatic reply to the first message then knows it.
+      if (S.email && S.ready) {
+        await command('leave_email', S.email);
+        S.emailLeft = S.email.email;
+        store('localStorage', 'email', S.emailLeft); // a reload does not ask again
+        S.email = null;
+        render();
+      }
       while (S.ready && S.pending.some((p) => !p.sent)) {
         if (!S.conv || S.conv.status === 'closed') await startConversation();
         const p = S.pending.find((q) => !q.sent);
@@ -613,26 +616,17 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
           p.el.meta.textContent = t('failed', e.message);
         }
       }
-      if (S.email && S.ready) {
-        await command('leave_email', S.email);
-        S.emailLeft = S.email.email;
-        store('localStorage', 'email', S.emailLeft); // a reload does not ask again
-        S.email = null;
-        render();
-      }
     } catch { /* offline: the next welcome flushes again */ } finally { S.flushing = false; }
   }
 
   async function startConversation() {
-    const r = await command('start', {});
+    // The server stores the trigger's own text: the widget only names which one was answered.
+    const r = await command('start', { lang: LANG, ...(S.proactive ? { trigger: S.trigger } : {}) });
     S.conv = r.conversation;
     S.ended = false;
     S.queue = 0;
     S.readSent = S.conv.visitor_read_seq || 0;
     S.agentRead = S.conv.agent_read_seq || 0;
-    if (S.proactive && r.created) {
-      store('localStorage', 'proactive', JSON.stringify({ cid: S.conv.id, after: S.conv.last_seq, body: S.proactive }));
-    }
     S.proactive = null;
     render();
     await subscribe(S.conv);
@@ -742,7 +736,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     if (!S.cfg.agents_online || !S.cfg.inside_hours || S.open || S.refused || S.blocked) return;
     if ((S.conv && S.conv.status !== 'closed') || store('sessionStorage', 'trigger' + i)) return;
     store('sessionStorage', 'trigger' + i, '1');
-    renderIntro(rule.message);
+    renderIntro(rule.message, i);
     setOpen(true);
   }
 
@@ -762,7 +756,6 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     S.agentRead = S.readSent = S.unread = S.queue = 0;
     S.emailLeft = null;
     store('localStorage', 'email', null);
-    store('localStorage', 'proactive', null);
     S.agentName = '';
     sections.replaceChildren();
     lost(true);

@@ -279,6 +279,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("idle", include_str!("../scenarios/idle.toml")),
     ("profile", include_str!("../scenarios/profile.toml")),
+    (
+        "cluster-scale",
+        include_str!("../scenarios/cluster-scale.toml"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -15,16 +15,17 @@ use bytestring::ByteString;
 use tracing::Instrument;
 
 use super::hello::{agent_hello, visitor_hello, Who};
-use super::outbound::{ConnHandle, Outbound, OwnerLost, Reconnect, SlowConsumer};
+use super::outbound::{ConnHandle, Kicked, Outbound, OwnerLost, Reconnect, SlowConsumer};
 use super::rate_limit::RateLimit;
-use super::{agent, HubRef};
+use super::{agent, visitor, HubRef};
 use crate::clock::{seconds_since, wall_micros};
 use crate::cluster::SubscriberId;
 use crate::commands::{Command, Ctx};
-use crate::domain::ConversationId;
+use crate::domain::{ClientSummary, ConversationId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{self, ClientFrame, ClientRole, ServerFrame, PROTOCOL_VERSION};
+use crate::visitor_client::{summarize, RequestInfo};
 
 /// A write that cannot complete in this time means the client stopped reading.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
@@ -55,6 +56,11 @@ pub struct Connection {
     hello_in_flight: bool,
     /// A goodbye is under way: read nothing more.
     closing: bool,
+    /// What the upgrade request said about the client (visitors' device and location).
+    request: RequestInfo,
+    /// A visitor's device summary, told to its visitor actor with the socket's first command
+    /// that stores the visitor (a new visitor costs no write before it does something).
+    client: Option<ClientSummary>,
 }
 
 impl Connection {
@@ -73,7 +79,15 @@ impl Connection {
             in_flight: 0,
             hello_in_flight: false,
             closing: false,
+            request: RequestInfo::default(),
+            client: None,
         }
+    }
+
+    /// The upgrade request's view of the client.
+    pub fn with_request(mut self, request: RequestInfo) -> Self {
+        self.request = request;
+        self
     }
 
     // ---- writing ----
@@ -218,6 +232,18 @@ impl Connection {
             received_at: wall_micros(),
         };
         command.check(&cmd_ctx)?;
+        if matches!(
+            command,
+            Command::Start(_) | Command::PageView(_) | Command::LeaveEmail(_)
+        ) {
+            // Before the command's own ask, so the visitor actor has it when it stores the row.
+            if let (Who::Visitor { id, site }, Some(client)) = (&self.who, self.client.take()) {
+                self.hub.visitor(*id).tell(visitor::Seen {
+                    site: site.id,
+                    client,
+                });
+            }
+        }
         // The socket's own record of what it follows: a subscription counts once acknowledged
         // (it is dropped from the node's table when the socket closes). The cap keeps one
         // socket from holding unbounded memory, counting subscribes still in flight.
@@ -274,15 +300,16 @@ impl Connection {
 
     /// The handshake: who is on this socket. Answered with `welcome` or an error.
     fn hello(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) {
-        let ClientFrame::Hello { id, v, .. } = &frame else {
+        let ClientFrame::Hello { id, v, client, .. } = &frame else {
             return;
         };
+        let reported = client.clone();
         if let Err(e) = self.check_hello(*v) {
             return self.send_error(Some(id.clone()), &e, ctx);
         }
         self.hello_in_flight = true;
         let fut = hello_future(self.hub.clone(), self.id.clone(), frame);
-        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.hello_in_flight = false;
             match result {
                 Ok((who, welcome)) => {
@@ -294,6 +321,13 @@ impl Connection {
                     metrics::CONNECTIONS.with_label_values(&[role]).inc();
                     if role == "agent" {
                         ctx.run_interval(AGENT_CHECK, |act, ctx| act.check_agent(ctx));
+                    }
+                    if role == "visitor" {
+                        act.client = Some(summarize(
+                            &act.request,
+                            reported.as_deref(),
+                            act.hub.geoip.as_ref(),
+                        ));
                     }
                     act.who = who;
                     act.send_frame(&welcome, ctx);
@@ -570,6 +604,13 @@ impl Handler<OwnerLost> for Connection {
         if followed || agent {
             ctx.notify(Reconnect);
         }
+    }
+}
+
+impl Handler<Kicked> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: Kicked, ctx: &mut Context<Self>) {
+        self.goodbye(msg.code, &msg.message, CloseCode::Policy, ctx);
     }
 }
 

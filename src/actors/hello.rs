@@ -186,6 +186,7 @@ async fn verified_visitor(hub: &HubRef, site: &Site, identity: Identity) -> ApiR
             email: identity.email.clone(),
             created_at: now,
             last_seen_at: now,
+            client: None,
         };
         match hub.store.put_visitor(&v, UNOWNED_WRITE).await {
             Ok(()) => return Ok(v.id),

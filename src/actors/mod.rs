@@ -7,6 +7,7 @@
 //! `mod.rs` (the actor); the rules of the conversation and the router live in plain structs
 //! next to them. An actor names another only through a ref and that entity's messages.
 
+pub mod active_agents;
 pub mod agent;
 pub mod caller;
 pub mod connection;
@@ -62,6 +63,10 @@ pub struct Hub {
     /// The bot, mail and attachment services (issue 11), set once the node has built them;
     /// unset (in unit tests) conversations simply run without a bot.
     pub assist: OnceLock<Arc<crate::assist::Assist>>,
+    /// Deactivated agents per site, for refusing their old tokens over HTTP.
+    pub active_agents: active_agents::ActiveAgents,
+    /// The operator's GeoIP database, if any (visitors' locations).
+    pub geoip: Option<crate::visitor_client::GeoIp>,
     sites: SiteCache,
     /// Whether any agent of a site is online, published by the site's router so that hello and
     /// the widget config read it without a round trip.
@@ -79,6 +84,7 @@ impl Hub {
         registry: Registry,
     ) -> HubRef {
         let sockets = Sockets::new(registry.node().clone());
+        let geoip = crate::visitor_client::GeoIp::open(config.geoip_db.as_deref());
         let subscriptions = Subscriptions::new(registry.node().clone());
         Arc::new(Hub {
             config,
@@ -90,6 +96,8 @@ impl Hub {
             subscriptions,
             cluster: OnceLock::new(),
             assist: OnceLock::new(),
+            active_agents: active_agents::ActiveAgents::default(),
+            geoip,
             sites: SiteCache::default(),
             agents_online: Mutex::new(HashMap::new()),
         })

@@ -39,6 +39,15 @@ pub struct OwnerLost {
     pub node: NodeId,
 }
 
+/// Tells a connection to say goodbye with this code and close: what it is logged in as may no
+/// longer use it (a deactivated agent).
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Kicked {
+    pub code: crate::error::ErrorCode,
+    pub message: String,
+}
+
 /// Tells a connection it fell too far behind and must close.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
@@ -101,6 +110,14 @@ impl ConnHandle {
     /// Ask the socket to reconnect (what it followed moved).
     pub fn reconnect(&self) {
         self.0.addr.do_send(Reconnect);
+    }
+
+    /// Close the socket with a goodbye saying why (see [`Kicked`]).
+    pub fn kick(&self, code: crate::error::ErrorCode, message: &str) {
+        self.0.addr.do_send(Kicked {
+            code,
+            message: message.to_owned(),
+        });
     }
 
     /// The link to `node` went down; the socket checks whether it depended on it.

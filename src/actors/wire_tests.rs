@@ -69,7 +69,10 @@ fn every_entity_message_survives_a_round_trip() {
     let agent_id = AgentId::new();
     let site = SiteId::new();
     let conversation_id = ConversationId::new();
-    let conv = Conversation::new(site, visitor_id, 1_000);
+    let mut conv = Conversation::new(site, visitor_id, 1_000);
+    conv.tags = vec!["refund".into()];
+    conv.lang = Some("es".into());
+    conv.agent_unread = 2;
     let agent_caller = Caller::Agent {
         id: agent_id,
         site,
@@ -162,7 +165,20 @@ fn every_entity_message_survives_a_round_trip() {
         }),
     );
     check("conversation", round_trip(c::QueuePosition { position: 2 }));
-    check("conversation", round_trip(c::Init));
+    check("conversation", round_trip(c::Init { trigger: Some(1) }));
+    check(
+        "conversation",
+        round_trip(c::SetTags {
+            caller: agent_caller.clone(),
+            tags: vec!["refund".into(), "vip".into()],
+        }),
+    );
+    check(
+        "conversation",
+        round_trip(c::Availability {
+            agents_online: true,
+        }),
+    );
 
     use router as r;
     check(
@@ -261,7 +277,26 @@ fn every_entity_message_survives_a_round_trip() {
 
     use visitor as v;
     check("visitor", round_trip(v::Attach { site }));
-    check("visitor", round_trip(v::Start { site }));
+    check(
+        "visitor",
+        round_trip(v::Start {
+            site,
+            trigger: Some(0),
+            lang: Some("es".into()),
+        }),
+    );
+    check("visitor", round_trip(v::Profile { site }));
+    check(
+        "visitor",
+        round_trip(v::Seen {
+            site,
+            client: crate::domain::ClientSummary {
+                browser: Some("Firefox 127".into()),
+                timezone: Some("Europe/Madrid".into()),
+                ..Default::default()
+            },
+        }),
+    );
     check(
         "visitor",
         round_trip(v::PageView {
@@ -309,4 +344,10 @@ fn replies_and_errors_are_plain_data_too() {
     });
     let result: Result<PostResult, ApiError> = Err(ApiError::new(ErrorCode::NotOwner, "moved"));
     round_trip(result);
+    // A deactivated agent's sockets on another node are closed with this.
+    round_trip(crate::cluster::remote::NodeMessage::Kick {
+        conns: vec![3, 4],
+        code: ErrorCode::Forbidden,
+        message: "this account is deactivated".into(),
+    });
 }

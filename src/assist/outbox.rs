@@ -1,4 +1,4 @@
-//! The mail outbox kept in the store (`crate::store::OutboxStore`) as a `mail::Outbox`, and the
+//! The mail outbox kept in the store (`crate::store::MailOutboxStore`) as a `mail::Outbox`, and the
 //! node's sending loop: every few seconds it sends what is due (the claim lets only one sender,
 //! on one node, have each entry), so a failed attempt is retried at its time and an email
 //! enqueued while SMTP was down leaves once it is back.
@@ -35,7 +35,7 @@ fn outbox_error(e: StoreError) -> MailError {
 impl Outbox for StoreOutbox {
     async fn enqueue(&self, email: OutgoingEmail, now: Millis) -> Result<bool, MailError> {
         self.store
-            .outbox_enqueue(&email, now)
+            .mail_outbox_enqueue(&email, now)
             .await
             .map_err(outbox_error)
     }
@@ -47,20 +47,20 @@ impl Outbox for StoreOutbox {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, MailError> {
         self.store
-            .outbox_claim_due(now, lease_ms, limit)
+            .mail_outbox_claim_due(now, lease_ms, limit)
             .await
             .map_err(outbox_error)
     }
 
     async fn record(&self, key: &str, attempt: Attempt, now: Millis) -> Result<(), MailError> {
         self.store
-            .outbox_record(key, &attempt, now)
+            .mail_outbox_record(key, &attempt, now)
             .await
             .map_err(outbox_error)
     }
 
     async fn get(&self, key: &str) -> Result<Option<OutboxEntry>, MailError> {
-        self.store.outbox_get(key).await.map_err(outbox_error)
+        self.store.mail_outbox_get(key).await.map_err(outbox_error)
     }
 }
 

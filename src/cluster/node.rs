@@ -361,6 +361,17 @@ impl InboundHandler for Inbound {
                     }
                 }
             }
+            NodeMessage::Kick {
+                conns,
+                code,
+                message,
+            } => {
+                for conn in conns {
+                    if let Some(handle) = hub.sockets.by_conn(conn) {
+                        handle.kick(code, &message);
+                    }
+                }
+            }
             NodeMessage::Unfollow {
                 conversation,
                 subscriber,

@@ -67,6 +67,12 @@ pub enum NodeMessage {
     },
     /// The conversation or agent these sockets followed moved: they must reconnect and resume.
     Reconnect { conns: Vec<ConnId> },
+    /// These sockets must say goodbye with this code and close (their agent was deactivated).
+    Kick {
+        conns: Vec<ConnId>,
+        code: crate::error::ErrorCode,
+        message: String,
+    },
     /// A socket of the sender no longer follows `conversation` (unsubscribed or closed).
     Unfollow {
         conversation: ConversationId,

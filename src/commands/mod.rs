@@ -14,6 +14,7 @@ mod read;
 mod send;
 mod status;
 mod subscribe;
+mod tags;
 mod take;
 mod typing;
 mod visitor;
@@ -31,6 +32,7 @@ pub use read::Read;
 pub use send::Send;
 pub use status::ChangeStatus;
 pub use subscribe::{Subscribe, Unsubscribe};
+pub use tags::Tags;
 pub use take::{Take, Transfer};
 pub use typing::Typing;
 pub use visitor::{LeaveEmail, PageView, Start};
@@ -102,6 +104,7 @@ pub enum Command {
     Status(ChangeStatus),
     BotAction(BotAction),
     Rate(Rate),
+    Tags(Tags),
 }
 
 /// A command's typed result.
@@ -152,7 +155,9 @@ impl Command {
         Some(match frame {
             ClientFrame::Hello { .. } => return None,
             ClientFrame::Ping { id } => (id, Command::Ping),
-            ClientFrame::Start { id } => (id, Command::Start(Start)),
+            ClientFrame::Start { id, trigger, lang } => {
+                (id, Command::Start(Start { trigger, lang }))
+            }
             ClientFrame::Subscribe {
                 id,
                 conversation_id,
@@ -280,6 +285,17 @@ impl Command {
                     comment,
                 }),
             ),
+            ClientFrame::Tags {
+                id,
+                conversation_id,
+                tags,
+            } => (
+                id,
+                Command::Tags(Tags {
+                    conversation_id,
+                    tags,
+                }),
+            ),
         })
     }
 
@@ -291,9 +307,11 @@ impl Command {
             | Command::LeaveEmail(_)
             | Command::BotAction(_)
             | Command::Rate(_) => ctx.visitor().map(drop),
-            Command::Presence(_) | Command::Take(_) | Command::Transfer(_) | Command::Status(_) => {
-                ctx.agent().map(drop)
-            }
+            Command::Presence(_)
+            | Command::Take(_)
+            | Command::Transfer(_)
+            | Command::Status(_)
+            | Command::Tags(_) => ctx.agent().map(drop),
             _ => Ok(()),
         }
     }
@@ -324,6 +342,7 @@ impl Command {
             Command::Status(c) => reply(c.run(&ctx), Reply::Conversation),
             Command::BotAction(c) => reply(c.run(&ctx), Reply::Done),
             Command::Rate(c) => reply(c.run(&ctx), Reply::Done),
+            Command::Tags(c) => reply(c.run(&ctx), Reply::Conversation),
         }
     }
 }

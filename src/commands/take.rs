@@ -47,6 +47,9 @@ impl Transfer {
                 .await?
                 .filter(|a| a.site_id == ctx.site)
                 .ok_or_else(|| ApiError::not_found("agent"))?;
+            if !target.active {
+                return Err(ApiError::forbidden("that agent is deactivated"));
+            }
             // A transfer must still be answered by the new agent.
             assign(&ctx, snapshot.await?, target.id, target.name, true).await
         }

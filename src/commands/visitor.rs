@@ -8,14 +8,23 @@ use crate::actors::visitor;
 use crate::error::ApiResult;
 use crate::protocol::{Done, StartResult};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Start;
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Start {
+    /// The trigger rule whose proactive message the visitor answered (stored on creation).
+    pub trigger: Option<u32>,
+    /// The widget's language.
+    pub lang: Option<String>,
+}
 
 impl Start {
     pub fn run(self, ctx: &Ctx) -> impl Future<Output = ApiResult<StartResult>> + 'static {
-        let started = ctx
-            .visitor()
-            .map(|id| ctx.hub.visitor(id).ask(visitor::Start { site: ctx.site }));
+        let started = ctx.visitor().map(|id| {
+            ctx.hub.visitor(id).ask(visitor::Start {
+                site: ctx.site,
+                trigger: self.trigger,
+                lang: self.lang,
+            })
+        });
         async move { started?.await }
     }
 }

@@ -5,6 +5,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{AdminAuth, AgentAuth};
 use crate::actors::conversation::{self, StatusChange};
@@ -28,7 +29,7 @@ fn ok(value: impl Serialize) -> Json {
 }
 
 /// The command context of an HTTP caller: an agent, over no socket.
-fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
+pub(super) fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
     Ctx {
         hub: hub.clone(),
         caller: auth.caller(),
@@ -59,6 +60,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/site/settings", web::put().to(update_settings))
         .route("/site/rotate-secret", web::post().to(rotate_secret))
         .route("/widget/config", web::get().to(widget_config))
+        .configure(super::avatars::routes)
+        .configure(super::search::routes)
         // Bots and agent tools (issue 11).
         .configure(super::bot_api::routes)
         .configure(super::tools_api::routes)
@@ -86,13 +89,14 @@ pub async fn metrics() -> HttpResponse {
         .body(metrics::render())
 }
 
-#[derive(Deserialize)]
-struct Login {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Login {
     email: String,
     password: String,
 }
 
-async fn login(hub: Hub, body: web::Json<Login>) -> Json {
+#[utoipa::path(post, path = "/api/v1/login", tag = "agents", request_body = Login, responses((status = 200, body = crate::gateway::openapi::LoggedIn)))]
+pub(super) async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     let Login { email, password } = body.into_inner();
     let agent = hub.store.agent_by_email(&email.to_lowercase()).await?;
     let refused = || ApiError::new(ErrorCode::Unauthorized, "wrong email or password");
@@ -102,6 +106,10 @@ async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     let valid = verify_password_pooled(password, hash).await?;
     if !valid {
         return Err(refused());
+    }
+    // Checked after the password, so the answer tells nothing to someone without it.
+    if !agent.active {
+        return Err(agent::deactivated_error());
     }
     let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
     let token = hub.tokens.issue_agent(&AgentClaims {
@@ -114,7 +122,8 @@ async fn login(hub: Hub, body: web::Json<Login>) -> Json {
     ok(json!({ "token": token, "agent": agent }))
 }
 
-async fn me(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/me", tag = "agents", responses((status = 200, body = crate::gateway::openapi::Me)), security(("agent_token" = [])))]
+pub(super) async fn me(hub: Hub, auth: AgentAuth) -> Json {
     let agent = hub
         .store
         .get_agent(auth.0.sub)
@@ -127,37 +136,55 @@ async fn me(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "agent": agent, "presence": presence }))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
     status: Option<String>,
     limit: Option<usize>,
+    /// Search: visitor name, email or message text (`gateway/search.rs`).
+    q: Option<String>,
+    tag: Option<String>,
 }
 
-async fn list_conversations(hub: Hub, auth: AgentAuth, q: web::Query<ListQuery>) -> Json {
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, body = crate::gateway::openapi::ConversationList)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn list_conversations(
+    hub: Hub,
+    auth: AgentAuth,
+    q: web::Query<ListQuery>,
+) -> Json {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let text = q.q.filter(|t| !t.trim().is_empty());
+    if text.is_some() || q.tag.is_some() {
+        return super::search::search(&hub, &auth, text, q.tag, q.status.as_deref(), limit).await;
+    }
     let status = match q.status.as_deref() {
         None => ConversationStatus::Open,
         Some(s) => ConversationStatus::parse(s)
             .ok_or_else(|| ApiError::invalid("status is open, snoozed or closed"))?,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let list = hub
         .store
         .conversations_by_status(auth.0.site, status, limit)
         .await?;
     let list = hub.freshen(list).await;
-    let list: Vec<_> = list
-        .into_iter()
+    ok(json!({ "conversations": with_unread(list) }))
+}
+
+/// Conversations as listings show them: each with its `unread` count.
+pub(super) fn with_unread(list: Vec<Conversation>) -> Vec<serde_json::Value> {
+    list.into_iter()
         .map(|c| {
             let unread = c.unread_for_agent();
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["unread"] = json!(unread);
             v
         })
-        .collect();
-    ok(json!({ "conversations": list }))
+        .collect()
 }
 
-async fn queue(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/queue", tag = "conversations", responses((status = 200, body = crate::gateway::openapi::Queue)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn queue(hub: Hub, auth: AgentAuth) -> Json {
     let site = auth.0.site;
     let waiting = hub.router(site).ask(router::QueueSnapshot).await?;
     let mut out = Vec::with_capacity(waiting.len());
@@ -172,8 +199,9 @@ async fn queue(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "waiting": out }))
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageQuery {
     before_seq: Option<u64>,
     limit: Option<usize>,
 }
@@ -189,15 +217,16 @@ impl PageQuery {
 }
 
 /// `GET /conversations/{id}`: the conversation, its visitor and the newest page of messages.
-#[derive(Serialize)]
-struct ConversationDetail {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConversationDetail {
     conversation: Conversation,
     visitor: Option<Visitor>,
     messages: Vec<Message>,
     has_more: bool,
 }
 
-async fn conversation_detail(
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = ConversationDetail)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn conversation_detail(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -218,8 +247,10 @@ async fn conversation_detail(
     })
 }
 
-/// Agents and the conversation's visitor (its `vt1` token; private notes left out).
-async fn messages(
+/// Agents (or an API key) and the conversation's visitor (its `vt1` token); private notes are
+/// left out for the visitor.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = crate::protocol::HistoryResult)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn messages(
     hub: Hub,
     auth: super::viewer::ViewerAuth,
     id: web::Path<ConversationId>,
@@ -231,8 +262,8 @@ async fn messages(
         .json(page))
 }
 
-#[derive(Deserialize)]
-struct Reply {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Reply {
     client_msg_id: String,
     #[serde(default)]
     body: String,
@@ -243,7 +274,8 @@ struct Reply {
     attachments: Vec<crate::blobs::BlobId>,
 }
 
-async fn reply(
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Reply, responses((status = 200, body = crate::protocol::PostResult)), security(("agent_token" = []), ("api_key" = ["messages:send"])))]
+pub(super) async fn reply(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -273,12 +305,13 @@ async fn change(hub: &HubRef, auth: &AgentAuth, id: ConversationId, change: Stat
     ok(command.run(&ctx(hub, auth)).await?)
 }
 
-#[derive(Deserialize)]
-struct Snooze {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Snooze {
     until: i64,
 }
 
-async fn snooze(
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/snooze", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Snooze, responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn snooze(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -293,20 +326,23 @@ async fn snooze(
     .await
 }
 
-async fn wake(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/wake", tag = "conversations", params(("id" = String, Path, format = Uuid)), responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn wake(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
     change(&hub, &auth, id.into_inner(), StatusChange::Wake).await
 }
 
-async fn close(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "conversations", params(("id" = String, Path, format = Uuid)), responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn close(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
     change(&hub, &auth, id.into_inner(), StatusChange::Close).await
 }
 
-#[derive(Deserialize)]
-struct Transfer {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Transfer {
     agent_id: AgentId,
 }
 
-async fn transfer_to(
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Transfer, responses((status = 200, body = crate::protocol::ConversationResult)), security(("agent_token" = []), ("api_key" = ["conversations:write"])))]
+pub(super) async fn transfer_to(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -319,7 +355,8 @@ async fn transfer_to(
     ok(command.run(&ctx(&hub, &auth)).await?)
 }
 
-async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
+#[utoipa::path(get, path = "/api/v1/visitors/{id}", tag = "conversations", params(("id" = String, Path, format = Uuid)), responses((status = 200, body = crate::gateway::openapi::VisitorDetail)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+pub(super) async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> Json {
     let visitor = hub
         .store
         .get_visitor(id.into_inner())
@@ -333,7 +370,8 @@ async fn visitor_detail(hub: Hub, auth: AgentAuth, id: web::Path<VisitorId>) -> 
     ok(json!({ "visitor": visitor, "events": events, "conversations": conversations }))
 }
 
-async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", responses((status = 200, body = crate::gateway::openapi::AgentList)), security(("agent_token" = [])))]
+pub(super) async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
     let site = auth.0.site;
     let agents = hub.store.list_agents(site).await?;
     let presence: std::collections::HashMap<AgentId, Presence> = hub
@@ -354,8 +392,8 @@ async fn list_agents(hub: Hub, auth: AgentAuth) -> Json {
     ok(json!({ "agents": agents }))
 }
 
-#[derive(Deserialize)]
-struct NewAgent {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct NewAgent {
     email: String,
     name: String,
     password: String,
@@ -372,7 +410,8 @@ fn default_capacity() -> u32 {
     5
 }
 
-async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> Json {
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = NewAgent, responses((status = 201, body = crate::gateway::openapi::AgentOne)), security(("agent_token" = [])))]
+pub(super) async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> Json {
     let n = body.into_inner();
     if !looks_like_email(&n.email) || n.name.trim().is_empty() || n.password.len() < 8 {
         return Err(ApiError::invalid(
@@ -389,20 +428,25 @@ async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> J
         password_hash,
         role: n.role,
         capacity: n.capacity.min(1000),
+        active: true,
+        avatar_version: 0,
     };
     hub.store.put_agent(&agent).await?;
     Ok(HttpResponse::Created().json(json!({ "agent": agent })))
 }
 
-#[derive(Deserialize)]
-struct AgentPatch {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct AgentPatch {
     name: Option<String>,
     role: Option<Role>,
     capacity: Option<u32>,
     password: Option<String>,
+    /// false deactivates the agent (`gateway/deactivate.rs`), true reactivates it.
+    active: Option<bool>,
 }
 
-async fn update_agent(
+#[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = String, Path, format = Uuid)), request_body = AgentPatch, responses((status = 200, body = crate::gateway::openapi::AgentOne)), security(("agent_token" = [])))]
+pub(super) async fn update_agent(
     hub: Hub,
     auth: AdminAuth,
     id: web::Path<AgentId>,
@@ -415,6 +459,10 @@ async fn update_agent(
         .filter(|a| a.site_id == auth.0.site)
         .ok_or_else(|| ApiError::not_found("agent"))?;
     let patch = body.into_inner();
+    if let Some(active) = patch.active {
+        super::deactivate::check(&hub, &auth, &agent, active).await?;
+        agent.active = active;
+    }
     if let Some(name) = patch.name.filter(|n| !n.trim().is_empty()) {
         agent.name = name;
     }
@@ -431,22 +479,24 @@ async fn update_agent(
         agent.password_hash = hash_password_pooled(password).await?;
     }
     hub.store.put_agent(&agent).await?;
-    hub.agent(agent.id).tell_if_running(agent::Refresh);
+    super::deactivate::applied(&hub, &agent);
     ok(json!({ "agent": agent }))
 }
 
-async fn site(hub: Hub, auth: AgentAuth) -> Json {
+#[utoipa::path(get, path = "/api/v1/site", tag = "sites", responses((status = 200, body = crate::gateway::openapi::SiteOne)), security(("agent_token" = [])))]
+pub(super) async fn site(hub: Hub, auth: AgentAuth) -> Json {
     let site = hub.site(auth.0.site).await?;
     ok(json!({ "site": &*site }))
 }
 
-#[derive(Deserialize)]
-struct SitePatch {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct SitePatch {
     name: Option<String>,
 }
 
 /// Rename the site: the widget's header and the console show the name.
-async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> Json {
+#[utoipa::path(patch, path = "/api/v1/site", tag = "sites", request_body = SitePatch, responses((status = 200, body = crate::gateway::openapi::SiteOne)), security(("agent_token" = [])))]
+pub(super) async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     if let Some(name) = body.into_inner().name {
         let name = name.trim();
@@ -463,11 +513,24 @@ async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> J
 /// Reject settings that would silently misbehave (unknown timezone, bad times, a welcome
 /// variant the widget could never pick).
 fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
+    let code = |lang: &str| lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
     for (lang, text) in &s.welcome_messages {
-        let code = lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase());
-        if !code || text.chars().count() > 2000 {
+        if !code(lang) || text.chars().count() > 2000 {
             return Err(ApiError::invalid(
                 "welcome_messages maps two-letter language codes (\"es\") to texts of at most 2000 characters",
+            ));
+        }
+    }
+    for (lang, r) in &s.replies {
+        let texts = [
+            &r.reply_inside_hours,
+            &r.reply_outside_hours,
+            &r.offline_message,
+            &r.offline_reply_known_email,
+        ];
+        if !code(lang) || texts.iter().any(|t| t.chars().count() > 2000) {
+            return Err(ApiError::invalid(
+                "replies maps two-letter language codes (\"es\") to texts of at most 2000 characters",
             ));
         }
     }
@@ -494,7 +557,12 @@ fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
     Ok(())
 }
 
-async fn update_settings(hub: Hub, auth: AdminAuth, body: web::Json<SiteSettings>) -> Json {
+#[utoipa::path(put, path = "/api/v1/site/settings", tag = "sites", request_body = crate::domain::SiteSettings, responses((status = 200, body = crate::gateway::openapi::SettingsOne)), security(("agent_token" = [])))]
+pub(super) async fn update_settings(
+    hub: Hub,
+    auth: AdminAuth,
+    body: web::Json<SiteSettings>,
+) -> Json {
     let settings = body.into_inner();
     validate_settings(&settings)?;
     let mut site = (*hub.site(auth.0.site).await?).clone();
@@ -504,7 +572,8 @@ async fn update_settings(hub: Hub, auth: AdminAuth, body: web::Json<SiteSettings
     ok(json!({ "settings": site.settings }))
 }
 
-async fn rotate_secret(hub: Hub, auth: AdminAuth) -> Json {
+#[utoipa::path(post, path = "/api/v1/site/rotate-secret", tag = "sites", responses((status = 200, body = crate::gateway::openapi::IdentitySecret)), security(("agent_token" = [])))]
+pub(super) async fn rotate_secret(hub: Hub, auth: AdminAuth) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     site.identity_secret = random_secret(32);
     hub.store.put_site(&site).await?;
@@ -512,12 +581,14 @@ async fn rotate_secret(hub: Hub, auth: AdminAuth) -> Json {
     ok(json!({ "identity_secret": site.identity_secret }))
 }
 
-#[derive(Deserialize)]
-struct WidgetQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct WidgetQuery {
     site: String,
 }
 
-async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
+#[utoipa::path(get, path = "/api/v1/widget/config", tag = "widget", params(WidgetQuery), responses((status = 200, body = crate::protocol::WidgetConfig)))]
+pub(super) async fn widget_config(hub: Hub, q: web::Query<WidgetQuery>) -> Json {
     let site = hub
         .site_by_key(&q.site)
         .await?

@@ -2,12 +2,20 @@
 //! and metrics, and the static web assets (widget, console, demo page).
 
 mod api;
+mod api_keys;
 mod attachments_api;
 mod auth;
+mod avatars;
 mod bot_api;
+mod deactivate;
+mod integrations;
+pub mod openapi;
 mod pages;
+mod search;
+mod sites;
 mod tools_api;
 mod viewer;
+mod webhooks;
 mod ws;
 
 use actix_web::{web, HttpResponse, ResponseError};
@@ -57,6 +65,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .route("/healthz", web::get().to(api::healthz))
         .route("/readyz", web::get().to(api::readyz))
         .route("/metrics", web::get().to(api::metrics))
-        .service(web::scope("/api/v1").configure(api::routes))
+        .route("/api/openapi.json", web::get().to(openapi::serve))
+        .service(
+            web::scope("/api/v1")
+                .configure(api::routes)
+                .configure(integrations::routes),
+        )
         .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));
 }

@@ -84,6 +84,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, assets: WebAssets) {
         .route("/console", get().to(page("console/index.html")))
         .route("/console/settings", get().to(page("console/settings.html")))
         .route("/console/bot", get().to(page("console/bot.html")))
+        .route(
+            "/console/integrations",
+            get().to(page("console/integrations.html")),
+        )
+        .route("/console/sites", get().to(page("console/sites.html")))
+        .route("/console/invite", get().to(page("console/invite.html")))
         .route("/demo", get().to(page("demo/index.html")))
         .route(
             "/assets/{path:.*}",
@@ -164,6 +170,9 @@ mod tests {
         for path in [
             "widget.js",
             "console/index.html",
+            "console/integrations.html",
+            "console/sites.html",
+            "console/invite.html",
             "demo/index.html",
             "favicon.svg",
         ] {

@@ -3,15 +3,17 @@
 //! from its socket's `welcome`). The conversation actor still checks that the caller belongs
 //! to the conversation; this only says who the caller is.
 
-use std::future::{ready, Ready};
+use std::future::ready;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 
+use super::auth::AgentAuth;
 use crate::actors::{Caller, HubRef};
 use crate::blobs::Viewer;
 use crate::commands::Ctx;
 use crate::domain::SiteId;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 
 pub struct ViewerAuth {
     pub caller: Caller,
@@ -42,43 +44,30 @@ impl ViewerAuth {
     }
 }
 
-fn viewer(req: &HttpRequest) -> Result<ViewerAuth, ApiError> {
-    let hub = req
-        .app_data::<web::Data<HubRef>>()
-        .ok_or_else(|| ApiError::internal("hub missing"))?;
-    let token = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "missing Authorization: Bearer <agent or visitor token>",
-            )
-        })?;
-    if let Some(claims) = hub.tokens.visitor_claims(token) {
-        return Ok(ViewerAuth {
-            caller: Caller::Visitor(claims.sub),
-            site: claims.site,
-        });
-    }
-    let claims = hub.tokens.verify_agent(token, hub.now())?;
-    Ok(ViewerAuth {
-        caller: Caller::Agent {
-            id: claims.sub,
-            site: claims.site,
-            name: claims.name,
-        },
-        site: claims.site,
-    })
-}
-
+/// A visitor's token, else whatever [`AgentAuth`] accepts (an agent token of an active agent,
+/// or an API key whose scopes allow the route), so both sides share one endpoint without the
+/// agent side losing its checks.
 impl FromRequest for ViewerAuth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(viewer(req))
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let visitor = super::auth::bearer(req)
+            .ok()
+            .zip(super::auth::hub(req).ok())
+            .and_then(|(token, hub)| hub.tokens.visitor_claims(token));
+        if let Some(claims) = visitor {
+            return Box::pin(ready(Ok(ViewerAuth {
+                caller: Caller::Visitor(claims.sub),
+                site: claims.site,
+            })));
+        }
+        let agent = AgentAuth::from_request(req, payload);
+        Box::pin(async move {
+            let auth = agent.await?;
+            Ok(ViewerAuth {
+                caller: auth.caller(),
+                site: auth.0.site,
+            })
+        })
     }
 }

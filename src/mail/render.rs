@@ -27,7 +27,8 @@ impl TranscriptLine {
                 author: match &m.author {
                     Author::Visitor { .. } => "You".to_string(),
                     Author::Agent { name, .. } => name.clone(),
-                    Author::Bot => site_name.to_string(),
+                    // System events ("Ann joined") read as the site speaking.
+                    Author::Bot | Author::System { .. } => site_name.to_string(),
                 },
                 at: m.at,
                 body: m.body.clone(),

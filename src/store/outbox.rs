@@ -1,29 +1,52 @@
-//! The mail outbox (`crate::mail::Outbox`) in the store: one row per logical email key, so an
-//! email is enqueued once whatever the retries, and a conditional claim (`pending -> sending`)
-//! so two senders (two nodes) never send the same entry. `crate::assist::outbox::StoreOutbox`
-//! adapts this trait to `mail::Outbox`; the semantics are `mail::MemoryOutbox`'s.
+//! The transactional outbox: entity writes that carry the webhook events they cause, so an
+//! event is committed in the same write as its change (a crash neither loses nor invents one).
+//!
+//! Each method is its plain counterpart (`append_message`, `create_conversation`,
+//! `update_conversation`, `put_csat`) plus `events`, with the same fence check; with no events, or no
+//! endpoint of the site that wants them, it costs the plain write and one index probe. An event
+//! becomes one delivery per enabled endpoint that wants it at that moment (see
+//! `WebhookStore` for what happens next). Event ids are idempotency keys: recording an id
+//! twice keeps the first.
 
 use async_trait::async_trait;
 
-use super::StoreResult;
-use crate::clock::Millis;
-use crate::mail::outbox::{Attempt, OutboxEntry};
-use crate::mail::OutgoingEmail;
+use super::{Fence, StoreResult};
+use crate::assist::model::Csat;
+use crate::domain::{Conversation, Message};
+use crate::webhooks::EventDraft;
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Adds the email unless its key is in the outbox in any state. True when added.
-    async fn outbox_enqueue(&self, email: &OutgoingEmail, now: Millis) -> StoreResult<bool>;
-    /// Marks `sending` entries whose lease ran out `uncertain` (never resent), then claims up to
-    /// `limit` due `pending` entries until `now + lease_ms`, counting an attempt for each.
-    async fn outbox_claim_due(
+    async fn append_message_with_events(
         &self,
-        now: Millis,
-        lease_ms: Millis,
-        limit: usize,
-    ) -> StoreResult<Vec<OutboxEntry>>;
-    /// Records the end of an attempt on an entry this sender claimed (`Conflict` if it is not
-    /// `sending` any more).
-    async fn outbox_record(&self, key: &str, attempt: &Attempt, now: Millis) -> StoreResult<()>;
-    async fn outbox_get(&self, key: &str) -> StoreResult<Option<OutboxEntry>>;
+        message: &Message,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()>;
+
+    async fn create_conversation_with_events(
+        &self,
+        conversation: &Conversation,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()>;
+
+    async fn update_conversation_with_events(
+        &self,
+        before: &Conversation,
+        after: &Conversation,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()>;
+
+    /// `CsatStore::put_csat` and its events (the rating's `csat.submitted`).
+    async fn put_csat_with_events(
+        &self,
+        csat: &Csat,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()>;
+
+    /// Events that change nothing else (the test event). Returns the deliveries created.
+    async fn record_events(&self, events: &[EventDraft]) -> StoreResult<usize>;
 }

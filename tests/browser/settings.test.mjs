@@ -20,7 +20,7 @@ test('an admin changes the welcome message and a fresh widget shows it', async (
   await admin.click('#settings-link');
   await admin.waitForURL('**/console/settings');
   const welcome = admin.locator('#welcome_message');
-  await welcome.waitFor();
+  await until('the settings', async () => (await welcome.inputValue()) !== ''); // loaded, not just drawn
   await welcome.fill('¡Hola! Welcome to Acme, ask us anything.');
   await admin.fill('#privacy_url', 'https://example.com/privacy');
   await admin.click('#settings-form button[type=submit]');
@@ -43,11 +43,15 @@ test('an admin renames the site and writes a Spanish welcome: the widget shows b
   const admin = await newPage(browser);
   await agentLogin(admin, node.url, DEMO.admin);
   await admin.goto(node.url + '/console/settings');
+  // The form is filled once the site has loaded: wait, or the load overwrites what we type.
+  const loaded = () => until('the settings', async () => (await admin.locator('#site_name').inputValue()) !== '');
+  await loaded();
   await admin.locator('#site_name').fill('Acme Coffee');
   await admin.locator('#welcome_es').fill('¡Hola! ¿En qué te ayudamos?');
   await admin.click('#settings-form button[type=submit]');
   await admin.locator('#save-status', { hasText: 'Saved.' }).waitFor();
   await admin.reload();
+  await loaded();
   assert.equal(await admin.locator('#site_name').inputValue(), 'Acme Coffee', 'the name is stored');
 
   const es = await newPage(browser, { locale: 'es-ES' });

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, updateSettings } from './lib/node.mjs';
+import { freshNode, updateSettings } from './lib/node.mjs';
 import {
   launch, newPage, until, agentLogin, agentClose, agentOpen, consoleMessages, allowConsoleErrors,
   visitorOpen, visitorSend, widgetMessages, widgetText,
@@ -14,13 +14,6 @@ import {
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-/** A node of its own per test: agents signed in by one test do not take another's chats. */
-async function freshNode(t) {
-  const node = await startNode();
-  t.after(() => node.stop());
-  return node;
-}
 
 const agentSend = async (agent, text) => {
   await agent.locator('#reply').fill(text);
@@ -32,7 +25,7 @@ const W = (page, sel, options) => page.locator('#switchboard-widget ' + sel, opt
 const thread = (page) => W(page, '.log .convs').evaluate((el) => [...el.querySelectorAll('.msg p, .note')]
   .map((n) => (n.classList.contains('note') ? 'note:' : 'msg:') + n.textContent));
 
-test('"joined the conversation" shows once, right before the agent\'s first reply, after reconnects and reloads', async (t) => {
+test('"joined the conversation" shows once, at its place, after reconnects and reloads', async (t) => {
   const node = await freshNode(t);
   const agent = await newPage(browser);
   await agentLogin(agent, node.url);
@@ -45,13 +38,17 @@ test('"joined the conversation" shows once, right before the agent\'s first repl
   await agentSend(agent, 'It is, 12 bags left.');
   await until('reply in widget', async () => (await widgetMessages(visitor)).includes('It is, 12 bags left.'));
 
+  // The server stores it when the agent is assigned: after the welcome, before the reply.
   const once = async () => {
     const items = await thread(visitor);
     const notes = items.filter((x) => x.includes('joined the conversation'));
-    const at = items.indexOf('msg:It is, 12 bags left.');
-    return notes.length === 1 && items[at - 1] === 'note:Demo Agent joined the conversation' ? items : null;
+    const note = items.indexOf('note:Demo Agent joined the conversation');
+    return notes.length === 1 && note > 0 && note < items.indexOf('msg:It is, 12 bags left.') ? items : null;
   };
   assert.ok(await once(), `one note before the reply: ${JSON.stringify(await thread(visitor))}`);
+  // The agent sees the same note, once, in the same place.
+  const agentSide = await agent.locator('#messages .system').allTextContents();
+  assert.deepEqual(agentSide, ['Demo Agent joined the conversation']);
 
   // Offline and back: the resumed subscription repeats the routing state; the note does not.
   await visitor.context().setOffline(true);
@@ -87,6 +84,8 @@ test('nobody online: one coherent state, and nobody asks again for the email the
     return !text.includes('in line') && !text.includes('Leave your email') && (await W(visitor, 'header p').innerText()) === "We'll reply by email";
   };
   await until('no queue position, no second request for the email', coherent);
+  // The server knew the email before the first message: its automatic reply thanks, not asks.
+  assert.ok((await widgetText(visitor)).includes("Thanks! We'll reply to you by email."));
   assert.equal(await W(visitor, 'input[type=email]').isVisible(), false, 'the email form is gone once given');
 
   // A reload keeps that state: the widget remembers the email was left.
@@ -103,7 +102,7 @@ test('nobody online: one coherent state, and nobody asks again for the email the
   await agentSend(agent, 'We ship on Wednesdays.');
   await until('agent reply', async () => (await widgetMessages(visitor)).includes('We ship on Wednesdays.'));
   await until('the agent in the header, no thanks note', async () =>
-    (await W(visitor, 'header p').innerText()) === 'Demo Agent' && !(await widgetText(visitor)).includes("We'll reply to"));
+    (await W(visitor, 'header p').innerText()) === 'Demo Agent' && !(await widgetText(visitor)).includes("We'll reply to ada@"));
   await visitor.context().close();
   await agentClose(agent);
 });
@@ -155,7 +154,7 @@ test('a proactive message the visitor answers stays in the conversation, in orde
   await agentClose(agent);
 });
 
-test('the agent sees the proactive message the visitor answered', { todo: 'needs the server to store it: docs/notes/issue12-server-side.md, item 2' }, async (t) => {
+test('the agent sees the proactive message the visitor answered', async (t) => {
   const node = await freshNode(t);
   await updateSettings(node.url, {
     triggers: [{ condition: { kind: 'url_contains', pattern: '/demo' }, message: 'Need help choosing a roast?' }],
@@ -172,7 +171,7 @@ test('the agent sees the proactive message the visitor answered', { todo: 'needs
       const c = await consoleMessages(agent);
       const p = c.indexOf('Need help choosing a roast?');
       return p >= 0 && p < c.indexOf('Yes, something fruity');
-    }, 3000);
+    });
   } finally {
     await visitor.context().close();
     await agentClose(agent);

@@ -44,15 +44,27 @@ pub fn u(v: &Value) -> u64 {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        Self::connect_with_headers(addr, &[]).await
+    }
+
+    /// Connect with extra upgrade headers (a browser's `User-Agent`, `Accept-Language`).
+    pub async fn connect_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("a WebSocket request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
         // A small read buffer, as the brief asks: many clients per test process stay cheap.
         let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
         let (ws, _) = tokio::time::timeout(
             WAIT,
-            tokio_tungstenite::connect_async_with_config(
-                format!("ws://{addr}/ws"),
-                Some(config),
-                true,
-            ),
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true),
         )
         .await
         .expect("WebSocket connect timed out")

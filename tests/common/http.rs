@@ -72,6 +72,11 @@ pub async fn http(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(b.to_vec());
     }
+    answer(req, method, path).await
+}
+
+/// Send `req` and read the whole answer; panics on a transport failure.
+async fn answer(req: reqwest::RequestBuilder, method: &str, path: &str) -> HttpResponse {
     let r = req
         .send()
         .await
@@ -92,6 +97,28 @@ pub async fn http(
         headers,
         body,
     }
+}
+
+/// One request with a raw body of the given content type (an uploaded picture), answered
+/// like [`http`].
+pub async fn http_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> HttpResponse {
+    let m = reqwest::Method::from_bytes(method.as_bytes())
+        .unwrap_or_else(|e| panic!("bad HTTP method {method}: {e}"));
+    let mut req = CLIENT
+        .request(m, format!("http://{addr}{path}"))
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    answer(req, method, path).await
 }
 
 /// `POST /api/v1/login`; panics unless it succeeds. Returns `(token, agent)`.

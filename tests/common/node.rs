@@ -142,6 +142,8 @@ impl TestNode {
             password_hash: SEED_HASH.clone(),
             role,
             capacity,
+            active: true,
+            avatar_version: 0,
         };
         self.store.put_agent(&agent).await.expect("put_agent");
         agent

@@ -37,9 +37,21 @@ export async function api(method, path, body) {
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const e = data.error || {};
-    if (res.status === 401 && s) window.dispatchEvent(new Event(UNAUTHORIZED));
+    if (s && (res.status === 401 || (res.status === 403 && /deactivated/.test(e.message || '')))) window.dispatchEvent(new Event(UNAUTHORIZED));
     throw new ApiError(res.status, e.code || 'http_' + res.status, e.message || res.statusText);
   }
+  return data;
+}
+
+/** Upload a file as the raw request body (an agent's picture); answers the JSON reply. */
+export async function upload(method, path, file) {
+  const s = session.get();
+  const res = await fetch('/api/v1' + path, {
+    method, body: file, headers: { 'content-type': file.type || 'application/octet-stream', authorization: 'Bearer ' + (s && s.token) },
+  }).catch(() => null);
+  if (!res) throw new ApiError(0, 'offline', 'The server cannot be reached.');
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new ApiError(res.status, (data.error || {}).code, (data.error || {}).message || res.statusText);
   return data;
 }
 

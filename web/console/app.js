@@ -36,7 +36,8 @@ $('#login-form').addEventListener('submit', async (e) => {
     // The views bind to the page once; a second sign-in in the same page starts afresh.
     if (started) location.reload(); else await start();
   } catch (err) {
-    $('#login-error').textContent = err.code === 'unauthorized' ? 'Wrong email or password.' : err.message;
+    $('#login-error').textContent = err.code === 'unauthorized' ? 'Wrong email or password.'
+      : err.code === 'forbidden' ? 'This account is deactivated. Ask an admin of the site.' : err.message;
   } finally {
     button.disabled = false;
   }
@@ -59,8 +60,9 @@ async function start() {
   loginView.hidden = true;
   appView.hidden = false;
   $('#me-name').textContent = me.name;
-  $('#settings-link').hidden = me.role !== 'admin';
-  $('#bot-link').hidden = me.role !== 'admin';
+  const admin = me.role === 'admin' || me.role === 'owner';
+  $('#settings-link').hidden = !admin;
+  $('#bot-link').hidden = !admin;
 
   socket = new AgentSocket(s.token);
   // Narrow screens show one pane: the inbox, or the thread (with a back button).
@@ -90,6 +92,7 @@ async function start() {
     if (a) a.presence = e.detail.status;
   });
   socket.addEventListener('unauthorized', () => showLogin('Your session expired. Please sign in again.'));
+  socket.addEventListener('deactivated', () => showLogin('This account is deactivated. Ask an admin of the site.'));
 
   $('#presence').value = 'online';
   $('#notify-btn').hidden = notifier.permission !== 'default';

@@ -16,7 +16,7 @@ async function main() {
   if (!session.get()) { signIn(); return; }
   const me = (await api('GET', '/me')).agent;
   $('#me-name').textContent = me.name;
-  if (me.role !== 'admin') {
+  if (me.role !== 'admin' && me.role !== 'owner') {
     $('#gate').textContent = 'Only admins can change the bot and the canned replies.';
     return;
   }

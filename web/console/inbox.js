@@ -1,5 +1,5 @@
 // The inbox: the waiting queue and the open / snoozed / closed tabs, with unread badges, and a
-// search box. It loads lists over HTTP and then follows `inbox` events from the socket, so it
+// search box that asks the server (visitor name, email, message text; `#tag` for a tag). It loads lists over HTTP and then follows `inbox` events from the socket, so it
 // stays live without polling. Selecting a row calls `onSelect(conversationId)`; a visitor's new
 // message calls `onNew(conversation, {visitor, preview})` once per message.
 
@@ -24,9 +24,15 @@ export class Inbox {
     this.queueList = root.querySelector('#queue-list');
     this.list = root.querySelector('#conv-list');
     this.tabs = [...root.querySelectorAll('[role=tab]')];
-    // Search filters what the inbox holds (the newest 50 per status) by visitor name, email and
-    // latest message; a server-side search over all history is in docs/notes/issue12-server-side.md.
-    root.querySelector('#search').addEventListener('input', (e) => { this.query = e.target.value.trim().toLowerCase(); this.render(); });
+    this.results = null; // ids the server found for the query, once it answered
+    // Search asks the server over all history (debounced): GET /conversations?q= or ?tag=.
+    root.querySelector('#search').addEventListener('input', (e) => {
+      this.query = e.target.value.trim();
+      this.results = null;
+      clearTimeout(this.searchTimer);
+      if (this.query) this.searchTimer = setTimeout(() => this.search(this.query), 250);
+      this.render();
+    });
     for (const tab of this.tabs) {
       tab.addEventListener('click', () => this.setTab(tab.dataset.status));
       tab.addEventListener('keydown', (e) => this.tabKeys(e));
@@ -122,19 +128,26 @@ export class Inbox {
     this.list.replaceChildren(...inTab.map((r) => this.row(r, false)));
     const empty = this.root.querySelector('#list-empty');
     empty.hidden = inTab.length > 0;
-    empty.textContent = this.query ? 'No conversation matches.' : 'No conversations here.';
+    empty.textContent = this.query ? (this.results ? 'No conversation matches.' : 'Searching…') : 'No conversations here.';
     for (const t of this.tabs) {
       const n = rows.filter((r) => r.conversation.status === t.dataset.status && r.unread > 0 && (t.dataset.status !== 'open' || r.conversation.assignee)).length;
       t.querySelector('.count').textContent = n ? String(n) : '';
     }
   }
 
+  async search(q) {
+    const tag = q.startsWith('#') ? q.slice(1).toLowerCase() : null;
+    const what = tag ? `tag=${encodeURIComponent(tag)}` : `q=${encodeURIComponent(q)}`;
+    const r = await api('GET', `/conversations?${what}&status=any&limit=50`).catch(() => null);
+    if (!r || this.query !== q) return; // a newer query is on its way
+    for (const c of r.conversations) if (!this.convs.has(c.id)) this.convs.set(c.id, { conversation: c, unread: c.unread || 0 });
+    this.results = new Set(r.conversations.map((c) => c.id));
+    this.render();
+  }
+
   matches({ conversation: c }) {
     if (!this.query) return true;
-    const d = this.details.get(c.id);
-    const v = (d && d.visitor) || {};
-    return [visitorLabel(v, c.visitor_id), v.email, v.name, d && d.preview]
-      .some((text) => text && text.toLowerCase().includes(this.query));
+    return Boolean(this.results && this.results.has(c.id));
   }
 
   row({ conversation: c, unread }, waiting) {

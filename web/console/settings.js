@@ -3,11 +3,14 @@
 // the identity secret. Reads GET /api/v1/site, saves the name with PATCH /api/v1/site and the
 // whole settings object with PUT /api/v1/site/settings (docs/protocol.md, HTTP API).
 
-import { api, session, UNAUTHORIZED } from './api.js';
+import { api, upload, session, UNAUTHORIZED } from './api.js';
 import { h, $, toast } from './dom.js';
 
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
-const TEXT_FIELDS = ['welcome_message', 'reply_inside_hours', 'reply_outside_hours', 'offline_message'];
+const TEXT_FIELDS = ['welcome_message', 'reply_inside_hours', 'reply_outside_hours', 'offline_message', 'offline_reply_known_email'];
+const REPLY_FIELDS = { reply_inside_hours: 'inside business hours', reply_outside_hours: 'outside business hours',
+  offline_message: 'nobody online', offline_reply_known_email: 'nobody online, email known' };
+const LANG_NAMES = { en: 'English', es: 'Spanish' };
 const LANGS = ['en', 'es']; // the widget's own languages (web/widget.js, STRINGS)
 const RULE_KINDS = { time_on_page: 'Seconds on the page', scroll_depth: 'Scrolled this far (%)', url_contains: 'Address contains' };
 
@@ -22,7 +25,8 @@ async function main() {
   if (!s) { signIn(); return; }
   const me = (await api('GET', '/me')).agent;
   $('#me-name').textContent = me.name;
-  if (me.role !== 'admin') {
+  myPicture(me);
+  if (me.role !== 'admin' && me.role !== 'owner') {
     $('#gate').textContent = 'Only admins can change site settings.';
     return;
   }
@@ -54,8 +58,18 @@ $('#copy-snippet').addEventListener('click', async () => {
 });
 
 // ---- settings form -----------------------------------------------------------------------------
+/** The automatic replies per widget language, each empty one falling back to the text above. */
+function replyVariants(st) {
+  $('#reply-variants').replaceChildren(...LANGS.map((lang) => h('details', { className: 'variants' },
+    h('summary', { textContent: `Automatic replies in ${LANG_NAMES[lang]} (optional)` }),
+    ...Object.entries(REPLY_FIELDS).map(([k, what]) => h('label', { for: `${k}_${lang}` },
+      `${LANG_NAMES[lang]}, ${what} `,
+      h('textarea', { id: `${k}_${lang}`, maxLength: 2000, value: ((st.replies || {})[lang] || {})[k] || '' }))))));
+}
+
 function fill(st) {
   for (const k of TEXT_FIELDS) $('#' + k).value = st[k] || '';
+  replyVariants(st);
   for (const lang of LANGS) $('#welcome_' + lang).value = (st.welcome_messages || {})[lang] || '';
   $('#reply_time').value = st.reply_time || '';
   $('#auto_close_after_secs').value = st.auto_close_after_secs || 0;
@@ -111,6 +125,11 @@ function read() {
   for (const k of TEXT_FIELDS) st[k] = $('#' + k).value.trim();
   st.welcome_messages = {};
   for (const lang of LANGS) if ($('#welcome_' + lang).value.trim()) st.welcome_messages[lang] = $('#welcome_' + lang).value.trim();
+  st.replies = {};
+  for (const lang of LANGS) {
+    const texts = Object.fromEntries(Object.keys(REPLY_FIELDS).map((k) => [k, $(`#${k}_${lang}`).value.trim()]));
+    if (Object.values(texts).some(Boolean)) st.replies[lang] = texts;
+  }
   st.reply_time = $('#reply_time').value || null;
   st.auto_close_after_secs = Math.max(0, Math.round(Number($('#auto_close_after_secs').value) || 0));
   st.visibility = $('#visibility').value;
@@ -159,9 +178,37 @@ $('#settings-form').addEventListener('submit', async (e) => {
   }
 });
 
+// ---- pictures ----------------------------------------------------------------------------------
+/** The agent's picture, or initials when there is none. */
+function avatar(a) {
+  const box = h('span', { className: 'avatar', 'aria-hidden': 'true' });
+  if (a.avatar_version) box.append(h('img', { src: `/api/v1/avatars/${a.id}?v=${a.avatar_version}`, alt: '' }));
+  else box.textContent = a.name.split(/\s+/).map((w) => w[0] || '').join('').slice(0, 2).toUpperCase();
+  return box;
+}
+
+function myPicture(me) {
+  $('#me-section').hidden = false;
+  $('#my-avatar').replaceWith(Object.assign(avatar(me), { id: 'my-avatar' }));
+  $('#my-avatar-file').onchange = async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    try {
+      const r = await upload('PUT', `/agents/${me.id}/avatar`, file);
+      $('#my-avatar-status').textContent = 'Picture saved.';
+      myPicture(r.agent);
+    } catch (err) { toast(err.message, 'error'); }
+    e.target.value = '';
+  };
+  $('#my-avatar-remove').onclick = async () => {
+    try { myPicture((await api('DELETE', `/agents/${me.id}/avatar`)).agent); } catch (err) { toast(err.message, 'error'); }
+  };
+}
+
 // ---- agents ----------------------------------------------------------------------------------
 async function loadAgents() {
   const { agents } = await api('GET', '/agents');
+  const me = session.get().agent || {};
   $('#agent-rows').replaceChildren(...agents.map((a) => {
     const role = h('select', { 'aria-label': `Role of ${a.name}` },
       h('option', { value: 'agent', textContent: 'Agent', selected: a.role === 'agent' }),
@@ -176,8 +223,24 @@ async function loadAgents() {
         } catch (err) { toast(err.message, 'error'); }
       },
     });
-    return h('tr', {}, h('td', { textContent: a.name }), h('td', { textContent: a.email }),
-      h('td', {}, role), h('td', {}, capacity), h('td', { textContent: a.presence || 'offline' }), h('td', {}, save));
+    // Deactivated agents cannot sign in; their chats go back to the queue at once.
+    const toggle = a.id === me.id ? null : h('button', {
+      type: 'button', className: 'small' + (a.active === false ? '' : ' danger'),
+      textContent: a.active === false ? 'Reactivate' : 'Deactivate',
+      onclick: async () => {
+        try {
+          await api('PATCH', `/agents/${a.id}`, { active: a.active === false });
+          toast(`${a.active === false ? 'Reactivated' : 'Deactivated'} ${a.name}.`);
+          loadAgents();
+        } catch (err) { toast(err.message, 'error'); }
+      },
+    });
+    const tr = h('tr', { className: a.active === false ? 'inactive' : '' },
+      h('td', {}, avatar(a), ' ', a.name), h('td', { textContent: a.email }),
+      h('td', {}, role), h('td', {}, capacity),
+      h('td', { textContent: a.active === false ? 'deactivated' : a.presence || 'offline' }), h('td', {}, save, ' ', toggle));
+    tr.dataset.agentId = a.id;
+    return tr;
   }));
 }
 

@@ -81,6 +81,7 @@ export class AgentSocket extends EventTarget {
       welcome = await this.command('hello', { v: 1, role: 'agent', token: this.token }, ws);
     } catch (e) {
       if (e.code === 'unauthorized') { this.stop(); this.dispatchEvent(new Event('unauthorized')); return; }
+      if (e.code === 'forbidden') { this.stop(); this.dispatchEvent(new Event('deactivated')); return; }
       if (e.code !== 'offline') this.lost();
       return;
     }
@@ -134,6 +135,8 @@ export class AgentSocket extends EventTarget {
       return;
     }
     // Events: 'message', 'typing', 'read', 'conversation', 'inbox', 'inbox_batch', 'assigned', 'presence', 'goodbye'.
+    // A goodbye `forbidden` means this account was deactivated: no reconnecting.
+    if (f.type === 'goodbye' && f.code === 'forbidden') { this.stop(); this.dispatchEvent(new Event('deactivated')); return; }
     this.dispatchEvent(new CustomEvent(f.type, { detail: f }));
   }
 }

@@ -1,6 +1,7 @@
 // One conversation: the thread, the reply box (with emoji), typing both ways, read state of the
-// agent's messages, the actions (take, transfer, snooze, wake, close) and the visitor's profile
-// with the page they are on and the pages they viewed.
+// agent's messages, the actions (take, transfer, snooze, wake, close), the tags, and the
+// visitor's profile with their device, browser, location, referrer, the page they are on and
+// the pages they viewed. Assignment changes are system messages, shown as centred notes.
 //
 // Messages arrive only through the socket: `subscribe` replays everything after the last seq
 // shown, then live events follow. A reply is shown at once as pending, sent with a client id,
@@ -36,7 +37,13 @@ export class Thread {
       take: $('#act-take'), transferTo: $('#transfer-to'), transfer: $('#act-transfer'), transferMenu: $('#transfer-menu'),
       snoozeUntil: $('#snooze-until'), snooze: $('#act-snooze'), snoozeMenu: $('#snooze-menu'), wake: $('#act-wake'), close: $('#act-close'),
       info: $('#visitor-info'), events: $('#visitor-events'), profileBody: $('#profile-body'), profileEmpty: $('#profile-empty'),
+      tags: $('#tag-list'), tagForm: $('#tag-form'), tagInput: $('#tag-input'),
     };
+    this.el.tagForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const tag = this.el.tagInput.value.trim().toLowerCase();
+      if (tag) this.setTags([...(this.conversation.tags || []), tag]).then(() => { this.el.tagInput.value = ''; });
+    });
     this.bindComposer();
     this.bindActions();
     this.assist = new Assist(this); // bot owner and drafts, notes, canned replies, attachments, rating
@@ -93,11 +100,30 @@ export class Thread {
     this.el.transferMenu.hidden = closed;
     this.el.form.hidden = closed;
     this.el.closedNote.hidden = !closed;
-    this.el.transferTo.replaceChildren(...[...this.agents.values()].filter((a) => a.id !== c.assignee)
+    this.renderTags();
+    this.el.transferTo.replaceChildren(...[...this.agents.values()].filter((a) => a.id !== c.assignee && a.active !== false)
       .map((a) => h('option', { value: a.id, textContent: `${a.name} (${a.presence || 'offline'})` })));
     if (!this.el.snoozeUntil.value) {
       const d = new Date(Date.now() + 3600e3 - new Date().getTimezoneOffset() * 60e3);
       this.el.snoozeUntil.value = d.toISOString().slice(0, 16);
+    }
+  }
+
+  renderTags() {
+    const tags = this.conversation.tags || [];
+    this.el.tags.replaceChildren(...tags.map((tag) => h('li', { className: 'tag' }, tag,
+      h('button', { type: 'button', className: 'untag', 'aria-label': `Remove tag ${tag}`, textContent: '×',
+        onclick: () => this.setTags(tags.filter((x) => x !== tag)) }))));
+  }
+
+  async setTags(tags) {
+    try {
+      const r = await this.socket.command('tags', { conversation_id: this.id, tags });
+      this.conversation = r.conversation;
+      this.inbox.upsert(r.conversation);
+      this.renderTags();
+    } catch (e) {
+      window.dispatchEvent(new CustomEvent('switchboard:error', { detail: e }));
     }
   }
 
@@ -108,10 +134,17 @@ export class Thread {
     const v = r.visitor;
     const events = r.events || [];
     const page = (ev) => h('a', { href: /^https?:/.test(ev.url) ? ev.url : '#', target: '_blank', rel: 'noopener noreferrer', textContent: ev.title || ev.url });
+    const d = v.client || {};
+    const referrer = d.referrer ? h('a', { href: d.referrer, target: '_blank', rel: 'noopener noreferrer', textContent: d.referrer }) : '—';
     const rows = [
       ['Name', visitorLabel(v)], ['Email', v.email || '—'],
       ['Identity', v.user_id ? `verified (${v.user_id})` : 'anonymous'],
       ['Current page', events.length ? page(events[0]) : '—'],
+      ['Device', [d.device, d.os].filter(Boolean).join(' · ') || '—'],
+      ['Browser', d.browser || '—'],
+      ['Location', [d.location, d.timezone && d.timezone !== d.location ? d.timezone : ''].filter(Boolean).join(' · ') || '—'],
+      ['Language', d.language || '—'],
+      ['Referrer', referrer],
       ['First seen', fmtTime(v.created_at)], ['Last seen', fmtTime(v.last_seen_at)],
       ['Conversations', String((r.conversations || []).length)],
     ];
@@ -138,6 +171,12 @@ export class Thread {
 
   bubble(m) {
     const kind = m.author.kind;
+    if (m.author.event) {
+      // A note of the conversation itself, not a message anyone wrote.
+      const li = h('li', { className: 'system' }, h('p', { textContent: m.body }));
+      li.dataset.seq = m.seq;
+      return li;
+    }
     const mine = kind === 'agent' && m.author.id === this.me.id;
     const name = kind === 'visitor' ? visitorLabel(this.visitor, this.conversation && this.conversation.visitor_id)
       : kind === 'bot' ? 'Automatic reply' : mine ? 'You' : m.author.name;

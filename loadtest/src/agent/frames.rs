@@ -185,7 +185,7 @@ impl Agent {
                     }
                 }
             }
-            Author::Bot => {}
+            Author::Bot | Author::System { .. } => {}
         }
     }
 }

@@ -162,6 +162,7 @@ impl Agent {
             visitor_token: None,
             identity: None,
             token: Some(self.creds.token.clone()),
+            client: None,
         })
         .await?;
         let deadline = Instant::now() + timeout;

@@ -118,6 +118,7 @@ impl Visitor {
                         }
                     }
                     Author::Bot => ctx.incr("bot_messages"),
+                    Author::System { .. } => ctx.incr("system_messages"),
                 }
             }
             ServerFrame::Assigned {

@@ -64,6 +64,7 @@ impl Visitor {
             visitor_token: self.token.clone(),
             identity: None,
             token: None,
+            client: None,
         })
         .await?;
         let deadline = Instant::now() + timeout;
@@ -119,7 +120,12 @@ impl Visitor {
         if self.conv.is_none() || self.closed {
             self.closed = false;
             let id = self.cmd(Cmd::Start);
-            self.send(&ClientFrame::Start { id }).await?;
+            self.send(&ClientFrame::Start {
+                id,
+                trigger: None,
+                lang: None,
+            })
+            .await?;
             let deadline = Instant::now()
                 + Duration::from_millis(self.ctx.scen().generator.connect_timeout_ms);
             let ok = self

@@ -3,15 +3,19 @@
 //! It owns presence (online / away / offline) and forwards inbox events to the agent's
 //! sockets. When the last socket drops, the agent keeps its conversations for a grace period
 //! (a phone that sleeps for a moment must not lose its chats) but gets no new ones; past it,
-//! the agent is offline and the router hands its conversations to others.
+//! the agent is offline and the router hands its conversations to others. A deactivated agent
+//! (`Agent::active` false, `deactivate.rs`) is offline at once: its sockets are closed and its
+//! conversations go back to the queue.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
 
+mod deactivate;
 mod messages;
 
+pub use deactivate::{refused as deactivated_error, DEACTIVATED};
 pub use messages::*;
 
 use super::outbound::ConnHandle;
@@ -84,6 +88,9 @@ impl AgentActor {
                 .map(|result, act, ctx| match result {
                     Ok(agent) => {
                         act.agent = agent;
+                        if act.agent.as_ref().is_some_and(|a| !a.active) {
+                            return act.deactivated(ctx);
+                        }
                         act.report();
                     }
                     Err(e) => {
@@ -125,6 +132,9 @@ impl Handler<Attach> for AgentActor {
             .agent
             .clone()
             .ok_or_else(|| ApiError::not_found("agent"))?;
+        if !agent.active {
+            return Err(deactivate::refused());
+        }
         let conn =
             match self.hub.sockets.is_local(&msg.socket) {
                 true => Some(self.hub.sockets.local(&msg.socket).ok_or_else(|| {
@@ -175,6 +185,9 @@ impl Handler<SetPresence> for AgentActor {
         let Some(agent) = &self.agent else {
             return Box::pin(std::future::ready(Err(ApiError::not_found("agent"))));
         };
+        if !agent.active {
+            return Box::pin(std::future::ready(Err(deactivate::refused())));
+        }
         self.presence = msg.status;
         self.report();
         // Acknowledge once routing knows: the router handles its mailbox in order, so its

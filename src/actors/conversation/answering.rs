@@ -41,7 +41,7 @@ impl Answering {
             visitor_waiting: newest
                 .iter()
                 .rev()
-                .find(|m| !matches!(m.author, Author::Bot))
+                .find(|m| !matches!(m.author, Author::Bot | Author::System { .. }))
                 .is_some_and(is_visitor),
         }
     }
@@ -70,7 +70,8 @@ impl Answering {
         self.visitor_waiting = match &message.author {
             Author::Visitor { .. } => true,
             Author::Agent { .. } => false,
-            Author::Bot => self.visitor_waiting,
+            // Automation and system events answer nobody.
+            Author::Bot | Author::System { .. } => self.visitor_waiting,
         };
         self.visitor_has_written |= visitor_wrote;
         self.answered |= events.answered;

@@ -1,12 +1,15 @@
-//! The conversation's automation: the welcome message when it is created, and the one
-//! automatic reply to its first visitor message (inside hours, outside hours, or nobody
-//! online, which also tells the visitor's widget to offer leave-a-message).
+//! The conversation's automation: the welcome message when it is created (in the visitor's
+//! language, followed by the proactive message the visitor answered), and the one automatic
+//! reply to its first visitor message (inside hours, outside hours, or nobody online, which
+//! also tells the visitor's widget to offer leave-a-message, or thanks a visitor whose email
+//! is already known).
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::{restarted, ConversationActor};
-use crate::automation::FirstReply;
+use crate::actors::visitor;
+use crate::automation::{welcome_in, Audience, FirstReply};
 use crate::domain::{Author, Conversation, MessageExtra};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Party, ServerFrame};
@@ -26,7 +29,21 @@ impl ConversationActor {
             async move {
                 let site = hub.site(conv.site_id).await?;
                 let online = hub.agents_online(conv.site_id).await?;
-                Ok::<_, ApiError>(FirstReply::choose(&site.settings, hub.now(), online))
+                // The visitor actor has the email even if `leave_email` came a moment ago.
+                let profile = hub
+                    .visitor(conv.visitor_id)
+                    .ask(visitor::Profile { site: conv.site_id })
+                    .await;
+                let audience = Audience {
+                    lang: conv.lang.clone(),
+                    email_known: profile.is_ok_and(|v| v.email.is_some()),
+                };
+                Ok::<_, ApiError>(FirstReply::choose_for(
+                    &site.settings,
+                    hub.now(),
+                    online,
+                    &audience,
+                ))
             }
             .into_actor(self)
             .map(|reply, act, ctx| {
@@ -53,11 +70,13 @@ impl ConversationActor {
     }
 
     /// A new conversation: queue it with the router, announce it, and store the site's
-    /// welcome message. `reply` gets the conversation once the welcome is stored, so its
-    /// creator sees it counted.
+    /// welcome message in the visitor's language, then the text of the trigger rule the visitor
+    /// answered (the server's copy: a client never supplies "bot" text). `reply` gets the
+    /// conversation once both are stored, so the visitor's first message comes after them.
     pub(super) fn welcome(
         &mut self,
         conv: Conversation,
+        trigger: Option<u32>,
         reply: oneshot::Sender<ApiResult<Conversation>>,
         ctx: &mut Context<Self>,
     ) {
@@ -89,24 +108,41 @@ impl ConversationActor {
                             assignee_only: false,
                         });
                     }
-                    let welcome = match site {
-                        Ok(site)
-                            if !site.settings.welcome_message.is_empty() && conv.last_seq == 0 =>
-                        {
-                            site.settings.welcome_message.clone()
+                    let texts: Vec<String> = match site {
+                        Ok(site) if conv.last_seq == 0 => {
+                            let settings = &site.settings;
+                            let proactive = trigger
+                                .and_then(|i| settings.triggers.get(i as usize))
+                                .map(|rule| rule.message.clone());
+                            [
+                                Some(welcome_in(settings, conv.lang.as_deref()).to_owned()),
+                                proactive,
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .filter(|text| !text.trim().is_empty())
+                            .collect()
                         }
-                        _ => return drop(reply.send(Ok(conv))),
+                        _ => Vec::new(),
                     };
+                    let Some(last) = texts.len().checked_sub(1) else {
+                        return drop(reply.send(Ok(conv)));
+                    };
+                    // Released in seq order: once the last is stored, all are.
                     let (stored_tx, stored) = oneshot::channel();
-                    act.append(
-                        Author::Bot,
-                        None,
-                        welcome,
-                        MessageExtra::default(),
-                        None,
-                        Some(stored_tx),
-                        ctx,
-                    );
+                    let mut stored_tx = Some(stored_tx);
+                    for (i, text) in texts.into_iter().enumerate() {
+                        let waiter = if i == last { stored_tx.take() } else { None };
+                        act.append(
+                            Author::Bot,
+                            None,
+                            text,
+                            MessageExtra::default(),
+                            None,
+                            waiter,
+                            ctx,
+                        );
+                    }
                     ctx.spawn(stored.into_actor(act).map(move |result, act, _| {
                         let conv = match (result, act.conv.clone()) {
                             (Ok(Ok(_)), Some(conv)) => Ok(conv),

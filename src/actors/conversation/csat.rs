@@ -12,6 +12,7 @@ use crate::assist::model::Csat;
 use crate::domain::ConversationStatus;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::{Party, ServerFrame};
+use crate::webhooks::events::csat_submitted;
 
 impl Handler<Rate> for ConversationActor {
     type Result = ResponseFuture<ApiResult<()>>;
@@ -47,14 +48,21 @@ impl Handler<Rate> for ConversationActor {
         let (store, fence) = (self.hub.store.clone(), self.fence);
         let (tx, rx) = oneshot::channel();
         ctx.spawn(
-            async move { store.put_csat(&csat, fence).await.map(|()| csat) }
-                .into_actor(self)
-                .map(move |stored, act, _| {
-                    let result = stored.map_err(ApiError::from).map(|csat| {
-                        act.broadcast(&ServerFrame::Csat { csat }, Some(Party::Agent), None);
-                    });
-                    let _ = tx.send(result);
-                }),
+            async move {
+                // `csat.submitted` is stored in the rating's own write (the webhook outbox).
+                let events = [csat_submitted(&csat)];
+                store
+                    .put_csat_with_events(&csat, &events, fence)
+                    .await
+                    .map(|()| csat)
+            }
+            .into_actor(self)
+            .map(move |stored, act, _| {
+                let result = stored.map_err(ApiError::from).map(|csat| {
+                    act.broadcast(&ServerFrame::Csat { csat }, Some(Party::Agent), None);
+                });
+                let _ = tx.send(result);
+            }),
         );
         later(rx)
     }

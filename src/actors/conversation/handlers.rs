@@ -10,8 +10,8 @@ use super::notes;
 use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
 use super::{
-    restarted, router, tell_visitor_closed, Assign, ChangeStatus, ConversationActor, History, Init,
-    MarkRead, Post, QueuePosition, Snapshot, StatusChange, Subscribe, TimeCheck, Typing, Waiter,
+    restarted, router, tell_visitor_closed, unread, ChangeStatus, ConversationActor, History, Init,
+    MarkRead, Post, Snapshot, StatusChange, Subscribe, TimeCheck, Typing, Waiter,
 };
 use crate::actors::Caller;
 use crate::domain::{Conversation, ConversationStatus, ExtraFields, Message, MessageExtra, Seq};
@@ -225,7 +225,12 @@ impl ConversationActor {
         frames.push(encode_ack(&msg.command_id, &ack));
         // Routing may have acted before this subscriber arrived: tell it where things stand.
         let routing = self.conv.as_ref().and_then(|c| {
-            lifecycle::routing_state(c, self.assignee_name.as_deref(), self.queue_position)
+            lifecycle::routing_state(
+                c,
+                self.assignee_name.as_deref(),
+                self.assignee_avatar.as_deref(),
+                self.queue_position,
+            )
         });
         frames.extend(routing.map(|state| state.encode()));
         // Who answers, and a model answer being written right now (once, after the gap).
@@ -351,54 +356,6 @@ impl Handler<TimeCheck> for ConversationActor {
     }
 }
 
-impl Handler<Assign> for ConversationActor {
-    type Result = ResponseFuture<ApiResult<Conversation>>;
-
-    fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(e) = self.moving() {
-            return ready(Err(e));
-        }
-        self.touch(ctx);
-        let Some(conv) = self.conv.as_mut() else {
-            return ready(Err(ApiError::not_found("conversation")));
-        };
-        conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
-        let assignee = conv.assignee;
-        self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
-        if assignee.is_some() {
-            self.queue_position = None;
-        }
-        self.bot_assigned(assignee, ctx);
-        self.answering.assigned();
-        let (tx, rx) = oneshot::channel();
-        self.flush_then(ctx, move |act, result, _| {
-            let Some(conv) = act.conv.clone() else { return };
-            if result.is_ok() {
-                if let Some((agent_id, agent_name)) = msg.agent {
-                    let frame = ServerFrame::Assigned {
-                        conversation_id: conv.id,
-                        agent_id,
-                        agent_name,
-                    };
-                    act.broadcast(&frame, None, None);
-                }
-                act.broadcast(
-                    &ServerFrame::Conversation {
-                        conversation: conv.clone(),
-                    },
-                    None,
-                    None,
-                );
-                if act.answering.visitor_waiting() {
-                    act.tell_router_awaiting();
-                }
-            }
-            let _ = tx.send(result.map(|_| conv));
-        });
-        later(rx)
-    }
-}
-
 impl Handler<Typing> for ConversationActor {
     type Result = ApiResult<()>;
     fn handle(&mut self, msg: Typing, ctx: &mut Context<Self>) -> ApiResult<()> {
@@ -429,6 +386,10 @@ impl Handler<MarkRead> for ConversationActor {
             return Ok(*cursor);
         }
         *cursor = seq;
+        if msg.caller.party() == Party::Agent {
+            conv.agent_unread =
+                unread::visitor_messages_after(self.pipeline.recent(), seq, conv.agent_unread);
+        }
         let conv = conv.clone();
         self.mark_dirty(ctx);
         self.broadcast(
@@ -498,28 +459,16 @@ impl Handler<Snapshot> for ConversationActor {
     }
 }
 
-impl Handler<QueuePosition> for ConversationActor {
-    type Result = ();
-    fn handle(&mut self, msg: QueuePosition, _: &mut Context<Self>) {
-        self.queue_position = Some(msg.position);
-        let frame = ServerFrame::Queue {
-            conversation_id: self.id,
-            position: msg.position,
-        };
-        self.broadcast(&frame, Some(Party::Visitor), None);
-    }
-}
-
 impl Handler<Init> for ConversationActor {
     type Result = ResponseFuture<ApiResult<Conversation>>;
 
-    fn handle(&mut self, _: Init, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Init, ctx: &mut Context<Self>) -> Self::Result {
         self.touch(ctx);
         let Some(conv) = self.conv.clone() else {
             return ready(Err(ApiError::not_found("conversation")));
         };
         let (tx, rx) = oneshot::channel();
-        self.welcome(conv, tx, ctx);
+        self.welcome(conv, msg.trigger, tx, ctx);
         later(rx)
     }
 }

@@ -4,7 +4,7 @@
 
 use super::messages::StatusChange;
 use crate::clock::Millis;
-use crate::domain::{AgentId, Conversation, ConversationStatus};
+use crate::domain::{Conversation, ConversationStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::ServerFrame;
 
@@ -63,13 +63,19 @@ pub fn transition(conv: &Conversation, change: StatusChange, now: Millis) -> Api
 pub fn routing_state(
     conv: &Conversation,
     assignee_name: Option<&str>,
+    assignee_avatar: Option<&str>,
     queue_position: Option<u32>,
 ) -> Option<ServerFrame> {
     if conv.status != ConversationStatus::Open {
         return None;
     }
     match (conv.assignee, assignee_name, queue_position) {
-        (Some(agent_id), Some(name), _) => Some(assigned(conv, agent_id, name)),
+        (Some(agent_id), Some(name), _) => Some(ServerFrame::Assigned {
+            conversation_id: conv.id,
+            agent_id,
+            agent_name: name.to_owned(),
+            agent_avatar: assignee_avatar.map(str::to_owned),
+        }),
         (None, _, Some(position)) => Some(ServerFrame::Queue {
             conversation_id: conv.id,
             position,
@@ -78,18 +84,10 @@ pub fn routing_state(
     }
 }
 
-fn assigned(conv: &Conversation, agent_id: AgentId, name: &str) -> ServerFrame {
-    ServerFrame::Assigned {
-        conversation_id: conv.id,
-        agent_id,
-        agent_name: name.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{SiteId, VisitorId};
+    use crate::domain::{AgentId, SiteId, VisitorId};
 
     fn conv(status: ConversationStatus) -> Conversation {
         let mut c = Conversation::new(SiteId::new(), VisitorId::new(), 1_000);
@@ -168,17 +166,17 @@ mod tests {
     #[test]
     fn late_subscribers_learn_the_routing_of_open_conversations_only() {
         let mut c = conv(ConversationStatus::Open);
-        assert_eq!(routing_state(&c, None, None), None);
+        assert_eq!(routing_state(&c, None, None, None), None);
         assert!(matches!(
-            routing_state(&c, None, Some(2)),
+            routing_state(&c, None, None, Some(2)),
             Some(ServerFrame::Queue { position: 2, .. })
         ));
         c.assignee = Some(AgentId::new());
         assert!(matches!(
-            routing_state(&c, Some("Ann"), Some(2)),
+            routing_state(&c, Some("Ann"), None, Some(2)),
             Some(ServerFrame::Assigned { agent_name, .. }) if agent_name == "Ann"
         ));
         c.status = ConversationStatus::Closed;
-        assert_eq!(routing_state(&c, Some("Ann"), None), None);
+        assert_eq!(routing_state(&c, Some("Ann"), None, None), None);
     }
 }

@@ -124,9 +124,28 @@ pub struct Rate {
 }
 
 /// From the visitor actor, right after creating the conversation: welcome and route it.
-/// Answers with the conversation once the welcome message is stored.
+/// Answers with the conversation once the welcome (and the proactive message) is stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Init {
+    /// The site's trigger rule whose proactive message the visitor answered: its text is
+    /// stored right after the welcome (an index out of range is ignored: settings changed).
+    #[serde(default)]
+    pub trigger: Option<u32>,
+}
+
+/// An agent replaces the conversation's tags (checked with `normalise_tags`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Init;
+pub struct SetTags {
+    pub caller: Caller,
+    pub tags: Vec<String>,
+}
+
+/// From the router: whether any agent of the site is online changed while this conversation
+/// waits; its visitor's widget says so (and a queue position means nothing while nobody is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Availability {
+    pub agents_online: bool,
+}
 
 entity_messages! {
     entity: super::ConversationActor,
@@ -142,6 +161,7 @@ entity_messages! {
         Init => Conversation,
         BotAction => (),
         Rate => (),
+        SetTags => Conversation,
     },
-    notices: { TimeCheck, QueuePosition },
+    notices: { TimeCheck, QueuePosition, Availability },
 }

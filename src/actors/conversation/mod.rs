@@ -6,6 +6,7 @@
 //!   subscribers are told;
 //! - [`answering`]: who owes an answer (the router's answer clock, the first-message reply);
 //! - [`resume`]: which gap a resuming subscriber needs, from memory or the store;
+//! - [`unread`]: the agents' unread count (visitor messages only);
 //!
 //! This file is the shell: it owns the conversation's state, loads it when the actor starts
 //! (also after a crash: the registry restarts it on the next message), writes the row back,
@@ -13,7 +14,9 @@
 //! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply;
 //! `bot.rs` holds who answers (bot, queue, agent) around `bot::Ownership` and runs the bot's
 //! turns (`llm_turn.rs` streams a model's answer as drafts); `notes.rs` keeps private notes
-//! from visitors; `attachments.rs`, `csat.rs` and `mail.rs` are the agent tools of issue 11.
+//! from visitors; `attachments.rs`, `csat.rs` and `mail.rs` are the agent tools of issue 11;
+//! `routing.rs` applies what the router says (assignments and their system events, queue
+//! positions, availability); `tags.rs` changes the tags.
 //!
 //! The sockets that follow the conversation are in the node's subscription table
 //! (`actors/subscriptions.rs`), not here, so an idle actor passivates even while followed.
@@ -40,8 +43,11 @@ mod messages;
 mod notes;
 mod pipeline;
 mod resume;
+mod routing;
+mod tags;
 #[cfg(test)]
 mod tests;
+mod unread;
 
 pub use messages::*;
 
@@ -56,6 +62,7 @@ use crate::domain::{
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
+use crate::webhooks::events::{handed_off, message_created, row_changes};
 use answering::Answering;
 use pipeline::{AppendPipeline, Released};
 
@@ -93,6 +100,8 @@ pub struct ConversationActor {
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
     assignee_name: Option<String>,
+    /// The assignee's picture URL, for `assigned` frames.
+    assignee_avatar: Option<String>,
     queue_position: Option<u32>,
     last_used: Instant,
     idle_timer: Option<SpawnHandle>,
@@ -125,6 +134,7 @@ impl Entity for ConversationActor {
             answering: Answering::default(),
             inbox_dirty: false,
             assignee_name: None,
+            assignee_avatar: None,
             queue_position: None,
             last_used: Instant::now(),
             idle_timer: None,
@@ -247,10 +257,25 @@ impl ConversationActor {
         let store = self.hub.store.clone();
         let seq = message.seq;
         let fence = self.fence;
+        // The webhook events are stored in the message's own write (the outbox): every message
+        // is `message.created`; the bot's hand-off notice is also `conversation.handed_off`.
+        let events: Vec<_> = self
+            .conv
+            .iter()
+            .flat_map(|c| {
+                let handoff = message.extra.handoff;
+                std::iter::once(message_created(c.site_id, &message))
+                    .chain(handoff.map(|reason| handed_off(c.site_id, &message, reason)))
+            })
+            .collect();
         ctx.spawn(
-            async move { store.append_message(&message, fence).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| act.appended(seq, result, ctx)),
+            async move {
+                store
+                    .append_message_with_events(&message, &events, fence)
+                    .await
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
         seq
     }
@@ -287,6 +312,9 @@ impl ConversationActor {
         if let Some(conv) = self.conv.as_mut() {
             conv.last_seq = message.seq;
             conv.last_activity_at = message.at;
+            if matches!(message.author, Author::Visitor { .. }) {
+                conv.agent_unread += 1;
+            }
         }
         self.mark_dirty(ctx);
         // A private note is nobody's answer and nobody's question.
@@ -350,10 +378,12 @@ impl ConversationActor {
         let store = self.hub.store.clone();
         let fence = self.fence;
         self.dirty = false;
+        // Assignment and close events go in the row's own write (the outbox).
+        let events = row_changes(&before, &after, self.hub.now());
         ctx.wait(
             async move {
                 store
-                    .update_conversation(&before, &after, fence)
+                    .update_conversation_with_events(&before, &after, &events, fence)
                     .await
                     .map(|_| after)
             }
@@ -388,7 +418,7 @@ impl ConversationActor {
                     None => Vec::new(),
                 };
                 let assignee = match conv.as_ref().and_then(|c| c.assignee) {
-                    Some(agent) => store.get_agent(agent).await?.map(|a| a.name),
+                    Some(agent) => store.get_agent(agent).await?,
                     None => None,
                 };
                 let assist = match &conv {
@@ -399,8 +429,9 @@ impl ConversationActor {
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conv, newest, assignee_name, assist)) => {
-                    act.assignee_name = assignee_name;
+                Ok((conv, newest, assignee, assist)) => {
+                    act.assignee_avatar = assignee.as_ref().and_then(|a| a.avatar_url());
+                    act.assignee_name = assignee.map(|a| a.name);
                     act.bot.restore(assist);
                     act.loaded(conv, newest, ctx)
                 }
@@ -432,7 +463,10 @@ impl ConversationActor {
             Some(d) => newest.iter().filter(|m| m.seq > d).cloned().collect(),
             None => Vec::new(),
         };
-        // The row is written lazily; the messages are the truth for the sequence.
+        // The row is written lazily; the messages are the truth for the sequence, and for the
+        // unread count when they reach back to the read cursor.
+        conv.agent_unread =
+            unread::visitor_messages_after(&newest, conv.agent_read_seq, conv.agent_unread);
         let all = newest.len() < DEDUP_WINDOW;
         self.pipeline.restore(newest, all, conv.last_seq);
         conv.last_seq = self.pipeline.next_seq() - 1;

@@ -114,10 +114,12 @@ impl RouterActor {
         ctx: &mut Context<Self>,
     ) {
         let hub = self.hub.clone();
+        // The console knows its colleagues' pictures; visitors get theirs from the conversation.
         let frame = ServerFrame::Assigned {
             conversation_id,
             agent_id: agent,
             agent_name: name.clone(),
+            agent_avatar: None,
         }
         .encode();
         let assign = conversation::Assign {
@@ -156,6 +158,14 @@ impl RouterActor {
                 if requeue {
                     let since = result.map_or_else(|_| act.hub.now(), |c| c.created_at);
                     metrics::ASSIGNMENTS.with_label_values(&["requeued"]).inc();
+                    if !act.rules.agents_online() {
+                        // Its visitor offers leave-a-message again rather than a wait.
+                        act.hub
+                            .conversation(conversation_id)
+                            .tell(conversation::Availability {
+                                agents_online: false,
+                            });
+                    }
                     act.with_rules(ctx, |rules| rules.requeue(conversation_id, since));
                 }
             }),
@@ -249,9 +259,28 @@ crate::stop_on_hand_off!(RouterActor);
 impl Handler<AgentStatus> for RouterActor {
     type Result = ();
     fn handle(&mut self, msg: AgentStatus, ctx: &mut Context<Self>) {
+        let was_online = self.rules.agents_online();
+        let mut waiting = self.rules.queue();
         let (changed, effects) =
             self.rules
                 .agent_status(msg.agent, msg.name, msg.capacity, msg.presence);
+        let online = self.rules.agents_online();
+        if online != was_online {
+            // Waiting visitors' widgets switch between "leave a message" and "we're online"
+            // (before any assignment or position this change brings).
+            for c in self.rules.queue() {
+                if !waiting.contains(&c) {
+                    waiting.push(c);
+                }
+            }
+            for conversation_id in waiting {
+                self.hub
+                    .conversation(conversation_id)
+                    .tell(conversation::Availability {
+                        agents_online: online,
+                    });
+            }
+        }
         if changed {
             let frame = ServerFrame::Presence {
                 agent_id: msg.agent,

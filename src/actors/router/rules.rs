@@ -142,6 +142,10 @@ impl RoutingRules {
         if presence == Presence::Offline {
             effects.extend(self.release_agent(agent));
         }
+        if !self.agents_online() {
+            // Positions mean nothing while nobody is online; all are told again on return.
+            self.positions.clear();
+        }
         effects.extend(self.drain());
         (changed, effects)
     }
@@ -361,7 +365,8 @@ impl RoutingRules {
     }
 
     /// Assign the oldest waiting conversations while some agent has room, then tell the
-    /// others their new places.
+    /// others their new places (only while some agent is online: "number 1 in line" with
+    /// nobody to answer would be a false promise; the widget offers leave-a-message instead).
     fn drain(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
         while let Some(&(conversation_id, since)) = self.queue.front() {
@@ -370,6 +375,9 @@ impl RoutingRules {
             };
             self.unqueue(conversation_id);
             effects.push(self.assign(conversation_id, agent, "auto", true, Some(since)));
+        }
+        if !self.agents_online() {
+            return effects;
         }
         for (index, (conversation_id, _)) in self.queue.iter().enumerate() {
             let position = index as u32 + 1;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Conversation, ConversationId, SiteId};
+use crate::domain::{ClientSummary, Conversation, ConversationId, SiteId, Visitor};
 use crate::entity_messages;
 use crate::protocol::StartResult;
 
@@ -17,6 +17,26 @@ pub struct Attach {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Start {
     pub site: SiteId,
+    /// On creation: the trigger rule whose proactive message the visitor answered.
+    #[serde(default)]
+    pub trigger: Option<u32>,
+    /// On creation: the visitor's language (welcome and automatic replies).
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// The visitor as it is now (memory first: a `leave_email` a moment ago is in it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub site: SiteId,
+}
+
+/// A socket of this visitor said what device and browser it is on: kept with the visitor
+/// (written now if the visitor is stored, else with its first stored action).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    pub site: SiteId,
+    pub client: ClientSummary,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +66,7 @@ entity_messages! {
         Start => StartResult,
         PageView => (),
         LeaveEmail => (),
+        Profile => Visitor,
     },
-    notices: { ConversationClosed },
+    notices: { ConversationClosed, Seen },
 }

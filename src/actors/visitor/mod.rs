@@ -99,6 +99,7 @@ impl VisitorActor {
                 email: None,
                 created_at: now,
                 last_seen_at: now,
+                client: None,
             });
         }
         match &self.visitor {
@@ -191,6 +192,7 @@ impl Handler<Start> for VisitorActor {
         }
         let hub = self.hub.clone();
         let (visitor_id, site) = (self.id, msg.site);
+        let (trigger, lang) = (msg.trigger, msg.lang);
         let current = self.current;
         let unstored = self.unstored();
         let fence = self.fence;
@@ -217,9 +219,16 @@ impl Handler<Start> for VisitorActor {
                         }
                     }
                 }
-                let conv = Conversation::new(site, visitor_id, hub.now());
-                hub.store.create_conversation(&conv, fence).await?;
-                let conv = hub.conversation(conv.id).ask(conversation::Init).await?;
+                let mut conv = Conversation::new(site, visitor_id, hub.now());
+                conv.lang = lang;
+                let created = [crate::webhooks::events::conversation_created(&conv)];
+                hub.store
+                    .create_conversation_with_events(&conv, &created, fence)
+                    .await?;
+                let conv = hub
+                    .conversation(conv.id)
+                    .ask(conversation::Init { trigger })
+                    .await?;
                 Ok(StartResult {
                     conversation: conv,
                     created: true,
@@ -290,6 +299,37 @@ impl Handler<LeaveEmail> for VisitorActor {
         let store = self.hub.store.clone();
         let fence = self.fence;
         Box::pin(async move { Ok(store.put_visitor(&updated, fence).await?) })
+    }
+}
+
+impl Handler<Profile> for VisitorActor {
+    type Result = ApiResult<Visitor>;
+    fn handle(&mut self, msg: Profile, _: &mut Context<Self>) -> ApiResult<Visitor> {
+        self.visitor(msg.site).cloned()
+    }
+}
+
+impl Handler<Seen> for VisitorActor {
+    type Result = ();
+    fn handle(&mut self, msg: Seen, _: &mut Context<Self>) {
+        let now = self.hub.now();
+        let Ok(visitor) = self.visitor(msg.site) else {
+            return;
+        };
+        let mut updated = visitor.clone();
+        updated.client = Some(msg.client);
+        updated.last_seen_at = now;
+        self.visitor = Some(updated.clone());
+        if !self.stored {
+            // Not worth a row yet: the first stored action writes it with this in it.
+            return;
+        }
+        let (store, fence, id) = (self.hub.store.clone(), self.fence, self.id);
+        actix::spawn(async move {
+            if let Err(e) = store.put_visitor(&updated, fence).await {
+                tracing::warn!(visitor = %id, error = %e, "visitor's device not stored");
+            }
+        });
     }
 }
 

@@ -130,7 +130,8 @@ mod tests {
     enum Call {
         Deliver {
             target: Target,
-            frame: ServerFrame,
+            // Boxed like any large payload of a small enum (a conversation frame is ~250 bytes).
+            frame: Box<ServerFrame>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             trace: Option<String>,
         },
@@ -156,7 +157,7 @@ mod tests {
                 target: Target::Conversation {
                     conversation: message.conversation_id,
                 },
-                frame: ServerFrame::Message(message.clone()),
+                frame: Box::new(ServerFrame::Message(message.clone())),
                 trace: None,
             },
             Call::Deliver {
@@ -164,10 +165,10 @@ mod tests {
                     visitor: VisitorId::new(),
                     page: Some("/pricing".into()),
                 },
-                frame: ServerFrame::Ack {
+                frame: Box::new(ServerFrame::Ack {
                     id: "7".into(),
                     result: serde_json::json!({"seq": 42, "dup": false, "list": [1, "a", null]}),
-                },
+                }),
                 trace: Some("t-1".into()),
             },
             Call::Ping,

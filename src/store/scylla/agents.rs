@@ -10,8 +10,19 @@ use super::{backend, logged_batch, Preparer, ScyllaStore};
 use crate::domain::{Agent, AgentId, Role, SiteId};
 use crate::store::{timed, AgentStore, StoreError, StoreResult};
 
-const AGENT_COLS: &str = "id, site_id, email, name, password_hash, role, capacity";
-type AgentRow = (Uuid, Uuid, String, String, String, String, i64);
+const AGENT_COLS: &str =
+    "id, site_id, email, name, password_hash, role, capacity, active, avatar_version";
+type AgentRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<bool>,
+    Option<i64>,
+);
 
 pub(super) struct AgentStatements {
     get: PreparedStatement,
@@ -33,7 +44,7 @@ impl AgentStatements {
                 .await?,
             put: p
                 .write(format!(
-                    "INSERT INTO agents ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO agents ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             email_get: p
@@ -50,7 +61,7 @@ impl AgentStatements {
                 .await?,
             by_site_put: p
                 .write(format!(
-                    "INSERT INTO agents_by_site ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO agents_by_site ({AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             by_site_delete: p
@@ -74,11 +85,13 @@ fn agent_values(a: &Agent) -> AgentRow {
         a.password_hash.clone(),
         a.role.as_str().to_owned(),
         i64::from(a.capacity),
+        Some(a.active),
+        Some(i64::try_from(a.avatar_version).unwrap_or(i64::MAX)),
     )
 }
 
 fn agent_from(row: AgentRow) -> StoreResult<Agent> {
-    let (id, site_id, email, name, password_hash, role, capacity) = row;
+    let (id, site_id, email, name, password_hash, role, capacity, active, avatar_version) = row;
     Ok(Agent {
         id: AgentId(id),
         site_id: SiteId(site_id),
@@ -88,6 +101,9 @@ fn agent_from(row: AgentRow) -> StoreResult<Agent> {
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         capacity: u32::try_from(capacity)
             .map_err(|_| StoreError::Corrupt(format!("capacity {capacity}")))?,
+        // Rows from before the columns: active, no picture.
+        active: active.unwrap_or(true),
+        avatar_version: u64::try_from(avatar_version.unwrap_or(0)).unwrap_or(0),
     })
 }
 

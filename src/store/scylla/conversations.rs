@@ -18,8 +18,8 @@ use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
 /// The same columns exist in `conversations`, `conversations_by_status` and
 /// `conversations_by_visitor`, so one row type reads and writes all three.
-const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, created_at, \
-     last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq";
+const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, \
+     created_at, last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq, details";
 type ConversationRow = (
     Uuid,
     Uuid,
@@ -32,13 +32,23 @@ type ConversationRow = (
     i64,
     i64,
     i64,
+    Option<String>,
 );
+
+/// The row's `details` column (issue 12): fields read whole, kept in one JSON text.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Details {
+    agent_unread: u32,
+    lang: Option<String>,
+    tags: Vec<String>,
+}
 
 /// Every column but the key, as `SET` assignments (the order of `conversation_values` after
 /// the id).
 const SET_CONVERSATION: &str = "site_id = ?, visitor_id = ?, status = ?, assignee = ?, \
      created_at = ?, last_activity_at = ?, snoozed_until = ?, last_seq = ?, \
-     visitor_read_seq = ?, agent_read_seq = ?";
+     visitor_read_seq = ?, agent_read_seq = ?, details = ?";
 
 pub(super) struct ConversationStatements {
     get: PreparedStatement,
@@ -75,13 +85,13 @@ impl ConversationStatements {
             put: p
                 .write(format!(
                     "INSERT INTO conversations ({CONVERSATION_COLS})
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             create: p
                 .lwt(format!(
                     "INSERT INTO conversations ({CONVERSATION_COLS})
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
                 ))
                 .await?,
             update_fenced: p
@@ -113,7 +123,7 @@ impl ConversationStatements {
             by_status_put: p
                 .write(format!(
                     "INSERT INTO conversations_by_status ({CONVERSATION_COLS})
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             by_status_delete: p
@@ -131,7 +141,7 @@ impl ConversationStatements {
             by_visitor_put: p
                 .write(format!(
                     "INSERT INTO conversations_by_visitor ({CONVERSATION_COLS})
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             by_visitor_delete: p
@@ -163,12 +173,26 @@ fn conversation_values(c: &Conversation) -> StoreResult<ConversationRow> {
         to_i64(c.last_seq, "last_seq")?,
         to_i64(c.visitor_read_seq, "visitor_read_seq")?,
         to_i64(c.agent_read_seq, "agent_read_seq")?,
+        Some(
+            serde_json::to_string(&Details {
+                agent_unread: c.agent_unread,
+                lang: c.lang.clone(),
+                tags: c.tags.clone(),
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot encode details: {e}")))?,
+        ),
     ))
 }
 
 fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
     let (id, site_id, visitor_id, status, assignee, created_at, last_activity_at, snoozed_until) =
         (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+    // Rows from before the column have none: nothing unread counted yet, no language, no tags.
+    let details: Details = match &row.11 {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("conversation details: {e}")))?,
+        None => Details::default(),
+    };
     Ok(Conversation {
         id: ConversationId(id),
         site_id: SiteId(site_id),
@@ -182,6 +206,9 @@ fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
         last_seq: to_u64(row.8, "last_seq")?,
         visitor_read_seq: to_u64(row.9, "visitor_read_seq")?,
         agent_read_seq: to_u64(row.10, "agent_read_seq")?,
+        agent_unread: details.agent_unread,
+        lang: details.lang,
+        tags: details.tags,
     })
 }
 
@@ -202,20 +229,20 @@ impl ScyllaStore {
         let r = row;
         let mut condition = Standing::Current;
         for _ in 0..ATTEMPTS {
-            let (a, b, c, d, e, f, g, h, i, j) =
-                (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10);
+            let (a, b, c, d, e, f, g, h, i, j, k) =
+                (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, &r.11);
             // The row's epoch the write is conditional on: ours, or the one to raise.
             let applied = match condition {
                 Standing::Current => {
-                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0, epoch);
+                    let v = (a, b, c, d, e, f, g, h, i, j, k, epoch, r.0, epoch);
                     self.lwt(&self.st.conversations.update_fenced, v).await?
                 }
                 Standing::Behind(Some(seen)) => {
-                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0, seen);
+                    let v = (a, b, c, d, e, f, g, h, i, j, k, epoch, r.0, seen);
                     self.lwt(&self.st.conversations.update_fenced, v).await?
                 }
                 Standing::Behind(None) => {
-                    let v = (a, b, c, d, e, f, g, h, i, j, epoch, r.0);
+                    let v = (a, b, c, d, e, f, g, h, i, j, k, epoch, r.0);
                     self.lwt(&self.st.conversations.update_fenced_fresh, v)
                         .await?
                 }
@@ -314,7 +341,9 @@ impl ConversationStore for ScyllaStore {
                 // Still an LWT, so the row never mixes LWT and plain writes; a row that was
                 // never created is upserted like before.
                 let r = &row;
-                let set = (r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.0);
+                let set = (
+                    r.1, r.2, &r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, &r.11, r.0,
+                );
                 if !self
                     .lwt(&self.st.conversations.update_unchecked, set)
                     .await?

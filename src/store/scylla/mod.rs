@@ -39,18 +39,24 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod api_keys;
 mod articles;
 mod assist;
 mod attachments;
+mod avatars;
 mod canned;
 mod cluster;
 mod conversations;
 mod csat;
 mod fence;
+mod invites;
+mod mail_outbox;
 mod messages;
 mod outbox;
+mod search;
 mod sites;
 mod visitors;
+mod webhooks;
 
 pub use messages::BUCKET;
 
@@ -61,6 +67,8 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0002_cluster.cql"),
     include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
     include_str!("../../../schema/scylla/0004_bots.cql"),
+    include_str!("../../../schema/scylla/0005_web.cql"),
+    include_str!("../../../schema/scylla/0006_integrations.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -83,6 +91,8 @@ pub struct ScyllaStore {
     st: Statements,
     /// This node's fenced appends to one message partition go one at a time (see `fence.rs`).
     appends: fence::PartitionLocks,
+    /// Sites' webhook endpoints, read at most every few seconds by the outbox (`outbox.rs`).
+    endpoints: outbox::EndpointCache,
 }
 
 /// Every statement the store runs, prepared once, by model.
@@ -98,7 +108,13 @@ struct Statements {
     canned: canned::CannedStatements,
     csat: csat::CsatStatements,
     attachments: attachments::AttachmentStatements,
+    mail_outbox: mail_outbox::MailOutboxStatements,
+    webhooks: webhooks::WebhookStatements,
     outbox: outbox::OutboxStatements,
+    api_keys: api_keys::ApiKeyStatements,
+    invites: invites::InviteStatements,
+    avatars: avatars::AvatarStatements,
+    search: search::SearchStatements,
 }
 
 impl ScyllaStore {
@@ -174,6 +190,7 @@ impl ScyllaStore {
             session,
             st,
             appends: fence::PartitionLocks::default(),
+            endpoints: outbox::EndpointCache::default(),
         })
     }
 
@@ -300,7 +317,13 @@ impl Statements {
             canned: canned::CannedStatements::prepare(&p).await?,
             csat: csat::CsatStatements::prepare(&p).await?,
             attachments: attachments::AttachmentStatements::prepare(&p).await?,
+            mail_outbox: mail_outbox::MailOutboxStatements::prepare(&p).await?,
+            webhooks: webhooks::WebhookStatements::prepare(&p).await?,
             outbox: outbox::OutboxStatements::prepare(&p).await?,
+            api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,
+            invites: invites::InviteStatements::prepare(&p).await?,
+            avatars: avatars::AvatarStatements::prepare(&p).await?,
+            search: search::SearchStatements::prepare(&p).await?,
         })
     }
 }

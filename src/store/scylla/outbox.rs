@@ -1,198 +1,363 @@
-//! ScyllaDB: the mail outbox. Each entry is one row (`mail_outbox`) created with `IF NOT EXISTS`
-//! and moved between states only by compare-and-set on `(kind, due_at)`, so of two nodes that
-//! claim the same due entry exactly one wins. `mail_outbox_due` lists what may be due in one
-//! partition (mail is low volume); its rows are hints, re-checked against the entry and dropped
-//! when stale (written before the entry, so an entry is never left without one).
+//! ScyllaDB: the outbox. The fenced entity writes are LWTs, and an LWT cannot share a batch
+//! with writes to other partitions, so an event cannot be written atomically with its change.
+//! Instead (docs/api.md, "Webhooks on ScyllaDB"):
+//!
+//! 1. the events are written as intents (`webhook_outbox`, committed = false);
+//! 2. the change is written exactly as the plain method writes it;
+//! 3. on success the intents are marked committed; on a refusal (fenced, conflict) they are
+//!    deleted; on an unknown outcome (a timeout) they stay.
+//!
+//! The relay (every dispatcher tick) fans committed events out to deliveries and deletes them
+//! from the outbox. An intent still there after [`SETTLE_MS`] (its writer crashed or timed
+//! out) is checked against the store: relayed if its change is there, else dropped. So an event
+//! exists before its change (never lost) and is relayed only once its change is seen (never
+//! invented). The check is exact for a message and a hand-off (its notice: a seq holds one
+//! message), a created or closed conversation and a rating; for an assignment it asks whether the agent is still the assignee, so an
+//! assignment followed within the settle time by a crash of its writer AND a reassignment is
+//! missed: the one gap of this backend. None of this can run in this repository's tests (no
+//! ScyllaDB here); the CQL is prepared at connect like every other statement.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-
+use parking_lot::Mutex;
 use scylla::statement::prepared::PreparedStatement;
+use serde_json::Value;
+use uuid::Uuid;
 
-use super::{backend, corrupt, cql_limit, Preparer, ScyllaStore};
+use super::webhooks::{bucket, BUCKETS};
+use super::{Preparer, ScyllaStore};
+use crate::assist::model::Csat;
 use crate::clock::Millis;
-use crate::mail::outbox::{Attempt, OutboxEntry, OutboxState};
-use crate::mail::OutgoingEmail;
-use crate::store::{timed, OutboxStore, StoreError, StoreResult};
+use crate::domain::{Conversation, ConversationStatus, Message, SiteId};
+use crate::store::{
+    timed, ConversationStore, CsatStore, Fence, MessageStore, OutboxStore, StoreError, StoreResult,
+};
+use crate::webhooks::{EventDraft, EventKind, WebhookEndpoint, WebhookId};
 
-/// The one partition of `mail_outbox_due`.
-const BUCKET: i32 = 0;
+/// How long an intent may wait for its writer before the relay checks the store itself.
+pub(super) const SETTLE_MS: Millis = 60_000;
+/// How long the outbox trusts its copy of a site's endpoints (a new endpoint hears events
+/// within this much on ScyllaDB; SQLite checks inside the write).
+const ENDPOINTS_TTL: Duration = Duration::from_secs(5);
+
+type OutboxRow = (
+    String,
+    Uuid,
+    String,
+    String,
+    i64,
+    Option<Uuid>,
+    Option<bool>,
+);
 
 pub(super) struct OutboxStatements {
-    create: PreparedStatement,
-    get: PreparedStatement,
-    /// Compare-and-set of an entry's state on its `(kind, due_at)`.
-    cas: PreparedStatement,
-    due_put: PreparedStatement,
-    due_delete: PreparedStatement,
-    due_list: PreparedStatement,
+    put: PreparedStatement,
+    commit: PreparedStatement,
+    delete: PreparedStatement,
+    list: PreparedStatement,
 }
 
 impl OutboxStatements {
     pub(super) async fn prepare(p: &Preparer<'_>) -> StoreResult<Self> {
         Ok(OutboxStatements {
-            create: p
-                .lwt(
-                    "INSERT INTO mail_outbox (key, email, kind, state, due_at, attempts)
-                     VALUES (?, ?, ?, ?, ?, 0) IF NOT EXISTS",
-                )
-                .await?,
-            get: p
-                .serial_read(
-                    "SELECT email, state, attempts, last_error, kind, due_at
-                     FROM mail_outbox WHERE key = ?",
-                )
-                .await?,
-            cas: p
-                .lwt(
-                    "UPDATE mail_outbox SET kind = ?, state = ?, due_at = ?, attempts = ?,
-                         last_error = ? WHERE key = ? IF kind = ? AND due_at = ?",
-                )
-                .await?,
-            due_put: p
-                .write("INSERT INTO mail_outbox_due (bucket, due_at, key) VALUES (?, ?, ?)")
-                .await?,
-            due_delete: p
-                .write("DELETE FROM mail_outbox_due WHERE bucket = ? AND due_at = ? AND key = ?")
-                .await?,
-            due_list: p
-                .read("SELECT due_at, key FROM mail_outbox_due WHERE bucket = ? AND due_at <= ? LIMIT ?")
-                .await?,
+            put: p.write("INSERT INTO webhook_outbox (bucket, event_id, site_id, kind, body, created_at, only_endpoint, committed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").await?,
+            commit: p.write("UPDATE webhook_outbox SET committed = true WHERE bucket = ? AND event_id = ?").await?,
+            delete: p.write("DELETE FROM webhook_outbox WHERE bucket = ? AND event_id = ?").await?,
+            list: p.read("SELECT event_id, site_id, kind, body, created_at, only_endpoint, committed FROM webhook_outbox WHERE bucket = ?").await?,
         })
     }
 }
 
-type EntryRow = (String, String, i32, Option<String>, String, Option<i64>);
+/// Each site's endpoints as last read, so a site without webhooks costs no read per message.
+#[derive(Default)]
+pub(super) struct EndpointCache(Mutex<HashMap<SiteId, (Instant, Vec<WebhookEndpoint>)>>);
+
+impl EndpointCache {
+    pub(super) fn forget(&self, site: SiteId) {
+        self.0.lock().remove(&site);
+    }
+}
 
 impl ScyllaStore {
-    async fn outbox_entry(&self, key: &str) -> StoreResult<Option<OutboxEntry>> {
-        let Some((email, state, attempts, last_error, _, _)) = self
-            .maybe_row::<EntryRow>(&self.st.outbox.get, (key,))
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(OutboxEntry {
-            email: serde_json::from_str::<OutgoingEmail>(&email)
-                .map_err(corrupt("outbox email"))?,
-            state: serde_json::from_str::<OutboxState>(&state).map_err(corrupt("outbox state"))?,
-            attempts: u32::try_from(attempts).map_err(corrupt("outbox attempts"))?,
-            last_error,
-        }))
-    }
-
-    /// Move `entry` from `was` to its current state, if nobody moved it first; keep the due
-    /// index in step. True when it applied.
-    async fn outbox_move(&self, was: &OutboxState, entry: &OutboxEntry) -> StoreResult<bool> {
-        let key = &entry.email.key;
-        let state = serde_json::to_string(&entry.state).map_err(backend("encode"))?;
-        let attempts = i32::try_from(entry.attempts).unwrap_or(i32::MAX);
-        let due = entry.state.due_at();
-        if let Some(at) = due {
-            // Index first: an applied move is never left without its hint.
-            self.exec(&self.st.outbox.due_put, (BUCKET, at, key))
-                .await?;
-        }
-        let values = (
-            entry.state.kind(),
-            state,
-            due,
-            attempts,
-            &entry.last_error,
-            key,
-            was.kind(),
-            was.due_at(),
-        );
-        let applied = self.lwt(&self.st.outbox.cas, values).await?;
-        if applied {
-            if let Some(old) = was.due_at().filter(|old| Some(*old) != due) {
-                self.exec(&self.st.outbox.due_delete, (BUCKET, old, key))
-                    .await?;
+    /// The drafts some endpoint wants (the test event names its endpoint).
+    async fn wanted(&self, events: &[EventDraft]) -> StoreResult<Vec<EventDraft>> {
+        let mut out = Vec::new();
+        for e in events {
+            if e.only.is_some() {
+                out.push(e.clone());
+                continue;
+            }
+            let cached = self
+                .endpoints
+                .0
+                .lock()
+                .get(&e.site_id)
+                .filter(|(at, _)| at.elapsed() < ENDPOINTS_TTL)
+                .map(|(_, l)| l.clone());
+            let list = match cached {
+                Some(list) => list,
+                None => {
+                    let list = self.endpoints_of(e.site_id).await?;
+                    self.endpoints
+                        .0
+                        .lock()
+                        .insert(e.site_id, (Instant::now(), list.clone()));
+                    list
+                }
+            };
+            if list.iter().any(|w| w.enabled && w.wants(e.kind)) {
+                out.push(e.clone());
             }
         }
-        Ok(applied)
+        Ok(out)
+    }
+
+    async fn outbox_put(&self, events: &[EventDraft], committed: bool) -> StoreResult<()> {
+        for e in events {
+            let values = (
+                bucket(&e.id),
+                &e.id,
+                e.site_id.0,
+                e.kind.as_str(),
+                &e.body,
+                e.at,
+                e.only.map(|w| w.0),
+                committed,
+            );
+            self.exec(&self.st.outbox.put, values).await?;
+        }
+        Ok(())
+    }
+
+    /// Steps 1-3 of the module doc around `write`.
+    async fn with_intents(
+        &self,
+        events: &[EventDraft],
+        write: impl std::future::Future<Output = StoreResult<()>>,
+    ) -> StoreResult<()> {
+        let events = self.wanted(events).await?;
+        if events.is_empty() {
+            return write.await;
+        }
+        self.outbox_put(&events, false).await?;
+        let result = write.await;
+        for e in &events {
+            let key = (bucket(&e.id), &e.id);
+            match &result {
+                // A failed mark leaves an intent the relay checks after the settle time.
+                Ok(()) => drop(self.exec(&self.st.outbox.commit, key).await),
+                Err(StoreError::Fenced { .. } | StoreError::Conflict(_)) => {
+                    drop(self.exec(&self.st.outbox.delete, key).await)
+                }
+                Err(_) => {}
+            }
+        }
+        result
+    }
+
+    /// Is an intent's change in the store? (Exact except for assignments, see the module doc.)
+    async fn change_is_stored(&self, kind: EventKind, body: &str) -> StoreResult<bool> {
+        let data = serde_json::from_str::<Value>(body)
+            .map_err(|e| StoreError::Corrupt(format!("outbox body: {e}")))?["data"]
+            .take();
+        let conversation =
+            |v: &Value| serde_json::from_value::<Conversation>(v["conversation"].clone()).ok();
+        Ok(match kind {
+            // A hand-off is recorded with its notice: stored when the notice is.
+            EventKind::MessageCreated | EventKind::HandedOff => {
+                let Ok(m) = serde_json::from_value::<Message>(data["message"].clone()) else {
+                    return Ok(false);
+                };
+                let stored = self
+                    .messages_after(m.conversation_id, m.seq.saturating_sub(1), 1)
+                    .await?;
+                stored.first() == Some(&m)
+            }
+            EventKind::ConversationCreated => match conversation(&data) {
+                Some(c) => self
+                    .get_conversation(c.id)
+                    .await?
+                    .is_some_and(|s| s.created_at == c.created_at),
+                None => false,
+            },
+            EventKind::ConversationClosed => match conversation(&data) {
+                Some(c) => self
+                    .get_conversation(c.id)
+                    .await?
+                    .is_some_and(|s| s.status == ConversationStatus::Closed),
+                None => false,
+            },
+            EventKind::ConversationAssigned => match (
+                conversation(&data),
+                serde_json::from_value(data["agent_id"].clone()).ok(),
+            ) {
+                (Some(c), Some(agent)) => self
+                    .get_conversation(c.id)
+                    .await?
+                    .is_some_and(|s| s.assignee == Some(agent)),
+                _ => false,
+            },
+            // The rating is stored unless a later one replaced it (then that one's event says so).
+            EventKind::CsatSubmitted => {
+                match serde_json::from_value::<Csat>(data["csat"].clone()) {
+                    Ok(c) => self.get_csat(c.conversation_id).await?.as_ref() == Some(&c),
+                    Err(_) => false,
+                }
+            }
+            // Recorded without a change of its own (`record_events`): committed at once.
+            EventKind::Test => true,
+        })
+    }
+
+    /// Fan one event out: its body, then one delivery (LWT, so relaying twice is harmless) per
+    /// endpoint that wants it, with its due hint and its site copy.
+    async fn fan_out(
+        &self,
+        event_id: &str,
+        site: SiteId,
+        kind: EventKind,
+        body: &str,
+        at: Millis,
+        only: Option<WebhookId>,
+    ) -> StoreResult<usize> {
+        let endpoints = self.endpoints_of(site).await?;
+        let targets: Vec<_> = endpoints
+            .iter()
+            .filter(|w| match only {
+                Some(id) => w.id == id,
+                None => w.enabled && w.wants(kind),
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        self.exec(
+            &self.st.webhooks.event_put,
+            (event_id, site.0, kind.as_str(), body, at),
+        )
+        .await?;
+        let mut made = 0;
+        for w in targets {
+            let created = self
+                .lwt(
+                    &self.st.webhooks.delivery_create,
+                    (event_id, w.id.0, site.0, kind.as_str(), at, at, at),
+                )
+                .await?;
+            if created {
+                made += 1;
+                self.exec(
+                    &self.st.webhooks.due_put,
+                    (bucket(event_id), at, event_id, w.id.0),
+                )
+                .await?;
+                let copy = (
+                    event_id,
+                    w.id.0,
+                    site.0,
+                    kind.as_str(),
+                    "pending",
+                    0i32,
+                    at,
+                    None::<i32>,
+                    None::<String>,
+                    at,
+                    at,
+                );
+                self.exec(&self.st.webhooks.site_copy, copy).await?;
+            }
+        }
+        Ok(made)
+    }
+
+    pub(super) async fn relay(&self, now: Millis) -> StoreResult<usize> {
+        let mut relayed = 0;
+        for b in 0..BUCKETS {
+            for (event_id, site, kind, body, at, only, committed) in
+                self.rows::<OutboxRow>(&self.st.outbox.list, (b,)).await?
+            {
+                let Some(kind) = EventKind::parse(&kind) else {
+                    continue;
+                };
+                let committed = committed.unwrap_or(false);
+                if !committed && at + SETTLE_MS > now {
+                    continue;
+                }
+                if committed || self.change_is_stored(kind, &body).await? {
+                    self.fan_out(
+                        &event_id,
+                        SiteId(site),
+                        kind,
+                        &body,
+                        at,
+                        only.map(WebhookId),
+                    )
+                    .await?;
+                    relayed += 1;
+                } else {
+                    tracing::info!(event = %event_id, "dropping a webhook intent whose change was never stored");
+                }
+                self.exec(&self.st.outbox.delete, (b, &event_id)).await?;
+            }
+        }
+        Ok(relayed)
     }
 }
 
 #[async_trait]
 impl OutboxStore for ScyllaStore {
-    async fn outbox_enqueue(&self, email: &OutgoingEmail, now: Millis) -> StoreResult<bool> {
-        timed("outbox_enqueue", async {
-            let entry = OutboxEntry::new(email.clone(), now);
-            let text = serde_json::to_string(email).map_err(backend("encode"))?;
-            let state = serde_json::to_string(&entry.state).map_err(backend("encode"))?;
-            self.exec(&self.st.outbox.due_put, (BUCKET, now, &email.key))
-                .await?;
-            let values = (&email.key, text, entry.state.kind(), state, now);
-            self.lwt(&self.st.outbox.create, values).await
-        })
-        .await
-    }
-
-    async fn outbox_claim_due(
+    async fn append_message_with_events(
         &self,
-        now: Millis,
-        lease_ms: Millis,
-        limit: usize,
-    ) -> StoreResult<Vec<OutboxEntry>> {
-        timed("outbox_claim_due", async {
-            let hints = self
-                .rows::<(i64, String)>(
-                    &self.st.outbox.due_list,
-                    (BUCKET, now, cql_limit(limit.saturating_mul(4).max(16))),
-                )
-                .await?;
-            let mut claimed = Vec::new();
-            for (due_at, key) in hints {
-                let entry = self.outbox_entry(&key).await?;
-                let Some(mut entry) = entry.filter(|e| e.state.due_at() == Some(due_at)) else {
-                    // A stale hint: the entry moved on (or was never created).
-                    self.exec(&self.st.outbox.due_delete, (BUCKET, due_at, &key))
-                        .await?;
-                    continue;
-                };
-                let was = entry.state.clone();
-                match was {
-                    OutboxState::Sending { .. } => {
-                        entry.state = OutboxState::lease_expired();
-                        self.outbox_move(&was, &entry).await?;
-                    }
-                    OutboxState::Pending { .. } if claimed.len() < limit => {
-                        entry.claim(now + lease_ms);
-                        if self.outbox_move(&was, &entry).await? {
-                            claimed.push(entry);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Ok(claimed)
-        })
-        .await
+        message: &Message,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.with_intents(events, self.append_message(message, fence))
+            .await
     }
 
-    async fn outbox_record(&self, key: &str, attempt: &Attempt, now: Millis) -> StoreResult<()> {
-        timed("outbox_record", async {
-            let mut entry = self
-                .outbox_entry(key)
-                .await?
-                .ok_or_else(|| StoreError::Conflict(format!("no outbox entry {key}")))?;
-            let was = entry.state.clone();
-            if !matches!(was, OutboxState::Sending { .. }) {
-                return Err(StoreError::Conflict(format!("{key} was not being sent")));
-            }
-            entry.finish(attempt.clone(), now);
-            if self.outbox_move(&was, &entry).await? {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(format!(
-                    "{key} moved during the attempt"
-                )))
-            }
-        })
-        .await
+    async fn create_conversation_with_events(
+        &self,
+        conversation: &Conversation,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.with_intents(events, self.create_conversation(conversation, fence))
+            .await
     }
 
-    async fn outbox_get(&self, key: &str) -> StoreResult<Option<OutboxEntry>> {
-        timed("outbox_get", self.outbox_entry(key)).await
+    async fn update_conversation_with_events(
+        &self,
+        before: &Conversation,
+        after: &Conversation,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.with_intents(events, self.update_conversation(before, after, fence))
+            .await
+    }
+
+    async fn put_csat_with_events(
+        &self,
+        csat: &Csat,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.with_intents(events, self.put_csat(csat, fence)).await
+    }
+
+    async fn record_events(&self, events: &[EventDraft]) -> StoreResult<usize> {
+        timed("record_events", async {
+            let mut made = 0;
+            for e in events {
+                made += self
+                    .fan_out(&e.id, e.site_id, e.kind, &e.body, e.at, e.only)
+                    .await?;
+            }
+            Ok(made)
+        })
+        .await
     }
 }

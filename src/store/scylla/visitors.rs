@@ -11,7 +11,7 @@ use super::{cql_limit, Preparer, ScyllaStore};
 use crate::domain::{SiteId, Visitor, VisitorEvent, VisitorId};
 use crate::store::{timed, Fence, StoreResult, VisitorStore};
 
-const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at";
+const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at, client";
 type VisitorRow = (
     Uuid,
     Uuid,
@@ -20,6 +20,7 @@ type VisitorRow = (
     Option<String>,
     i64,
     i64,
+    Option<String>,
 );
 
 type EventRow = (Uuid, i64, String, String, String);
@@ -41,7 +42,7 @@ impl VisitorStatements {
                 .await?,
             put: p
                 .write(format!(
-                    "INSERT INTO visitors ({VISITOR_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO visitors ({VISITOR_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .await?,
             user_get: p
@@ -69,7 +70,7 @@ impl VisitorStatements {
 }
 
 fn visitor_from(row: VisitorRow) -> Visitor {
-    let (id, site_id, user_id, name, email, created_at, last_seen_at) = row;
+    let (id, site_id, user_id, name, email, created_at, last_seen_at, client) = row;
     Visitor {
         id: VisitorId(id),
         site_id: SiteId(site_id),
@@ -78,6 +79,8 @@ fn visitor_from(row: VisitorRow) -> Visitor {
         email,
         created_at,
         last_seen_at,
+        // A summary that no longer decodes is only lost detail, never a reason to fail.
+        client: client.and_then(|text| serde_json::from_str(&text).ok()),
     }
 }
 
@@ -96,6 +99,10 @@ impl VisitorStore for ScyllaStore {
         timed("put_visitor", async {
             self.check_shard(fence).await?;
             let v = visitor;
+            let client = v
+                .client
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok());
             self.exec(
                 &self.st.visitors.put,
                 (
@@ -106,6 +113,7 @@ impl VisitorStore for ScyllaStore {
                     &v.email,
                     v.created_at,
                     v.last_seen_at,
+                    client,
                 ),
             )
             .await?;

@@ -8,10 +8,12 @@ use super::SqliteStore;
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId, VisitorId};
 use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
-const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, created_at, \
-     last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq";
+pub(super) const CONVERSATION_COLS: &str =
+    "id, site_id, visitor_id, status, assignee, created_at, \
+     last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq, agent_unread, \
+     lang, tags";
 
-fn conversation_row(row: &Row<'_>) -> StoreResult<Conversation> {
+pub(super) fn conversation_row(row: &Row<'_>) -> StoreResult<Conversation> {
     let status: String = row.get(3).map_err(map_err)?;
     Ok(Conversation {
         id: ConversationId(uuid_col(row, 0)?),
@@ -26,28 +28,39 @@ fn conversation_row(row: &Row<'_>) -> StoreResult<Conversation> {
         last_seq: seq_col(row, 8)?,
         visitor_read_seq: seq_col(row, 9)?,
         agent_read_seq: seq_col(row, 10)?,
+        agent_unread: row.get(11).map_err(map_err)?,
+        lang: row.get(12).map_err(map_err)?,
+        tags: json_col(row, 13)?,
     })
 }
 
 /// Insert or replace a conversation row (shared by create and update).
-fn upsert_conversation(conn: &Connection, c: &Conversation, create: bool) -> StoreResult<()> {
+pub(super) fn upsert_conversation(
+    conn: &Connection,
+    c: &Conversation,
+    create: bool,
+) -> StoreResult<()> {
     let sql = if create {
         // A second create of the same id is a caller bug: report it rather than overwrite.
         "INSERT INTO conversations (id, site_id, visitor_id, status, assignee, created_at,
-             last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+             last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq,
+             agent_unread, lang, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     } else {
         "INSERT INTO conversations (id, site_id, visitor_id, status, assignee, created_at,
-             last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq,
+             agent_unread, lang, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (id) DO UPDATE SET
              site_id = excluded.site_id, visitor_id = excluded.visitor_id,
              status = excluded.status, assignee = excluded.assignee,
              created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
              snoozed_until = excluded.snoozed_until, last_seq = excluded.last_seq,
              visitor_read_seq = excluded.visitor_read_seq,
-             agent_read_seq = excluded.agent_read_seq"
+             agent_read_seq = excluded.agent_read_seq,
+             agent_unread = excluded.agent_unread, lang = excluded.lang, tags = excluded.tags"
     };
+    let tags = to_json(&c.tags)?;
     conn.prepare_cached(sql)
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -62,6 +75,9 @@ fn upsert_conversation(conn: &Connection, c: &Conversation, create: bool) -> Sto
                 int(c.last_seq),
                 int(c.visitor_read_seq),
                 int(c.agent_read_seq),
+                c.agent_unread,
+                c.lang,
+                tags,
             ])
         })
         .map(drop)

@@ -1,7 +1,7 @@
 //! SQLite: CSAT ratings, one row per conversation, listed per site by `csat_by_site`.
 
 use async_trait::async_trait;
-use rusqlite::{params, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::codec::*;
 use super::SqliteStore;
@@ -24,32 +24,35 @@ fn csat_row(row: &Row<'_>) -> StoreResult<Csat> {
     })
 }
 
+/// Store a rating (inside the caller's write job), replacing the conversation's earlier one.
+pub(super) fn upsert_csat(conn: &Connection, c: &Csat) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO csat (conversation_id, site_id, visitor_id, rating, comment, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (conversation_id) DO UPDATE SET rating = excluded.rating,
+             comment = excluded.comment, at = excluded.at",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            c.conversation_id.to_string(),
+            c.site_id.to_string(),
+            c.visitor_id.to_string(),
+            c.rating,
+            c.comment,
+            c.at,
+        ])
+    })
+    .map(drop)
+    .map_err(map_err)
+}
+
 #[async_trait]
 impl CsatStore for SqliteStore {
     async fn put_csat(&self, csat: &Csat, fence: Fence) -> StoreResult<()> {
         let c = csat.clone();
         timed(
             "put_csat",
-            self.write_fenced(fence, move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO csat (conversation_id, site_id, visitor_id, rating, comment, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (conversation_id) DO UPDATE SET rating = excluded.rating,
-                         comment = excluded.comment, at = excluded.at",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        c.conversation_id.to_string(),
-                        c.site_id.to_string(),
-                        c.visitor_id.to_string(),
-                        c.rating,
-                        c.comment,
-                        c.at,
-                    ])
-                })
-                .map(drop)
-                .map_err(map_err)
-            }),
+            self.write_fenced(fence, move |conn| upsert_csat(conn, &c)),
         )
         .await
     }

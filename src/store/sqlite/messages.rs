@@ -1,7 +1,7 @@
 //! SQLite: the messages queries (rows decoded in the column order each SELECT lists).
 
 use async_trait::async_trait;
-use rusqlite::{params, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::codec::*;
 use super::SqliteStore;
@@ -26,69 +26,72 @@ fn message_row(row: &Row<'_>) -> StoreResult<Message> {
     })
 }
 
+/// Store one message (inside the caller's write job). Writing the same `(conversation, seq)`
+/// again with the same content is a no-op; anything else at a taken seq is a `Conflict`.
+pub(super) fn insert_message(conn: &Connection, m: &Message, fence: Fence) -> StoreResult<()> {
+    let author = to_json(&m.author)?;
+    // Plain chat messages store no extra (NULL), like rows from before 0004.
+    let extra = if m.extra.is_empty() {
+        None
+    } else {
+        Some(to_json(&m.extra)?)
+    };
+    // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
+    // is checked below, while a reused client_msg_id still raises a conflict.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages
+                     (conversation_id, seq, client_msg_id, author, body, at, epoch, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (conversation_id, seq) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                m.conversation_id.to_string(),
+                int(m.seq),
+                m.client_msg_id,
+                author,
+                m.body,
+                m.at,
+                int(fence.epoch),
+                extra,
+            ])
+        })
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "client_msg_id {:?} is already stored in this conversation",
+                m.client_msg_id
+            )),
+            other => other,
+        })?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    // The seq was taken: a retry of the same message is fine, anything else is not.
+    let sql =
+        format!("SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ?1 AND seq = ?2");
+    let stored = query_one(
+        conn,
+        &sql,
+        params![m.conversation_id.to_string(), int(m.seq)],
+        message_row,
+    )?;
+    match stored {
+        Some(stored) if stored == *m => Ok(()),
+        _ => Err(StoreError::Conflict(format!(
+            "seq {} of conversation {} holds another message",
+            m.seq, m.conversation_id
+        ))),
+    }
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()> {
         let m = message.clone();
         timed(
             "append_message",
-            self.write_fenced(fence, move |conn| {
-                let author = to_json(&m.author)?;
-                // Plain chat messages store no extra (NULL), like rows from before 0004.
-                let extra = if m.extra.is_empty() {
-                    None
-                } else {
-                    Some(to_json(&m.extra)?)
-                };
-                // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
-                // is checked below, while a reused client_msg_id still raises a conflict.
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT INTO messages
-                             (conversation_id, seq, client_msg_id, author, body, at, epoch, extra)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT (conversation_id, seq) DO NOTHING",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            m.conversation_id.to_string(),
-                            int(m.seq),
-                            m.client_msg_id,
-                            author,
-                            m.body,
-                            m.at,
-                            int(fence.epoch),
-                            extra,
-                        ])
-                    })
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict(format!(
-                            "client_msg_id {:?} is already stored in this conversation",
-                            m.client_msg_id
-                        )),
-                        other => other,
-                    })?;
-                if inserted == 1 {
-                    return Ok(());
-                }
-                // The seq was taken: a retry of the same message is fine, anything else is not.
-                let sql = format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ?1 AND seq = ?2"
-                );
-                let stored = query_one(
-                    conn,
-                    &sql,
-                    params![m.conversation_id.to_string(), int(m.seq)],
-                    message_row,
-                )?;
-                match stored {
-                    Some(stored) if stored == m => Ok(()),
-                    _ => Err(StoreError::Conflict(format!(
-                        "seq {} of conversation {} holds another message",
-                        m.seq, m.conversation_id
-                    ))),
-                }
-            }),
+            self.write_fenced(fence, move |conn| insert_message(conn, &m, fence)),
         )
         .await
     }

@@ -34,18 +34,24 @@ use super::{Fence, StoreError, StoreResult};
 use codec::{is_busy, map_err, now_ms};
 
 mod agents;
+mod api_keys;
 mod articles;
 mod assist;
 mod attachments;
+mod avatars;
 mod canned;
 mod cluster;
 mod codec;
 mod conversations;
 mod csat;
+mod invites;
+mod mail_outbox;
 mod messages;
 mod outbox;
+mod search;
 mod sites;
 mod visitors;
+mod webhooks;
 mod writer;
 
 use writer::{run_writer, Stats, WriteJob};
@@ -59,10 +65,21 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
     (4, include_str!("../../../schema/sqlite/0004_bots.sql")),
+    (5, include_str!("../../../schema/sqlite/0005_web.sql")),
+    (
+        6,
+        include_str!("../../../schema/sqlite/0006_integrations.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 6;
+
+/// The versions of every migration this build knows, in order (what `applied_migrations`
+/// reports once a file is up to date).
+pub fn migration_versions() -> Vec<u32> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
 
 /// How long a connection waits for another connection's (or process's) lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,134 +1,147 @@
-//! SQLite: the mail outbox. Every change is one write job, so it runs inside the writer's
-//! transaction: a claim reads and moves entries `pending -> sending` with nothing in between,
-//! and SQLite's file lock makes that hold across processes sharing the file too.
+//! SQLite: the outbox writes. Each is ONE writer job: the entity statements of the plain
+//! method, then the events' rows, in the job's savepoint, after the same fence check. So the
+//! group commit that makes the change durable makes its events durable, and a job that fails
+//! (a stale fence, a conflict) leaves neither.
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection};
 
 use super::codec::*;
+use super::conversations::upsert_conversation;
+use super::csat::upsert_csat;
+use super::messages::insert_message;
 use super::SqliteStore;
-use crate::clock::Millis;
-use crate::mail::outbox::{Attempt, OutboxEntry, OutboxState};
-use crate::mail::OutgoingEmail;
-use crate::store::{timed, OutboxStore, StoreError, StoreResult};
+use crate::assist::model::Csat;
+use crate::domain::{Conversation, Message};
+use crate::store::{timed, Fence, OutboxStore, StoreResult};
+use crate::webhooks::EventDraft;
 
-const ENTRY_COLS: &str = "email, state, attempts, last_error";
-
-fn entry_row(row: &Row<'_>) -> StoreResult<OutboxEntry> {
-    Ok(OutboxEntry {
-        email: json_col::<OutgoingEmail>(row, 0)?,
-        state: json_col::<OutboxState>(row, 1)?,
-        attempts: row.get(2).map_err(map_err)?,
-        last_error: row.get(3).map_err(map_err)?,
-    })
-}
-
-/// Write an entry's state back (its key, email and creation never change).
-fn save(conn: &Connection, e: &OutboxEntry) -> StoreResult<()> {
-    let state = to_json(&e.state)?;
-    conn.prepare_cached(
-        "UPDATE mail_outbox SET kind = ?2, state = ?3, due_at = ?4, attempts = ?5, last_error = ?6
-         WHERE key = ?1",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            e.email.key,
-            e.state.kind(),
-            state,
-            e.state.due_at(),
-            e.attempts,
-            e.last_error,
-        ])
-    })
-    .map(drop)
-    .map_err(map_err)
-}
-
-fn get(conn: &Connection, key: &str) -> StoreResult<Option<OutboxEntry>> {
-    let sql = format!("SELECT {ENTRY_COLS} FROM mail_outbox WHERE key = ?1");
-    query_one(conn, &sql, [key], entry_row)
+/// Record `events` inside the current job: one delivery per endpoint of the event's site that
+/// wants it (or the one endpoint a test names), and the event row if any delivery was made.
+/// Returns the deliveries made. Ids already recorded are left as they are.
+pub(super) fn record(conn: &Connection, events: &[EventDraft]) -> StoreResult<usize> {
+    let mut made = 0;
+    for e in events {
+        let only = e.only.map(|id| id.to_string());
+        let n = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO webhook_deliveries (event_id, endpoint_id, site_id, kind,
+                     state, attempts, next_at, created_at, updated_at)
+                 SELECT ?1, w.id, w.site_id, ?2, 'pending', 0, ?3, ?3, ?3
+                 FROM webhook_endpoints w
+                 WHERE w.site_id = ?4 AND (
+                     (?5 IS NULL AND w.enabled = 1
+                         AND (w.events = '*' OR instr(w.events, ',' || ?2 || ',') > 0))
+                     OR w.id = ?5)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    e.id,
+                    e.kind.as_str(),
+                    e.at,
+                    e.site_id.to_string(),
+                    only
+                ])
+            })
+            .map_err(map_err)?;
+        if n > 0 {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO webhook_events (id, site_id, kind, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    e.id,
+                    e.site_id.to_string(),
+                    e.kind.as_str(),
+                    e.body,
+                    e.at
+                ])
+            })
+            .map_err(map_err)?;
+        }
+        made += n;
+    }
+    Ok(made)
 }
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn outbox_enqueue(&self, email: &OutgoingEmail, now: Millis) -> StoreResult<bool> {
-        let entry = OutboxEntry::new(email.clone(), now);
-        let (email_json, state_json) = (to_json(&entry.email)?, to_json(&entry.state)?);
-        timed(
-            "outbox_enqueue",
-            self.write_returning(false, move |conn| {
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO mail_outbox
-                             (key, email, kind, state, due_at, attempts, last_error)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL)",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            entry.email.key,
-                            email_json,
-                            entry.state.kind(),
-                            state_json,
-                            entry.state.due_at(),
-                        ])
-                    })
-                    .map_err(map_err)?;
-                Ok(inserted == 1)
-            }),
-        )
-        .await
-    }
-
-    async fn outbox_claim_due(
+    async fn append_message_with_events(
         &self,
-        now: Millis,
-        lease_ms: Millis,
-        n: usize,
-    ) -> StoreResult<Vec<OutboxEntry>> {
+        message: &Message,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        let (m, events) = (message.clone(), events.to_vec());
         timed(
-            "outbox_claim_due",
-            self.write_returning(false, move |conn| {
-                let sql = format!(
-                    "SELECT {ENTRY_COLS} FROM mail_outbox WHERE kind = 'sending' AND due_at <= ?1"
-                );
-                for mut lapsed in query_all(conn, &sql, [now], entry_row)? {
-                    lapsed.state = OutboxState::lease_expired();
-                    save(conn, &lapsed)?;
-                }
-                let sql = format!(
-                    "SELECT {ENTRY_COLS} FROM mail_outbox WHERE kind = 'pending' AND due_at <= ?1
-                     ORDER BY due_at, key LIMIT ?2"
-                );
-                let mut claimed = query_all(conn, &sql, params![now, limit(n)], entry_row)?;
-                for entry in &mut claimed {
-                    entry.claim(now + lease_ms);
-                    save(conn, entry)?;
-                }
-                Ok(claimed)
+            "append_message",
+            self.write_fenced(fence, move |conn| {
+                insert_message(conn, &m, fence)?;
+                record(conn, &events).map(drop)
             }),
         )
         .await
     }
 
-    async fn outbox_record(&self, key: &str, attempt: &Attempt, now: Millis) -> StoreResult<()> {
-        let (key, attempt) = (key.to_owned(), attempt.clone());
+    async fn create_conversation_with_events(
+        &self,
+        conversation: &Conversation,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        let (c, events) = (conversation.clone(), events.to_vec());
         timed(
-            "outbox_record",
-            self.write(move |conn| {
-                let mut entry = get(conn, &key)?
-                    .ok_or_else(|| StoreError::Conflict(format!("no outbox entry {key}")))?;
-                if !matches!(entry.state, OutboxState::Sending { .. }) {
-                    return Err(StoreError::Conflict(format!("{key} was not being sent")));
-                }
-                entry.finish(attempt, now);
-                save(conn, &entry)
+            "create_conversation",
+            self.write_fenced(fence, move |conn| {
+                upsert_conversation(conn, &c, true)?;
+                record(conn, &events).map(drop)
             }),
         )
         .await
     }
 
-    async fn outbox_get(&self, key: &str) -> StoreResult<Option<OutboxEntry>> {
-        let key = key.to_owned();
-        timed("outbox_get", self.read(move |conn| get(conn, &key))).await
+    async fn update_conversation_with_events(
+        &self,
+        _before: &Conversation,
+        after: &Conversation,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        let (c, events) = (after.clone(), events.to_vec());
+        timed(
+            "update_conversation",
+            self.write_fenced(fence, move |conn| {
+                upsert_conversation(conn, &c, false)?;
+                record(conn, &events).map(drop)
+            }),
+        )
+        .await
+    }
+
+    async fn put_csat_with_events(
+        &self,
+        csat: &Csat,
+        events: &[EventDraft],
+        fence: Fence,
+    ) -> StoreResult<()> {
+        let (c, events) = (csat.clone(), events.to_vec());
+        timed(
+            "put_csat",
+            self.write_fenced(fence, move |conn| {
+                upsert_csat(conn, &c)?;
+                record(conn, &events).map(drop)
+            }),
+        )
+        .await
+    }
+
+    async fn record_events(&self, events: &[EventDraft]) -> StoreResult<usize> {
+        let events = events.to_vec();
+        timed(
+            "record_events",
+            self.write_returning(false, move |conn| record(conn, &events)),
+        )
+        .await
     }
 }

@@ -8,7 +8,7 @@ use super::SqliteStore;
 use crate::domain::{SiteId, Visitor, VisitorEvent, VisitorId};
 use crate::store::{timed, Fence, StoreResult, VisitorStore};
 
-const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at";
+const VISITOR_COLS: &str = "id, site_id, user_id, name, email, created_at, last_seen_at, client";
 
 fn visitor_row(row: &Row<'_>) -> StoreResult<Visitor> {
     Ok(Visitor {
@@ -19,6 +19,10 @@ fn visitor_row(row: &Row<'_>) -> StoreResult<Visitor> {
         email: row.get(4).map_err(map_err)?,
         created_at: row.get(5).map_err(map_err)?,
         last_seen_at: row.get(6).map_err(map_err)?,
+        client: row
+            .get::<_, Option<String>>(7)
+            .map_err(map_err)?
+            .and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 
@@ -26,16 +30,19 @@ fn visitor_row(row: &Row<'_>) -> StoreResult<Visitor> {
 impl VisitorStore for SqliteStore {
     async fn put_visitor(&self, visitor: &Visitor, fence: Fence) -> StoreResult<()> {
         let v = visitor.clone();
+        let client = v.client.as_ref().map(to_json).transpose()?;
         timed(
             "put_visitor",
             self.write_fenced(fence, move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO visitors (id, site_id, user_id, name, email, created_at, last_seen_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO visitors (id, site_id, user_id, name, email, created_at, last_seen_at,
+                         client)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET
                          site_id = excluded.site_id, user_id = excluded.user_id,
                          name = excluded.name, email = excluded.email,
-                         created_at = excluded.created_at, last_seen_at = excluded.last_seen_at",
+                         created_at = excluded.created_at, last_seen_at = excluded.last_seen_at,
+                         client = excluded.client",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -46,6 +53,7 @@ impl VisitorStore for SqliteStore {
                         v.email,
                         v.created_at,
                         v.last_seen_at,
+                        client,
                     ])
                 })
                 .map(drop)

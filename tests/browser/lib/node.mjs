@@ -1,5 +1,6 @@
-// Start and stop a real Switchboard node for a test: the compiled binary, a fresh data dir,
-// the repository's web/ directory, and a free loopback port.
+// Start and stop a real Switchboard node for a test: the compiled binary, a fresh data dir and a
+// free loopback port. The node serves the web assets built into the binary; it runs from its
+// data dir without --web-dir, so nothing in the repository is in reach, as when deployed.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -21,7 +22,8 @@ export async function startNode() {
   const bin = process.env.SWITCHBOARD_BIN || path.join(REPO, 'target/debug/switchboard');
   if (!existsSync(bin)) throw new Error(`no switchboard binary at ${bin}: run \`cargo build\` or set SWITCHBOARD_BIN`);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'switchboard-browser-'));
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', path.join(REPO, 'web')], {
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+    cwd: dataDir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -53,6 +55,14 @@ export async function startNode() {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A node of its own for one test (agents signed in by one test do not take another's chats),
+ *  stopped when the test ends. */
+export async function freshNode(t) {
+  const node = await startNode();
+  t.after(() => node.stop());
+  return node;
 }
 
 /** The HTTP API as an admin (or any agent): login once, then call. */

@@ -238,3 +238,21 @@ fn load_counts_assigned_rows_and_queues_the_rest_oldest_first() {
     assert_eq!(rules.absent_holders(), vec![agent]);
     assert_eq!(rules.queue_len(), 2);
 }
+
+#[test]
+fn nobody_online_means_no_queue_positions_until_an_agent_returns() {
+    let mut rules = RoutingRules::default();
+    let (w1, w2) = (ConversationId::new(), ConversationId::new());
+    assert!(positions(&rules.enqueued(w1, 1)).is_empty());
+    assert!(positions(&rules.enqueued(w2, 2)).is_empty());
+    // An agent with room for one: w1 is assigned, w2 learns its place at last.
+    let (agent, effects) = online(&mut rules, 1);
+    assert_eq!(assigned(&effects), vec![(w1, agent)]);
+    assert_eq!(positions(&effects), vec![(w2, 1)]);
+    // Everyone leaves: positions are forgotten, and told again when someone is back.
+    let (_, effects) = rules.agent_status(agent, "A".into(), 1, Presence::Offline);
+    assert!(positions(&effects).is_empty());
+    assert!(positions(&rules.requeue(w1, 1)).is_empty());
+    let (_, effects) = online(&mut rules, 0);
+    assert_eq!(positions(&effects), vec![(w1, 1), (w2, 2)]);
+}
