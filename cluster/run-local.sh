@@ -71,12 +71,14 @@ server_up() { [ "$(server_status "$1")" = "UP" ]; }
 start_node() {
   local node="$1"
   alive "$node" && die "$node is already running (pid $(cat "$DIR/$node.pid"))"
-  # The secret goes through the environment: flags are visible in ps.
+  # The secret goes through the environment: flags are visible in ps. HAProxy on loopback is
+  # the trusted proxy: rate limits and login throttling see the clients' own addresses.
   SWITCHBOARD_CLUSTER_SECRET="$(cat "$DIR/secret")" "$BIN" \
     --listen "127.0.0.1:$(http_port "$node")" \
     --data-dir "$DIR/data" \
     --node-id "$node" \
     --cluster-listen "127.0.0.1:$(cluster_port "$node")" \
+    --trusted-proxies 127.0.0.1 \
     >>"$DIR/$node.log" 2>&1 </dev/null &
   echo $! >"$DIR/$node.pid"
   wait_for "$node ready" "$READY_PATIENCE_S" ready "$node" \

@@ -2,7 +2,7 @@
 //! variables, then command-line flags (each later source wins). docs/operations.md lists every
 //! option; keep the two in step.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -104,6 +104,13 @@ pub struct Config {
     pub smtp_password: Secret,
     /// The From header of every email.
     pub smtp_from: String,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain and private key: with both, the node serves HTTPS and WSS itself.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// How often the SQLite retention sweeper runs.
+    pub retention_sweep_interval_ms: u64,
     /// Send webhooks from this node (false: record events only and leave sending to the
     /// nodes allowed to reach the outside).
     pub webhook_delivery: bool,
@@ -120,8 +127,6 @@ pub struct Config {
     /// The URL people reach this deployment at, for invitation links (the API uses the
     /// request's own host when unset).
     pub public_url: Option<String>,
-    /// Peers whose `X-Forwarded-For` is believed for a visitor's address (a load balancer).
-    pub trusted_proxies: Vec<IpAddr>,
     /// A MaxMind-format City database: visitors' locations from their address (else from
     /// their timezone). Never a third-party service.
     pub geoip_db: Option<PathBuf>,
@@ -176,6 +181,10 @@ impl Default for Config {
             smtp_username: None,
             smtp_password: Secret::default(),
             smtp_from: "Switchboard <no-reply@localhost>".into(),
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            retention_sweep_interval_ms: 60_000,
             webhook_delivery: true,
             webhook_max_attempts: 10,
             webhook_retry_base_ms: 5_000,
@@ -183,7 +192,6 @@ impl Default for Config {
             webhook_concurrency: 16,
             webhook_poll_ms: 1_000,
             public_url: None,
-            trusted_proxies: Vec::new(),
             geoip_db: None,
         }
     }
@@ -312,6 +320,22 @@ pub struct Cli {
     /// The From header, e.g. "Acme Support <support@acme.test>".
     #[arg(long, env = "SWITCHBOARD_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    /// Proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR ranges.
+    #[arg(
+        long,
+        alias = "trusted-proxy",
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// PEM certificate chain for TLS in the node (with --tls-key).
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS in the node (with --tls-cert).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    #[arg(long, env = "SWITCHBOARD_RETENTION_SWEEP_INTERVAL_MS")]
+    pub retention_sweep_interval_ms: Option<u64>,
     /// Record webhook events but send none from this node.
     #[arg(long, env = "SWITCHBOARD_NO_WEBHOOK_DELIVERY")]
     pub no_webhook_delivery: bool,
@@ -331,13 +355,6 @@ pub struct Cli {
     /// Manage sites, agents and API keys on the store instead of running a node.
     #[command(subcommand)]
     pub command: Option<crate::cli::Command>,
-    /// Proxy addresses whose X-Forwarded-For header is believed (comma-separated).
-    #[arg(
-        long = "trusted-proxy",
-        env = "SWITCHBOARD_TRUSTED_PROXIES",
-        value_delimiter = ','
-    )]
-    pub trusted_proxies: Vec<IpAddr>,
     /// MaxMind-format City database for visitors' locations.
     #[arg(long, env = "SWITCHBOARD_GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,
@@ -424,6 +441,8 @@ impl Config {
             smtp_port,
             smtp_password,
             smtp_from,
+            trusted_proxies,
+            retention_sweep_interval_ms,
             webhook_max_attempts,
             webhook_retry_base_ms,
             webhook_timeout_ms,
@@ -431,6 +450,12 @@ impl Config {
             webhook_poll_ms,
         );
         config.overlay_assist(cli.blob_dir, cli.smtp_host, cli.smtp_tls, cli.smtp_username);
+        if let Some(path) = cli.tls_cert {
+            config.tls_cert = Some(path);
+        }
+        if let Some(path) = cli.tls_key {
+            config.tls_key = Some(path);
+        }
         if let Some(url) = cli.public_url {
             config.public_url = Some(url);
         }
@@ -443,9 +468,6 @@ impl Config {
         }
         if let Some(addr) = cli.cluster_advertise {
             config.cluster_advertise = Some(addr);
-        }
-        if !cli.trusted_proxies.is_empty() {
-            config.trusted_proxies = cli.trusted_proxies;
         }
         if let Some(path) = cli.geoip_db {
             config.geoip_db = Some(path);
@@ -475,6 +497,10 @@ impl Config {
             ("rate_burst", self.rate_burst as u64),
             ("send_queue_frames", self.send_queue_frames as u64),
             ("shards", self.shards as u64),
+            (
+                "retention_sweep_interval_ms",
+                self.retention_sweep_interval_ms,
+            ),
             ("webhook_max_attempts", self.webhook_max_attempts as u64),
             ("webhook_timeout_ms", self.webhook_timeout_ms),
             ("webhook_concurrency", self.webhook_concurrency as u64),
@@ -490,6 +516,13 @@ impl Config {
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_frame_bytes must be at least 1024".into(),
+            ));
+        }
+        crate::abuse::peer::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(ConfigError::Invalid)?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together: set both, or neither".into(),
             ));
         }
         self.validate_cluster()?;

@@ -413,6 +413,12 @@ pub struct SiteSettings {
     pub triggers: Vec<TriggerRule>,
     /// Close an open conversation after this long without a message (0 = never).
     pub auto_close_after_secs: u64,
+    /// Messages, visitor events and closed conversations older than this many days are
+    /// deleted (0 = kept forever). See `compliance::retention`.
+    pub retention_days: u32,
+    /// Page origins (`https://shop.example.com`) whose pages may open the widget's socket;
+    /// empty = any origin. See `abuse::origin`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for SiteSettings {
@@ -434,6 +440,8 @@ impl Default for SiteSettings {
             widget_position: "right".into(),
             triggers: Vec::new(),
             auto_close_after_secs: 0,
+            retention_days: 0,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -30,10 +30,12 @@ pub enum ErrorCode {
     NotOwner,
     Unavailable,
     Internal,
+    /// The widget's page is not on the site's origin allowlist.
+    OriginNotAllowed,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidJson,
         ErrorCode::UnknownType,
         ErrorCode::InvalidFrame,
@@ -56,6 +58,7 @@ impl ErrorCode {
         ErrorCode::NotOwner,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::OriginNotAllowed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl ErrorCode {
             ErrorCode::NotOwner => "not_owner",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
         }
     }
 
@@ -89,7 +93,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::Unauthorized | ErrorCode::BadSignature => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Forbidden | ErrorCode::OriginNotAllowed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::ConversationClosed | ErrorCode::InvalidTransition | ErrorCode::Conflict => {
                 409

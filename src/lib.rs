@@ -19,15 +19,21 @@
 //! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
 //! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
 //! - [`assist`]: the node's bot, mail and attachment services and the data they store.
+//! - [`abuse`]: client addresses behind proxies, rate buckets per sender, login throttling,
+//!   the widget's origin allowlist.
+//! - [`analytics`]: per-site, per-agent, per-day and per-hour counters written with the events.
+//! - [`compliance`]: the audit log, GDPR export and erasure, retention.
 //! - [`webhooks`]: signed webhooks from a transactional outbox, the dispatcher that delivers
 //!   them; [`api_keys`]: scoped per-site keys for server-to-server calls; [`sites_admin`]:
 //!   creating sites, rotating their keys, inviting and deactivating agents (API and CLI).
 //! - [`visitor_client`]: a visitor's device, browser and location from its own request.
 //! - [`memory`]: returning freed heap to the OS when load drops.
 //! - [`metrics`]: Prometheus metrics; [`error`]: stable error codes; [`clock`]: time.
-//! - [`server`]: wires it all together and starts a node.
+//! - [`server`]: wires it all together and starts a node; [`tls`]: optional HTTPS/WSS in it.
 
+pub mod abuse;
 pub mod actors;
+pub mod analytics;
 pub mod api_keys;
 pub mod assist;
 pub mod auth;
@@ -38,6 +44,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
+pub mod compliance;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -50,5 +57,6 @@ pub mod protocol;
 pub mod server;
 pub mod sites_admin;
 pub mod store;
+pub mod tls;
 pub mod visitor_client;
 pub mod webhooks;

@@ -56,9 +56,11 @@ fn main() -> std::process::ExitCode {
         return switchboard::cli::run(command, config);
     }
     let demo = config.demo;
+    let tls = config.tls_cert.is_some();
     let result = actix::System::new().block_on(async move {
         let started = server::start(config, Arc::new(SystemClock)).await?;
-        let url = format!("http://{}", started.addr);
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}", started.addr);
         // Tests and scripts read this first line to find the port.
         println!("switchboard listening on {url}");
         if demo {

@@ -17,6 +17,7 @@ use crate::clock::{Clock, SharedClock};
 use crate::cluster::link::LinkConfig;
 use crate::cluster::node::ClusterNode;
 use crate::cluster::{MembershipOptions, NodeId, OwnershipMap, Registry, ShardMap};
+use crate::compliance::retention::RetentionActor;
 use crate::config::{Config, SqliteSync, StoreKind};
 use crate::domain::{Agent, AgentId, Role, Site, SiteId, SiteSettings};
 use crate::store::scylla::{ScyllaOptions, ScyllaStore};
@@ -194,6 +195,12 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
     let assist = crate::assist::Assist::new(&config, store.clone(), clock.clone())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let _ = hub.assist.set(assist.clone());
+    // Attachments are personal data: GDPR export and erasure reach them through this hook.
+    hub.personal_data
+        .register(Arc::new(crate::assist::personal_data::AttachmentData::new(
+            store.clone(),
+            assist.blobs.clone(),
+        )));
     crate::assist::outbox::start_sending(assist, clock.clone());
     let cluster_runtime = match join_cluster(&hub, &config, &clock).await? {
         Some((runtime, cluster)) => {
@@ -203,6 +210,7 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
         None => None,
     };
     JanitorActor::new(hub.clone()).start();
+    RetentionActor::new(hub.clone()).start();
     if config.webhook_delivery {
         crate::webhooks::dispatcher::start(
             store.clone(),
@@ -211,6 +219,7 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
             crate::webhooks::dispatcher::DispatcherOptions::from_config(&config),
         );
     }
+    let tls = crate::tls::server_config(&config)?;
 
     let app_hub = hub.clone();
     let server =
@@ -219,16 +228,22 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
             // Chat frames are small and latency-bound: without TCP_NODELAY, two frames written
             // back to back wait ~40 ms for the peer's delayed ACK (Nagle).
             .on_connect(|conn, _| {
+                type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
                 if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
                     let _ = tcp.set_nodelay(true);
+                } else if let Some(tls) = conn.downcast_ref::<Tls>() {
+                    let _ = tls.get_ref().0.set_nodelay(true);
                 }
             })
             .max_connections(config.max_connections)
             .backlog(config.backlog)
             .shutdown_timeout(5)
             // The binary handles SIGTERM itself: a cluster node drains before it stops.
-            .disable_signals()
-            .bind(config.listen)?;
+            .disable_signals();
+    let server = match tls {
+        Some(tls) => server.bind_rustls_0_23(config.listen, tls)?,
+        None => server.bind(config.listen)?,
+    };
     let addr = server
         .addrs()
         .first()

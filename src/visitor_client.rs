@@ -57,23 +57,6 @@ impl GeoIp {
     }
 }
 
-/// The client address to believe: `X-Forwarded-For`'s first entry only when the peer is one
-/// of the configured proxies (anyone else could write any address there).
-pub fn client_address(
-    peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
-    trusted_proxies: &[IpAddr],
-) -> Option<IpAddr> {
-    match (peer, forwarded_for) {
-        (Some(p), Some(xff)) if trusted_proxies.contains(&p) => xff
-            .split(',')
-            .next()
-            .and_then(|first| first.trim().parse().ok())
-            .or(Some(p)),
-        (peer, _) => peer,
-    }
-}
-
 /// Everything known about a visitor's device, from the request and its `hello`.
 pub fn summarize(
     request: &RequestInfo,
@@ -204,19 +187,6 @@ mod tests {
         assert_eq!(s.screen.as_deref(), Some("390x844"));
         assert_eq!(s.referrer, None, "only web addresses are kept as referrers");
         assert_eq!(timezone_city("Mars/Olympus_Mons"), None);
-    }
-
-    #[test]
-    fn forwarded_addresses_only_from_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
-        let client: IpAddr = "203.0.113.9".parse().unwrap();
-        let xff = Some("203.0.113.9, 10.0.0.1");
-        assert_eq!(client_address(Some(proxy), xff, &[proxy]), Some(client));
-        assert_eq!(client_address(Some(proxy), xff, &[]), Some(proxy));
-        assert_eq!(
-            client_address(Some(proxy), Some("junk"), &[proxy]),
-            Some(proxy)
-        );
     }
 
     #[test]

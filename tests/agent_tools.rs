@@ -131,6 +131,23 @@ async fn the_visitor_rates_a_closed_conversation_and_agents_see_it() {
         "{site}"
     );
     assert_eq!(site["average"], 4.0);
+    // A second rating replaces the first (and is announced again) but is not a second rating
+    // in the analytics: the count rode on the first rating's own write.
+    v.ok(json!({"type":"rate","conversation_id":conv,"rating":2}))
+        .await;
+    assert_eq!(agent.event("csat").await["csat"]["rating"], 2);
+    let today = chrono::Utc::now().date_naive();
+    let range = format!(
+        "/api/v1/analytics?from={}&to={}",
+        today.pred_opt().unwrap(),
+        today.succ_opt().unwrap()
+    );
+    let admin = node.admin_token().await;
+    let report = node.get(&range, Some(&admin)).await;
+    assert_eq!(report.status, 200, "{}", report.text());
+    let csat = &report.json()["totals"]["csat"];
+    assert_eq!(csat["count"], 1, "{csat}");
+    assert_eq!(csat["mean"], 4.0, "{csat}");
     // Agents do not rate.
     assert_eq!(
         agent

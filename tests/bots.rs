@@ -69,6 +69,22 @@ async fn asking_for_a_person_in_words_hands_off_with_its_notice_and_reason() {
     agent.assigned(&conv).await;
     owner(&mut v, &conv, "agent").await;
     assert!(handoffs(&node, "asked").await >= before + 1.0);
+    // Counted in the site's analytics too, with the hand-off notice's own write.
+    let today = chrono::Utc::now().date_naive();
+    let range = format!(
+        "/api/v1/analytics?from={}&to={}",
+        today.pred_opt().unwrap(),
+        today.succ_opt().unwrap()
+    );
+    let admin = node.admin_token().await;
+    let report = node.get(&range, Some(&admin)).await;
+    assert_eq!(report.status, 200, "{}", report.text());
+    assert_eq!(
+        report.json()["totals"]["bot_handoffs"],
+        1,
+        "{}",
+        report.text()
+    );
 
     // The agent sees the bot's turns and the reason when it opens the conversation.
     let (backlog, _) = agent.subscribe(&conv, 0).await;

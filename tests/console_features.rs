@@ -192,7 +192,7 @@ async fn the_visitors_device_browser_location_and_referrer_come_from_its_request
     let node = TestNode::start();
     let admin = node.admin_token().await;
     let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
-    let mut c = Client::connect_with_headers(
+    let mut c = Client::connect_with(
         node.addr,
         &[("User-Agent", ua), ("Accept-Language", "es-ES,es;q=0.9")],
     )

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use switchboard::analytics::{Increment, Metric};
 use switchboard::api_keys::{ApiKey, ApiKeyId, Scope};
 use switchboard::assist::model::Csat;
 use switchboard::clock::Millis;
@@ -15,7 +16,7 @@ use switchboard::domain::{Agent, AgentId, Author, Conversation, Message, Role, S
 use switchboard::sites_admin::Invite;
 use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard::store::{SharedStore, StoreError};
+use switchboard::store::{SharedStore, StoreError, WriteEffects};
 use switchboard::webhooks::{
     events, AttemptOutcome, AttemptRecord, Claim, DeliveryState, EventKind, WebhookEndpoint,
     WebhookId,
@@ -55,7 +56,11 @@ async fn conversation(store: &SharedStore, site: SiteId) -> Conversation {
     let conv = Conversation::new(site, VisitorId::new(), T0);
     let created = [events::conversation_created(&conv)];
     store
-        .create_conversation_with_events(&conv, &created, Fence::UNCHECKED)
+        .create_conversation_with_effects(
+            &conv,
+            &WriteEffects::events(created.to_vec()),
+            Fence::UNCHECKED,
+        )
         .await
         .expect("create");
     conv
@@ -123,9 +128,9 @@ async fn events_are_recorded_once_for_the_endpoints_that_want_them(store: Shared
     let site = SiteId::new();
     let quiet = conversation(&store, site).await;
     store
-        .append_message_with_events(
+        .append_message_with_effects(
             &message(&quiet, 1),
-            &[events::message_created(site, &message(&quiet, 1))],
+            &WriteEffects::events(vec![events::message_created(site, &message(&quiet, 1))]),
             Fence::UNCHECKED,
         )
         .await
@@ -143,21 +148,21 @@ async fn events_are_recorded_once_for_the_endpoints_that_want_them(store: Shared
     }
     let conv = conversation(&store, site).await;
     let m = message(&conv, 1);
-    let drafted = [events::message_created(site, &m)];
+    let drafted = WriteEffects::events(vec![events::message_created(site, &m)]);
     store
-        .append_message_with_events(&m, &drafted, Fence::UNCHECKED)
+        .append_message_with_effects(&m, &drafted, Fence::UNCHECKED)
         .await
         .unwrap();
     // Writing the same message and event again records nothing new.
     store
-        .append_message_with_events(&m, &drafted, Fence::UNCHECKED)
+        .append_message_with_effects(&m, &drafted, Fence::UNCHECKED)
         .await
         .unwrap();
     let mut closed = conv.clone();
     closed.status = switchboard::domain::ConversationStatus::Closed;
-    let changes = events::row_changes(&conv, &closed, T0 + 5);
+    let changes = WriteEffects::events(events::row_changes(&conv, &closed, T0 + 5));
     store
-        .update_conversation_with_events(&conv, &closed, &changes, Fence::UNCHECKED)
+        .update_conversation_with_effects(&conv, &closed, &changes, Fence::UNCHECKED)
         .await
         .unwrap();
     // Relaying (a no-op where deliveries are made in the write) makes them visible everywhere.
@@ -530,9 +535,10 @@ async fn scylla_contract() {
 
 // --- SQLite-only guarantees ---
 
-/// A write refused by its fence leaves no event behind: the event was in the same savepoint.
+/// A write refused by its fence leaves no event and no count behind: they were in the same
+/// savepoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_fenced_write_records_no_event() {
+async fn sqlite_a_fenced_write_records_no_event_and_no_count() {
     let (_dir, store) = sqlite_store().await;
     let site = SiteId::new();
     store
@@ -555,9 +561,23 @@ async fn sqlite_a_fenced_write_records_no_event() {
     };
     let conv = Conversation::new(site, VisitorId::new(), T0);
     let stale = Fence::new(3, epoch + 1);
-    let created = [events::conversation_created(&conv)];
+    // With a count too: the change, its event and its count are one transaction.
+    let created = WriteEffects {
+        events: vec![events::conversation_created(&conv)],
+        increments: vec![Increment {
+            site,
+            day: 7,
+            hour: 1,
+            agent: None,
+            inside_hours: true,
+            metric: Metric::NewConversations,
+            count: 1,
+            total: 0,
+        }],
+        retention_days: 0,
+    };
     let refused = store
-        .create_conversation_with_events(&conv, &created, stale)
+        .create_conversation_with_effects(&conv, &created, stale)
         .await;
     assert!(
         matches!(refused, Err(StoreError::Fenced { .. })),
@@ -568,13 +588,18 @@ async fn sqlite_a_fenced_write_records_no_event() {
         store.deliveries(site, None, 10).await.unwrap().is_empty(),
         "no event without its change"
     );
+    assert!(
+        store.counts(site, 7, 7).await.unwrap().is_empty(),
+        "no count without its change"
+    );
     store
-        .create_conversation_with_events(&conv, &created, Fence::new(3, epoch))
+        .create_conversation_with_effects(&conv, &created, Fence::new(3, epoch))
         .await
         .unwrap();
     assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 1);
+    assert_eq!(store.counts(site, 7, 7).await.unwrap().len(), 1);
 
-    // A rating and its `csat.submitted` are one write too.
+    // A rating, its `csat.submitted` and its score's count are one write too.
     let csat = Csat {
         conversation_id: conv.id,
         site_id: site,
@@ -583,20 +608,37 @@ async fn sqlite_a_fenced_write_records_no_event() {
         comment: "ok".into(),
         at: T0 + 5,
     };
-    let rated = [events::csat_submitted(&csat)];
-    let refused = store.put_csat_with_events(&csat, &rated, stale).await;
+    let rated = WriteEffects {
+        events: vec![events::csat_submitted(&csat)],
+        increments: vec![Increment {
+            site,
+            day: 8,
+            hour: 2,
+            agent: None,
+            inside_hours: true,
+            metric: Metric::Csat,
+            count: 1,
+            total: 4,
+        }],
+        retention_days: 0,
+    };
+    let refused = store.put_csat_with_effects(&csat, &rated, stale).await;
     assert!(
         matches!(refused, Err(StoreError::Fenced { .. })),
         "{refused:?}"
     );
     assert!(store.get_csat(conv.id).await.unwrap().is_none());
     assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 1);
+    assert!(store.counts(site, 8, 8).await.unwrap().is_empty());
     store
-        .put_csat_with_events(&csat, &rated, Fence::new(3, epoch))
+        .put_csat_with_effects(&csat, &rated, Fence::new(3, epoch))
         .await
         .unwrap();
     assert_eq!(store.get_csat(conv.id).await.unwrap(), Some(csat));
     assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 2);
+    let counted = store.counts(site, 8, 8).await.unwrap();
+    assert_eq!(counted.len(), 1);
+    assert_eq!((counted[0].metric, counted[0].total), (Metric::Csat, 4));
 }
 
 /// Two processes' stores on one file claim concurrently: every delivery goes to exactly one.

@@ -32,6 +32,7 @@
       agree: 'By chatting you agree to our', privacy: 'Privacy policy', terms: 'Terms', and: 'and',
       failed: 'Something went wrong: {n}', byemail: "We'll reply by email", emoji: 'Insert emoji',
       r_minutes: 'Usually replies in a few minutes', r_hours: 'Usually replies in a few hours', r_day: 'Usually replies within a day',
+      slow: "You're sending messages very quickly. We'll send yours in a moment.",
     },
     es: {
       title: 'Chatea con nosotros', open: 'Abrir chat', close: 'Cerrar chat', online: 'Estamos en línea',
@@ -47,6 +48,7 @@
       agree: 'Al chatear aceptas nuestra', privacy: 'Política de privacidad', terms: 'Condiciones', and: 'y',
       failed: 'Algo salió mal: {n}', byemail: 'Te responderemos por correo', emoji: 'Insertar emoji',
       r_minutes: 'Suele responder en unos minutos', r_hours: 'Suele responder en unas horas', r_day: 'Suele responder en un día',
+      slow: 'Estás enviando mensajes muy rápido. Enviaremos el tuyo en un momento.',
     },
   };
   const LANG = [script.dataset.lang, document.documentElement.lang, ...(navigator.languages || [navigator.language])]
@@ -159,6 +161,8 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
   const netBar = h('div', { className: 'bar', role: 'status', hidden: true, textContent: t('reconnecting') });
   const queueBar = h('div', { className: 'bar', role: 'status', hidden: true });
   const refusedBar = h('div', { className: 'bar err', role: 'alert', hidden: true, textContent: t('refused') });
+  // Rate limited: messages wait and go out by themselves; the visitor is told why (polite).
+  const slowBar = h('div', { className: 'bar', role: 'status', hidden: true, textContent: t('slow') });
   const sections = h('div', { className: 'convs' });
   const intro = h('div', { className: 'intro' });
   const pendingBox = h('div', { className: 'outbox' });
@@ -187,7 +191,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
   const closeBtn = h('button', { className: 'x', type: 'button', 'aria-label': t('close'), textContent: '×', onclick: () => setOpen(false) });
   const panel = h('div', { className: 'panel', id: 'panel', role: 'dialog', 'aria-labelledby': 'title', hidden: true, onkeydown: (e) => e.key === 'Escape' && setOpen(false) },
     h('header', {}, headAv, h('div', {}, title, subtitle), closeBtn),
-    netBar, queueBar, refusedBar, log, typingLine, form, again);
+    netBar, queueBar, refusedBar, slowBar, log, typingLine, form, again);
   frame.append(launcher, panel);
   root.append(h('style', { textContent: STYLE }), frame);
   // The log stays pinned to its newest line while it is scrolled to the bottom, whatever
@@ -201,7 +205,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
   const S = {
     cfg: { site_name: '', agents_online: true, inside_hours: true, settings: {} },
     ws: null, ready: false, everReady: false, attempt: 0, retry: 0, nextId: 0, waiters: new Map(),
-    identity: null, identityResult: null, refused: false, blocked: false,
+    identity: null, identityResult: null, refused: false, blocked: false, slowUntil: 0,
     conv: null, ended: false, last: {}, read: {}, agentRead: 0, readSent: 0,
     pending: [], flushing: false, email: null, emailLeft: store('localStorage', 'email'), queue: 0,
     open: false, unread: 0, pageViewSent: false, typingSent: 0, typingTimer: 0, agentName: '', audio: null, dinged: 0,
@@ -254,6 +258,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     show(hostEl, !S.blocked);
     show(netBar, S.everReady && !S.ready && !S.refused);
     show(refusedBar, S.refused);
+    show(slowBar, Date.now() < S.slowUntil);
     show(queueBar, Boolean(active && online && !agent && S.queue > 0));
     queueBar.textContent = t('queue', S.queue);
     show(intro, !active && !S.ended && !S.refused);
@@ -424,6 +429,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       }
       if (e.code === 'bad_signature') { S.refused = true; settleIdentity(false); }
       if (e.code === 'forbidden' || e.code === 'not_found') S.blocked = true; // identified-only site, or unknown key
+      if (e.code === 'origin_not_allowed') { S.blocked = true; console.warn('Switchboard: ' + e.message); } // not the site's page
       if (e.code !== 'offline') lost();
       return;
     }
@@ -514,7 +520,10 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
         S.cfg.agents_online = f.agents_online;
         return render();
       case 'draft': case 'draft_end': case 'owner': return x('frame', f);
-      default: // goodbye: the close follows and reconnects
+      case 'goodbye': // the close follows and reconnects
+        if (f.code === 'rate_limited') slowDown();
+        return render();
+      default:
     }
   }
 
@@ -610,6 +619,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
           await command('send', { conversation_id: S.conv.id, client_msg_id: p.cid, body: p.body });
         } catch (e) {
           if (e.code === 'offline') throw e;
+          if (e.code === 'rate_limited') { p.sent = false; slowDown(); await new Promise((r) => setTimeout(r, SLOW_MS)); continue; }
           if (e.code === 'conversation_closed') { p.sent = false; onConversation({ ...S.conv, status: 'closed' }); S.ended = false; continue; }
           S.pending.splice(S.pending.indexOf(p), 1); // refused for good (too large...): say so
           setMeta(p.el, 'sent');
@@ -617,6 +627,14 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
         }
       }
     } catch { /* offline: the next welcome flushes again */ } finally { S.flushing = false; }
+  }
+
+  // The server's token bucket refills within seconds: say so, wait, and let the queue resend.
+  const SLOW_MS = 3000;
+  function slowDown() {
+    S.slowUntil = Date.now() + SLOW_MS;
+    render();
+    setTimeout(render, SLOW_MS + 50);
   }
 
   async function startConversation() {

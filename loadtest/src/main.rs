@@ -3,14 +3,16 @@
 //!
 //! Modules, in the order a run uses them: [`scenario`] (what load), [`targets`] (where it goes
 //! and where the server is measured), [`runner`] (the parent: [`accounts`], workers, merging,
-//! report), [`api`] (HTTP to the nodes), [`worker`] (a child process running clients),
-//! [`visitor`] and [`agent`] (the simulated people), [`conn`] and [`net`] (WebSockets),
-//! [`stats`] and [`loss`] (what is measured), [`scrape`] (server side), [`report`] and
-//! [`chart`] (output).
+//! the early stop, report), [`api`] (HTTP to the nodes), [`worker`] (a child process running
+//! clients), [`visitor`] and [`agent`] (the simulated people), [`conn`] and [`net`]
+//! (WebSockets), [`stats`] and [`loss`] (what is measured), [`scrape`] (server side),
+//! [`report`] and [`chart`] (output). [`bench`] runs the benchmark set on fresh nodes of its own
+//! through the same runner and prints the summary table.
 
 mod accounts;
 mod agent;
 mod api;
+mod bench;
 mod chart;
 mod conn;
 mod loss;
@@ -43,6 +45,19 @@ BUILT-IN SCENARIOS (loadtest/scenarios/*.toml; `show NAME` prints one)
   idle             18,000 idle sessions only, no agents: server RSS per idle visitor session
 ";
 
+const BENCH_HELP: &str = "\
+THE SET (`--only` takes these names, comma-separated)
+  ramp             one node; `ramp` until p99 > 25 ms: capacity, server CPU per message
+  idle             one node; `idle` with no agents: RSS per idle session, sessions/s, CPU per
+                   session, the generator's own CPU
+  reconnect-storm  one node; resume after dropping half the connections: p50/p99/max
+  cluster-ramp     three nodes sharing one SQLite file; `ramp` with visitors on the first node and
+                   agents on the other two: capacity and CPU per message summed over the nodes
+Every run starts fresh node processes on a fresh temporary data directory and kills them after.
+Each run's full report goes to <out>/<run>/; the table to <out>/bench.md and <out>/bench.json.
+Exit status: 0, or 3 when any run saw loss or errors, 1 when a run failed.
+";
+
 #[derive(Parser)]
 #[command(
     name = "switchboard-loadtest",
@@ -60,6 +75,10 @@ enum Cmd {
     /// Run a scenario against a node and write the report (JSON, Markdown, HTML, PNG).
     #[command(after_long_help = format!("{SCENARIOS_HELP}\n{FIELDS_HELP}"))]
     Run(RunArgs),
+    /// Run the benchmark set on fresh nodes of its own and print the summary table (with the
+    /// machine, the commit and the date), as in docs/benchmarks.md.
+    #[command(after_long_help = BENCH_HELP)]
+    Bench(bench::BenchArgs),
     /// List the built-in scenarios.
     List,
     /// Print a built-in scenario's TOML (a starting point for your own).
@@ -79,6 +98,11 @@ struct RunArgs {
     /// target in turn and moves on to the following one at every reconnect.
     #[arg(short, long, default_value = "http://127.0.0.1:8080")]
     target: Vec<String>,
+    /// Where agents connect instead of the --target list (repeat it for several; each agent
+    /// starts on the next in turn). Visitors keep to --target: with a cluster, every chat then
+    /// crosses nodes. Agents are created and logged in through the first agent target.
+    #[arg(long)]
+    agent_target: Vec<String>,
     /// A node's metrics (http://host:port/metrics, or host:port); repeat for every node. When
     /// given, these are sampled instead of the targets (use it when the target is a balancer).
     #[arg(long)]
@@ -139,6 +163,7 @@ fn main() {
             }
         },
         Cmd::Run(a) => run(a),
+        Cmd::Bench(a) => bench::main(a),
     };
     std::process::exit(code);
 }
@@ -149,6 +174,18 @@ fn run(a: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
+            return 2;
+        }
+    };
+    let agent_targets: Result<Vec<_>, String> = a
+        .agent_target
+        .iter()
+        .map(|t| targets::parse_target(t))
+        .collect();
+    let agent_targets = match agent_targets {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("--agent-target {e}");
             return 2;
         }
     };
@@ -171,6 +208,7 @@ fn run(a: RunArgs) -> i32 {
     let opts = runner::RunOptions {
         scenario,
         targets,
+        agent_targets,
         scrape,
         out_dir: a.out,
         workers: a.workers,
@@ -180,6 +218,7 @@ fn run(a: RunArgs) -> i32 {
         admin_password: a.admin_password,
         command_line,
         quiet: a.quiet,
+        print_report: !a.quiet,
     };
     match runner::run(opts) {
         Ok(report) => {

@@ -92,6 +92,10 @@ pub struct ReportCfg {
     pub p99_target_ms: f64,
     pub window_secs: u64,
     pub scrape_interval_ms: u64,
+    /// Stop the run early once the delivery p99 was above this (ms), or clients saw errors, in
+    /// `stop_after_windows` consecutive windows of `window_secs`; 0 = never. The run then drains as at its normal end.
+    pub stop_when_p99_above_ms: f64,
+    pub stop_after_windows: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +187,8 @@ impl Default for ReportCfg {
             p99_target_ms: 25.0,
             window_secs: 5,
             scrape_interval_ms: 1_000,
+            stop_when_p99_above_ms: 0.0,
+            stop_after_windows: 3,
         }
     }
 }
@@ -248,6 +254,10 @@ SCENARIO FILE FIELDS (TOML; every field is optional and has the default shown)
   p99_target_ms = 25.0            latency target used for the capacity figure
   window_secs = 5                 window for the capacity figure (highest rate with p99 <= target)
   scrape_interval_ms = 1000       how often each node's /metrics (and /proc) is sampled
+  stop_when_p99_above_ms = 0.0    stop early (then drain) once the delivery p99 was above this, or
+                                  clients saw errors, in stop_after_windows consecutive windows of
+                                  window_secs; 0 = never
+  stop_after_windows = 3          consecutive windows over stop_when_p99_above_ms that stop the run
 
   [[phases]]                      run in order; the run ends after the last one plus drain_secs
   name = \"phase\"                  label in reports
@@ -353,6 +363,14 @@ impl Scenario {
         }
         if self.agents.headroom <= 0.0 {
             return bad("agents.headroom must be above 0".into());
+        }
+        if self.report.window_secs == 0 || self.report.stop_after_windows == 0 {
+            return bad("report.window_secs and report.stop_after_windows must be above 0".into());
+        }
+        if self.report.stop_when_p99_above_ms < 0.0 {
+            return bad(
+                "report.stop_when_p99_above_ms must not be negative (0 = never stop)".into(),
+            );
         }
         if self.generator.max_sockets_per_worker == 0 || self.generator.source_ips == 0 {
             return bad("generator.max_sockets_per_worker and source_ips must be above 0".into());

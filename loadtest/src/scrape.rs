@@ -37,6 +37,24 @@ pub struct Round {
     /// Seconds since the run start (negative: the baseline before the first client).
     pub t: f64,
     pub nodes: Vec<Sample>,
+    /// The load generator's own processes at the same moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorSample>,
+}
+
+/// CPU seconds so far of the harness's processes: the parent and each worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorSample {
+    pub parent_cpu_seconds: f64,
+    /// In worker order; `None` for a worker that is gone.
+    pub worker_cpu_seconds: Vec<Option<f64>>,
+}
+
+impl GeneratorSample {
+    /// Parent and workers together (a worker gone counts nothing).
+    pub fn total(&self) -> f64 {
+        self.parent_cpu_seconds + self.worker_cpu_seconds.iter().flatten().sum::<f64>()
+    }
 }
 
 impl Round {
@@ -100,6 +118,14 @@ pub fn parse_metrics(text: &str) -> Parsed {
         *slot = Some(slot.unwrap_or(0.0) + v);
     }
     p
+}
+
+/// One unlabelled series' value from a Prometheus text page (`None` when absent).
+pub fn parse_metrics_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok())?
+    })
 }
 
 /// The pid of the local process listening on `port`, by matching the socket inode from
@@ -201,7 +227,11 @@ pub async fn sample(api: &Api, node: &ScrapeNode, t: f64) -> Sample {
 /// Sample every node at once.
 pub async fn sample_all(api: &Api, nodes: &[ScrapeNode], t: f64) -> Round {
     let samples = futures_util::future::join_all(nodes.iter().map(|n| sample(api, n, t))).await;
-    Round { t, nodes: samples }
+    Round {
+        t,
+        nodes: samples,
+        generator: None,
+    }
 }
 
 #[cfg(test)]
@@ -252,12 +282,14 @@ mod round_tests {
         let r = Round {
             t: 1.0,
             nodes: vec![node(Some(10), Some(2.0)), node(Some(5), None)],
+            generator: None,
         };
         assert_eq!(r.total(|s| s.rss_bytes), Some(15));
         assert_eq!(r.total_present(|s| s.subscriptions), Some(2.0));
         let gap = Round {
             t: 2.0,
             nodes: vec![node(Some(10), None), node(None, None)],
+            generator: None,
         };
         assert_eq!(gap.total(|s| s.rss_bytes), None);
         assert_eq!(gap.total_present(|s| s.subscriptions), None);

@@ -66,6 +66,21 @@ pub fn merge_hist(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
     }
 }
 
+/// The delivery p99 (both directions, `v2a` and `a2v`, together) of some seconds' stats, in
+/// milliseconds; `None` when nothing was delivered in them. The capacity figure and the early
+/// stop both judge a window by it.
+pub fn delivery_p99<'a>(seconds: impl IntoIterator<Item = &'a Stats>) -> Option<f64> {
+    let mut lat = new_hist();
+    for st in seconds {
+        for k in ["v2a", "a2v"] {
+            if let Some(h) = st.hists.get(k) {
+                merge_hist(&mut lat, h);
+            }
+        }
+    }
+    (!lat.is_empty()).then(|| lat.value_at_quantile(0.99) as f64 / 1e3)
+}
+
 /// Percentiles of one histogram, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -3,7 +3,9 @@
 //!
 //! The parent starts `switchboard-loadtest worker` and writes one `WorkerSpec` line to its
 //! stdin. One thread per worker keeps the generator's own CPU use predictable; more load means
-//! more workers (the parent sizes them by the socket estimate and `generator.workers`).
+//! more workers (the parent sizes them by the socket estimate and `generator.workers`). Later
+//! lines on stdin: `stop` ends the phases early (the early stop, `runner/stop.rs`) and the run
+//! drains as at its normal end; stdin closing means the parent is gone.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -40,6 +42,9 @@ pub struct WorkerSpec {
     pub scenario: Scenario,
     /// Where clients connect; each client starts on the next one in turn (see `targets.rs`).
     pub targets: Vec<SocketAddr>,
+    /// Where agents connect instead (`--agent-target`); empty = `targets`.
+    #[serde(default)]
+    pub agent_targets: Vec<SocketAddr>,
     /// Wall-clock start of the run; every worker's second 0 is the same second.
     pub start_unix_ns: u64,
     pub agents: Vec<AgentCreds>,
@@ -123,13 +128,24 @@ impl Ctx {
         (format!("w{}{kind}{n}", self.spec.index), cursor)
     }
 
-    /// The target of a client's next connection; counted per target, so a run shows how its
+    /// The target of a visitor's next connection; counted per target, so a run shows how its
     /// connections spread (`connects_target_<i>`).
     pub fn next_target(&self, cursor: &mut Cursor) -> SocketAddr {
         let (i, t) = cursor.pick(&self.spec.targets);
         if self.spec.targets.len() > 1 {
             self.incr(&format!("connects_target_{i}"));
         }
+        t
+    }
+
+    /// The target of an agent's next connection: the agent targets when there are any
+    /// (`connects_agent_target_<i>`), else the same as a visitor's.
+    pub fn next_agent_target(&self, cursor: &mut Cursor) -> SocketAddr {
+        if self.spec.agent_targets.is_empty() {
+            return self.next_target(cursor);
+        }
+        let (i, t) = cursor.pick(&self.spec.agent_targets);
+        self.incr(&format!("connects_agent_target_{i}"));
         t
     }
 
@@ -216,8 +232,14 @@ async fn run(spec: WorkerSpec) {
         sending: true,
         ..Control::default()
     });
+    let every_target: Vec<SocketAddr> = spec
+        .targets
+        .iter()
+        .chain(&spec.agent_targets)
+        .copied()
+        .collect();
     let sources = crate::net::source_ips(
-        &spec.targets,
+        &every_target,
         spec.index,
         spec.scenario.generator.source_ips,
     );
@@ -231,11 +253,15 @@ async fn run(spec: WorkerSpec) {
         next_client: Cell::new(0),
     });
 
-    // Stdin closing means the parent is gone: stop at once.
-    std::thread::spawn(|| {
-        let mut sink = String::new();
-        while std::io::stdin().lock().read_line(&mut sink).unwrap_or(0) > 0 {
-            sink.clear();
+    // A `stop` line ends the phases early; stdin closing means the parent is gone: exit at once.
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin().lock().read_line(&mut line).unwrap_or(0) > 0 {
+            if line.trim() == "stop" {
+                let _ = stop_tx.send(true);
+            }
+            line.clear();
         }
         std::process::exit(2);
     });
@@ -249,6 +275,25 @@ async fn run(spec: WorkerSpec) {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let scen = ctx.scen().clone();
+    let phases = run_phases(&ctx, &scen, &control_tx, &mut tasks);
+    tokio::select! {
+        () = phases => {}
+        _ = stop_rx.wait_for(|stop| *stop) => {
+            ctx.log(format!("stopped early at {:.1} s; draining", ctx.t0.elapsed().as_secs_f64()));
+        }
+    }
+    // Drain: no new messages; in-flight replies arrive.
+    control_tx.send_modify(|c| c.sending = false);
+    finish(&ctx, &scen, &control_tx, tasks).await;
+}
+
+/// The phases in order: storms, idle sessions, arrivals, until the last one ends.
+async fn run_phases(
+    ctx: &Rc<Ctx>,
+    scen: &Scenario,
+    control_tx: &watch::Sender<Control>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) {
     let mut phase_start = Duration::ZERO;
     for (i, phase) in scen.phases.iter().enumerate() {
         control_tx.send_modify(|c| {
@@ -272,11 +317,18 @@ async fn run(spec: WorkerSpec) {
             tokio::task::spawn_local(open_idle(ctx.clone(), n));
         }
         let end = phase_start + Duration::from_secs(phase.duration_secs);
-        arrivals(&ctx, &mut tasks, end).await;
+        arrivals(ctx, tasks, end).await;
         phase_start = end;
     }
-    // Drain: no new messages; in-flight replies arrive.
-    control_tx.send_modify(|c| c.sending = false);
+}
+
+/// The end of the run: after the drain, stop every client and report the final figures.
+async fn finish(
+    ctx: &Rc<Ctx>,
+    scen: &Scenario,
+    control_tx: &watch::Sender<Control>,
+    mut tasks: tokio::task::JoinSet<()>,
+) {
     tokio::time::sleep(Duration::from_secs(scen.generator.drain_secs)).await;
     control_tx.send_modify(|c| c.stop = true);
     let all_done = async { while tasks.join_next().await.is_some() {} };

@@ -3,69 +3,17 @@
 //! real traffic (messages, sessions, resumes after the storm), and a JSON file that parses.
 //! Then the same with two targets, to show clients spread over them.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use common::start_node;
 
 /// One harness run at a time: each runs a node and two worker processes on the machine's cores.
 static ONE_RUN: Mutex<()> = Mutex::new(());
-
-/// The node binary: $SWITCHBOARD_BIN, or the workspace's debug build next to this harness
-/// (built here if missing, e.g. when only this package's tests were built).
-fn node_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("SWITCHBOARD_BIN") {
-        return PathBuf::from(p);
-    }
-    let harness = Path::new(env!("CARGO_BIN_EXE_switchboard-loadtest"));
-    let bin = harness.with_file_name("switchboard");
-    if !bin.exists() {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "switchboard", "--bin", "switchboard"])
-            .current_dir(workspace)
-            .status()
-            .expect("running cargo build for the node");
-        assert!(status.success(), "building the node failed");
-    }
-    assert!(bin.exists(), "node binary not found at {}", bin.display());
-    bin
-}
-
-/// Kills the node when the test ends, pass or fail.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node(data_dir: &Path) -> (Node, String) {
-    let mut child = Command::new(node_binary())
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the node");
-    let stdout = child.stdout.take().unwrap();
-    let node = Node(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("switchboard listening on ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("node printed its listening line");
-    (node, url)
-}
 
 /// Run `smoke` with `--check` and these target arguments; returns the JSON report.
 fn run_smoke(args: &[&str], out: &Path) -> serde_json::Value {

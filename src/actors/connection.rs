@@ -16,8 +16,8 @@ use tracing::Instrument;
 
 use super::hello::{agent_hello, visitor_hello, Who};
 use super::outbound::{ConnHandle, Kicked, Outbound, OwnerLost, Reconnect, SlowConsumer};
-use super::rate_limit::RateLimit;
 use super::{agent, visitor, HubRef};
+use crate::abuse::buckets::{Sender, SharedBucket};
 use crate::clock::{seconds_since, wall_micros};
 use crate::cluster::SubscriberId;
 use crate::commands::{Command, Ctx};
@@ -51,7 +51,10 @@ pub struct Connection {
     subscriptions: HashSet<ConversationId>,
     subscribes_in_flight: usize,
     last_heard: Instant,
-    rate: RateLimit,
+    /// Its own bucket until hello says who it is, then its sender's (`abuse::buckets`).
+    rate: SharedBucket,
+    /// The client's address and page origin, from the upgrade request.
+    peer: Peer,
     in_flight: usize,
     hello_in_flight: bool,
     /// A goodbye is under way: read nothing more.
@@ -63,10 +66,20 @@ pub struct Connection {
     client: Option<ClientSummary>,
 }
 
+/// What the upgrade request said about the client.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The client's address (after trusted proxies).
+    pub ip: std::net::IpAddr,
+    /// The page's origin (`Origin` header), checked against a site's allowlist at hello.
+    pub origin: Option<String>,
+}
+
 impl Connection {
-    pub fn new(hub: HubRef, session: Session) -> Self {
-        let rate = RateLimit::new(hub.config.rate_per_sec, hub.config.rate_burst);
+    pub fn new(hub: HubRef, session: Session, peer: Peer) -> Self {
+        let rate = hub.guards.rates.anonymous();
         Connection {
+            peer,
             id: hub.sockets.allocate(),
             hub,
             session: Some(session),
@@ -184,8 +197,12 @@ impl Connection {
         }
         // Decode first, so even a rate-limited command is answered with its own id.
         let decoded = protocol::decode(text);
-        if !self.rate.allow() {
-            if self.rate.flooding() {
+        let (allowed, flooding) = {
+            let mut rate = self.rate.lock();
+            (rate.allow(), rate.flooding())
+        };
+        if !allowed {
+            if flooding {
                 return self.goodbye(
                     ErrorCode::RateLimited,
                     "too many frames",
@@ -308,7 +325,12 @@ impl Connection {
             return self.send_error(Some(id.clone()), &e, ctx);
         }
         self.hello_in_flight = true;
-        let fut = hello_future(self.hub.clone(), self.id.clone(), frame);
+        let fut = hello_future(
+            self.hub.clone(),
+            self.id.clone(),
+            frame,
+            self.peer.origin.clone(),
+        );
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.hello_in_flight = false;
             match result {
@@ -330,6 +352,7 @@ impl Connection {
                         ));
                     }
                     act.who = who;
+                    act.take_senders_bucket();
                     act.send_frame(&welcome, ctx);
                 }
                 Err((id, e)) => act.send_error(Some(id), &e, ctx),
@@ -359,6 +382,7 @@ async fn hello_future(
     hub: HubRef,
     socket: SubscriberId,
     frame: ClientFrame,
+    origin: Option<String>,
 ) -> super::hello::HelloResult {
     let ClientFrame::Hello {
         id,
@@ -380,7 +404,7 @@ async fn hello_future(
             let Some(key) = site else {
                 return Err((id, ApiError::invalid("visitor hello needs `site`")));
             };
-            visitor_hello(&hub, id, &key, visitor_token, identity).await
+            visitor_hello(&hub, id, &key, visitor_token, identity, origin.as_deref()).await
         }
         ClientRole::Agent => {
             let Some(token) = token else {
@@ -395,6 +419,17 @@ async fn hello_future(
 }
 
 impl Connection {
+    /// From now on the socket draws from its sender's bucket: (site, visitor or agent, IP).
+    fn take_senders_bucket(&mut self) {
+        let (site, who) = match &self.who {
+            Who::Pending => return,
+            Who::Visitor { id, site } => (site.id, id.0),
+            Who::Agent { claims, .. } => (claims.site, claims.sub.0),
+        };
+        let ip = self.peer.ip;
+        self.rate = self.hub.guards.rates.bucket(Sender { site, who, ip });
+    }
+
     /// An agent actor that died took this socket's place in its inbox fan-out with it: the
     /// restarted actor does not know the socket. Close with a reason, so the console
     /// reconnects, attaches again and resumes from its last seqs, and nothing is missed.

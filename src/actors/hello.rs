@@ -53,6 +53,7 @@ pub(super) async fn visitor_hello(
     key: &str,
     token: Option<String>,
     identity: Option<Identity>,
+    origin: Option<&str>,
 ) -> HelloResult {
     let fail = |e: ApiError| (id.clone(), e);
     let site = hub
@@ -60,6 +61,7 @@ pub(super) async fn visitor_hello(
         .await
         .map_err(fail)?
         .ok_or_else(|| fail(ApiError::not_found("site")))?;
+    crate::abuse::origin::check(&site, origin).map_err(fail)?;
     let resolved = resolve_visitor(hub, &site, token, identity)
         .await
         .map_err(fail)?;

@@ -15,7 +15,7 @@ pub mod conversation;
 mod hello;
 pub mod janitor;
 pub mod outbound;
-mod rate_limit;
+pub(crate) mod rate_limit;
 pub mod router;
 pub mod subscriptions;
 pub mod visitor;
@@ -63,6 +63,10 @@ pub struct Hub {
     /// The bot, mail and attachment services (issue 11), set once the node has built them;
     /// unset (in unit tests) conversations simply run without a bot.
     pub assist: OnceLock<Arc<crate::assist::Assist>>,
+    /// Rate buckets, login throttling, trusted proxies (node-local).
+    pub guards: crate::abuse::Guards,
+    /// Stores of personal data outside the store's tables, for GDPR export and erasure.
+    pub personal_data: crate::compliance::gdpr::Hooks,
     /// Deactivated agents per site, for refusing their old tokens over HTTP.
     pub active_agents: active_agents::ActiveAgents,
     /// The operator's GeoIP database, if any (visitors' locations).
@@ -87,6 +91,8 @@ impl Hub {
         let geoip = crate::visitor_client::GeoIp::open(config.geoip_db.as_deref());
         let subscriptions = Subscriptions::new(registry.node().clone());
         Arc::new(Hub {
+            guards: crate::abuse::Guards::new(&config),
+            personal_data: Default::default(),
             config,
             store,
             clock,

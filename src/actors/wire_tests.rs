@@ -162,6 +162,7 @@ fn every_entity_message_survives_a_round_trip() {
         "conversation",
         round_trip(c::Assign {
             agent: Some((agent_id, "Ann".into())),
+            queued_since: Some(1_000),
         }),
     );
     check("conversation", round_trip(c::QueuePosition { position: 2 }));
@@ -179,6 +180,7 @@ fn every_entity_message_survives_a_round_trip() {
             agents_online: true,
         }),
     );
+    check("conversation", round_trip(c::Erase { site }));
 
     use router as r;
     check(
@@ -317,6 +319,7 @@ fn every_entity_message_survives_a_round_trip() {
         "visitor",
         round_trip(v::ConversationClosed { conversation_id }),
     );
+    check("visitor", round_trip(v::Erase { site }));
 
     assert_eq!(
         tested,

@@ -13,6 +13,7 @@ pub mod llm;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod personal_data;
 
 use std::path::PathBuf;
 use std::sync::Arc;

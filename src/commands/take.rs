@@ -4,8 +4,11 @@
 
 use std::future::Future;
 
+use serde_json::json;
+
 use super::Ctx;
 use crate::actors::{conversation, router};
+use crate::compliance::audit::{self, AuditActor, Entry};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::protocol::ConversationResult;
@@ -51,7 +54,22 @@ impl Transfer {
                 return Err(ApiError::forbidden("that agent is deactivated"));
             }
             // A transfer must still be answered by the new agent.
-            assign(&ctx, snapshot.await?, target.id, target.name, true).await
+            let from = snapshot.await?;
+            let previous = from.assignee;
+            let done = assign(&ctx, from, target.id, target.name, true).await?;
+            if let Some(actor) = AuditActor::caller(&ctx.caller) {
+                let detail = json!({ "from": previous, "to": target.id });
+                let entry = Entry {
+                    site: ctx.site,
+                    actor,
+                    action: "conversation.transferred",
+                    target: Some(self.conversation_id.to_string()),
+                    detail,
+                    ip: None,
+                };
+                audit::record(&ctx.hub, entry).await;
+            }
+            Ok(done)
         }
     }
 }

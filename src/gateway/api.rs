@@ -7,17 +7,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::audited::{changed_fields, note, ClientIp};
 use super::auth::{AdminAuth, AgentAuth};
 use crate::actors::conversation::{self, StatusChange};
 use crate::actors::{agent, router, HubRef};
-use crate::auth::{hash_password_pooled, random_secret, verify_password_pooled, AgentClaims};
+use crate::auth::{hash_password_pooled, random_secret};
 use crate::automation::inside_hours;
 use crate::commands::{self, Ctx};
 use crate::domain::{
     Agent, AgentId, Conversation, ConversationId, ConversationStatus, Message, Presence, Role,
     SiteSettings, Visitor, VisitorId,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::metrics;
 use crate::protocol::{looks_like_email, WidgetConfig};
 
@@ -40,7 +41,7 @@ pub(super) fn ctx(hub: &HubRef, auth: &AgentAuth) -> Ctx {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::post().to(login))
+    cfg.route("/login", web::post().to(super::login::login))
         .route("/me", web::get().to(me))
         .route("/conversations", web::get().to(list_conversations))
         .route("/queue", web::get().to(queue))
@@ -87,39 +88,6 @@ pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())
-}
-
-#[derive(Deserialize, ToSchema)]
-pub(super) struct Login {
-    email: String,
-    password: String,
-}
-
-#[utoipa::path(post, path = "/api/v1/login", tag = "agents", request_body = Login, responses((status = 200, body = crate::gateway::openapi::LoggedIn)))]
-pub(super) async fn login(hub: Hub, body: web::Json<Login>) -> Json {
-    let Login { email, password } = body.into_inner();
-    let agent = hub.store.agent_by_email(&email.to_lowercase()).await?;
-    let refused = || ApiError::new(ErrorCode::Unauthorized, "wrong email or password");
-    let agent = agent.ok_or_else(refused)?;
-    // argon2 is deliberately slow: keep it off the event loop.
-    let hash = agent.password_hash.clone();
-    let valid = verify_password_pooled(password, hash).await?;
-    if !valid {
-        return Err(refused());
-    }
-    // Checked after the password, so the answer tells nothing to someone without it.
-    if !agent.active {
-        return Err(agent::deactivated_error());
-    }
-    let exp = hub.now() + hub.config.token_ttl_secs as i64 * 1000;
-    let token = hub.tokens.issue_agent(&AgentClaims {
-        sub: agent.id,
-        site: agent.site_id,
-        role: agent.role,
-        name: agent.name.clone(),
-        exp,
-    });
-    ok(json!({ "token": token, "agent": agent }))
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "agents", responses((status = 200, body = crate::gateway::openapi::Me)), security(("agent_token" = [])))]
@@ -411,7 +379,12 @@ fn default_capacity() -> u32 {
 }
 
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = NewAgent, responses((status = 201, body = crate::gateway::openapi::AgentOne)), security(("agent_token" = [])))]
-pub(super) async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewAgent>) -> Json {
+pub(super) async fn create_agent(
+    hub: Hub,
+    auth: AdminAuth,
+    ip: ClientIp,
+    body: web::Json<NewAgent>,
+) -> Json {
     let n = body.into_inner();
     if !looks_like_email(&n.email) || n.name.trim().is_empty() || n.password.len() < 8 {
         return Err(ApiError::invalid(
@@ -432,6 +405,16 @@ pub(super) async fn create_agent(hub: Hub, auth: AdminAuth, body: web::Json<NewA
         avatar_version: 0,
     };
     hub.store.put_agent(&agent).await?;
+    let detail = json!({ "role": agent.role, "capacity": agent.capacity });
+    note(
+        &hub,
+        &auth.0,
+        &ip,
+        "agent.created",
+        Some(agent.id.to_string()),
+        detail,
+    )
+    .await;
     Ok(HttpResponse::Created().json(json!({ "agent": agent })))
 }
 
@@ -449,6 +432,7 @@ pub(super) struct AgentPatch {
 pub(super) async fn update_agent(
     hub: Hub,
     auth: AdminAuth,
+    ip: ClientIp,
     id: web::Path<AgentId>,
     body: web::Json<AgentPatch>,
 ) -> Json {
@@ -459,6 +443,8 @@ pub(super) async fn update_agent(
         .filter(|a| a.site_id == auth.0.site)
         .ok_or_else(|| ApiError::not_found("agent"))?;
     let patch = body.into_inner();
+    let before = serde_json::to_value(&agent).unwrap_or_default();
+    let password_changed = patch.password.is_some();
     if let Some(active) = patch.active {
         super::deactivate::check(&hub, &auth, &agent, active).await?;
         agent.active = active;
@@ -480,6 +466,20 @@ pub(super) async fn update_agent(
     }
     hub.store.put_agent(&agent).await?;
     super::deactivate::applied(&hub, &agent);
+    let mut changed = changed_fields(&before, &serde_json::to_value(&agent).unwrap_or_default());
+    if password_changed {
+        changed.push("password".into());
+    }
+    let target = Some(agent.id.to_string());
+    note(
+        &hub,
+        &auth.0,
+        &ip,
+        "agent.updated",
+        target,
+        json!({ "changed": changed }),
+    )
+    .await;
     ok(json!({ "agent": agent }))
 }
 
@@ -496,7 +496,12 @@ pub(super) struct SitePatch {
 
 /// Rename the site: the widget's header and the console show the name.
 #[utoipa::path(patch, path = "/api/v1/site", tag = "sites", request_body = SitePatch, responses((status = 200, body = crate::gateway::openapi::SiteOne)), security(("agent_token" = [])))]
-pub(super) async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SitePatch>) -> Json {
+pub(super) async fn update_site(
+    hub: Hub,
+    auth: AdminAuth,
+    ip: ClientIp,
+    body: web::Json<SitePatch>,
+) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     if let Some(name) = body.into_inner().name {
         let name = name.trim();
@@ -507,6 +512,15 @@ pub(super) async fn update_site(hub: Hub, auth: AdminAuth, body: web::Json<SiteP
     }
     hub.store.put_site(&site).await?;
     hub.invalidate_site(&site);
+    note(
+        &hub,
+        &auth.0,
+        &ip,
+        "site.renamed",
+        None,
+        json!({ "name": site.name }),
+    )
+    .await;
     ok(json!({ "site": site }))
 }
 
@@ -554,30 +568,36 @@ fn validate_settings(s: &SiteSettings) -> ApiResult<()> {
     if s.widget_position != "left" && s.widget_position != "right" {
         return Err(ApiError::invalid("widget_position is left or right"));
     }
-    Ok(())
+    crate::compliance::settings::validate(s)
 }
 
 #[utoipa::path(put, path = "/api/v1/site/settings", tag = "sites", request_body = crate::domain::SiteSettings, responses((status = 200, body = crate::gateway::openapi::SettingsOne)), security(("agent_token" = [])))]
 pub(super) async fn update_settings(
     hub: Hub,
     auth: AdminAuth,
+    ip: ClientIp,
     body: web::Json<SiteSettings>,
 ) -> Json {
     let settings = body.into_inner();
     validate_settings(&settings)?;
     let mut site = (*hub.site(auth.0.site).await?).clone();
+    let before = serde_json::to_value(&site.settings).unwrap_or_default();
     site.settings = settings;
     hub.store.put_site(&site).await?;
     hub.invalidate_site(&site);
+    let after = serde_json::to_value(&site.settings).unwrap_or_default();
+    let changed = json!({ "changed": changed_fields(&before, &after) });
+    note(&hub, &auth.0, &ip, "site.settings", None, changed).await;
     ok(json!({ "settings": site.settings }))
 }
 
 #[utoipa::path(post, path = "/api/v1/site/rotate-secret", tag = "sites", responses((status = 200, body = crate::gateway::openapi::IdentitySecret)), security(("agent_token" = [])))]
-pub(super) async fn rotate_secret(hub: Hub, auth: AdminAuth) -> Json {
+pub(super) async fn rotate_secret(hub: Hub, auth: AdminAuth, ip: ClientIp) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     site.identity_secret = random_secret(32);
     hub.store.put_site(&site).await?;
     hub.invalidate_site(&site);
+    note(&hub, &auth.0, &ip, "site.secret_rotated", None, json!({})).await;
     ok(json!({ "identity_secret": site.identity_secret }))
 }
 

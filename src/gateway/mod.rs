@@ -4,11 +4,15 @@
 mod api;
 mod api_keys;
 mod attachments_api;
+mod audited;
 mod auth;
 mod avatars;
 mod bot_api;
+mod compliance;
 mod deactivate;
+mod insights;
 mod integrations;
+mod login;
 pub mod openapi;
 mod pages;
 mod search;
@@ -69,6 +73,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, hub: HubRef) {
         .service(
             web::scope("/api/v1")
                 .configure(api::routes)
+                .configure(insights::routes)
+                .configure(compliance::routes)
                 .configure(integrations::routes),
         )
         .configure(|c| pages::routes(c, pages::WebAssets::new(hub.config.web_dir.as_deref())));

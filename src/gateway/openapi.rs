@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{api, api_keys, sites, webhooks};
+use super::{api, api_keys, login, sites, webhooks};
 use crate::api_keys::ApiKey;
 use crate::domain::{Agent, Conversation, Presence, Site, SiteSettings, Visitor, VisitorEvent};
 use crate::sites_admin::Invite;
@@ -19,7 +19,7 @@ use crate::webhooks::{AttemptRecord, Delivery, WebhookEndpoint};
 #[openapi(
     info(title = "Switchboard API", description = "The agent and integration API of a Switchboard node. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code (docs/protocol.md)."),
     paths(
-        api::login, api::me, api::list_conversations, api::queue, api::conversation_detail,
+        login::login, api::me, api::list_conversations, api::queue, api::conversation_detail,
         api::messages, api::reply, api::snooze, api::wake, api::close, api::transfer_to,
         api::visitor_detail, api::list_agents, api::create_agent, api::update_agent, api::site,
         api::update_site, api::update_settings, api::rotate_secret, api::widget_config,

@@ -84,6 +84,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, assets: WebAssets) {
         .route("/console", get().to(page("console/index.html")))
         .route("/console/settings", get().to(page("console/settings.html")))
         .route("/console/bot", get().to(page("console/bot.html")))
+        .route("/console/analytics", get().to(page("console/analytics.html")))
+        .route("/console/audit", get().to(page("console/audit.html")))
         .route(
             "/console/integrations",
             get().to(page("console/integrations.html")),
@@ -170,6 +172,9 @@ mod tests {
         for path in [
             "widget.js",
             "console/index.html",
+            "console/analytics.html",
+            "console/audit.html",
+            "console/vendor/uPlot.iife.min.js",
             "console/integrations.html",
             "console/sites.html",
             "console/invite.html",

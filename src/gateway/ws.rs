@@ -4,15 +4,24 @@
 use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::actors::connection::Connection;
+use crate::abuse::peer::request_ip;
+use crate::actors::connection::{Connection, Peer};
 use crate::actors::HubRef;
-use crate::visitor_client::{client_address, RequestInfo};
+use crate::visitor_client::RequestInfo;
 
 pub async fn upgrade(
     req: HttpRequest,
     body: web::Payload,
     hub: web::Data<HubRef>,
 ) -> actix_web::Result<HttpResponse> {
+    let peer = Peer {
+        ip: request_ip(&req, &hub.guards.trusted_proxies),
+        origin: req
+            .headers()
+            .get(actix_web::http::header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
+    };
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let max = hub.config.max_frame_bytes;
     let stream = stream
@@ -29,18 +38,12 @@ pub async fn upgrade(
     let request = RequestInfo {
         user_agent: header(actix_web::http::header::USER_AGENT),
         accept_language: header(actix_web::http::header::ACCEPT_LANGUAGE),
-        address: client_address(
-            req.peer_addr().map(|a| a.ip()),
-            header(actix_web::http::header::HeaderName::from_static(
-                "x-forwarded-for",
-            ))
-            .as_deref(),
-            &hub.config.trusted_proxies,
-        ),
+        // The same address the rate buckets key on (`abuse::peer`: trusted proxies only).
+        address: Some(peer.ip),
     };
     Connection::create(move |ctx| {
         ctx.add_stream(stream);
-        Connection::new(hub, session).with_request(request)
+        Connection::new(hub, session, peer).with_request(request)
     });
     Ok(response)
 }

@@ -2,11 +2,11 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`; for the bot and agent tools of issue 11 `articles`,
-//! `assist`, `canned`, `csat`, `attachments`, `mail_outbox`; and the integrations: `outbox`
-//! (webhook events), `webhooks`, `api_keys`, `invites`): a new model adds its own trait file
-//! here, one file per
-//! backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
+//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`; for the bot and
+//! agent tools of issue 11 `articles`, `assist`, `canned`, `csat`, `attachments`, `mail_outbox`;
+//! and the integrations: `outbox` (webhook events), `webhooks`, `api_keys`, `invites`): a new
+//! model adds its own trait file here, one file per backend, and a line to [`Store`]'s list.
+//! Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
 //! `tests/store_contract_cluster.rs` run the same contract against both (Scylla when
@@ -18,19 +18,27 @@
 //! [`Fence`], and the store refuses it with [`StoreError::Fenced`] when the epoch is stale
 //! (docs/cluster.md says how each backend checks it). [`Fence::UNCHECKED`] skips the check: for
 //! tools, tests and call sites not wired to a lease yet.
+//!
+//! **Effects.** The actors store a change together with the webhook events and analytics
+//! counts it causes through [`EffectfulWrites`] (one call, one [`WriteEffects`]): on SQLite in
+//! the same transaction, on ScyllaDB by verified intents then counters (`effects.rs`).
 
 use std::sync::Arc;
 
 mod agents;
+mod analytics;
 mod api_keys;
 mod articles;
 mod assist;
 mod attachments;
+mod audit;
 mod avatars;
 mod canned;
 mod cluster;
+mod compliance;
 mod conversations;
 mod csat;
+mod effects;
 mod invites;
 mod mail_outbox;
 mod messages;
@@ -45,15 +53,19 @@ pub mod sqlite;
 
 pub use crate::cluster::Fence;
 pub use agents::AgentStore;
+pub use analytics::AnalyticsStore;
 pub use api_keys::ApiKeyStore;
 pub use articles::ArticleStore;
 pub use assist::AssistStore;
 pub use attachments::AttachmentStore;
+pub use audit::{AuditCursor, AuditStore};
 pub use avatars::{Avatar, AvatarStore};
 pub use canned::CannedReplyStore;
 pub use cluster::ClusterStore;
+pub use compliance::{ComplianceStore, Swept};
 pub use conversations::ConversationStore;
 pub use csat::CsatStore;
+pub use effects::{EffectfulWrites, WriteEffects};
 pub use invites::InviteStore;
 pub use mail_outbox::MailOutboxStore;
 pub use messages::MessageStore;
@@ -101,6 +113,10 @@ pub trait Store:
     + CsatStore
     + AttachmentStore
     + MailOutboxStore
+    + AnalyticsStore
+    + AuditStore
+    + ComplianceStore
+    + EffectfulWrites
     + IntegrationStore
     + AvatarStore
     + SearchStore
@@ -127,6 +143,10 @@ impl<T> Store for T where
         + CsatStore
         + AttachmentStore
         + MailOutboxStore
+        + AnalyticsStore
+        + AuditStore
+        + ComplianceStore
+        + EffectfulWrites
         + IntegrationStore
         + AvatarStore
         + SearchStore

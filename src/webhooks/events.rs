@@ -1,5 +1,6 @@
 //! The events a change causes, drafted by whoever makes the change and handed to the store
-//! with it (`store::OutboxStore`), so the event is committed in the same write or not at all.
+//! with it (`store::WriteEffects`, beside the change's analytics counts), so the event is
+//! committed in the same write or not at all.
 //!
 //! Each event's id is derived from the change itself (`message.created` of conversation C at
 //! seq 7 is always the same id): writing the same change twice records one event, and a

@@ -3,7 +3,7 @@
 //! Map:
 //! - this file: the plain data (endpoints, event kinds, drafts, deliveries, the delivery log);
 //! - [`events`]: the events a change causes, drafted by the code that makes the change and
-//!   stored in the very write that stores the change (the outbox: `store::OutboxStore`);
+//!   stored in the very write that stores the change (the outbox: `store::EffectfulWrites`);
 //! - [`signature`]: `X-Switchboard-Signature: t=<unix>,v1=<hex HMAC-SHA256>` and its check;
 //! - [`backoff`]: when a failed delivery is tried again, and when it is dead;
 //! - [`dispatcher`]: the node's loop that claims due deliveries (a leased compare-and-set, safe

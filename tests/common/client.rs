@@ -44,11 +44,12 @@ pub fn u(v: &Value) -> u64 {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        Self::connect_with_headers(addr, &[]).await
+        Self::connect_with(addr, &[]).await
     }
 
-    /// Connect with extra upgrade headers (a browser's `User-Agent`, `Accept-Language`).
-    pub async fn connect_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+    /// Connect with extra handshake headers (`Origin`, `X-Forwarded-For`, a browser's
+    /// `User-Agent`, `Accept-Language`).
+    pub async fn connect_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{addr}/ws")
             .into_client_request()
@@ -60,22 +61,32 @@ impl Client {
                 value.parse().expect("header value"),
             );
         }
+        Self::connect_request(request, None)
+            .await
+            .expect("WebSocket connect")
+    }
+
+    /// Connect with a prepared request and, for `wss://`, a TLS connector.
+    pub async fn connect_request(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+        tls: Option<tokio_tungstenite::Connector>,
+    ) -> Result<Client, String> {
         // A small read buffer, as the brief asks: many clients per test process stay cheap.
         let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
         let (ws, _) = tokio::time::timeout(
             WAIT,
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true),
+            tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, tls),
         )
         .await
-        .expect("WebSocket connect timed out")
-        .expect("WebSocket connect");
-        Client {
+        .map_err(|_| "WebSocket connect timed out".to_owned())?
+        .map_err(|e| format!("WebSocket connect: {e}"))?;
+        Ok(Client {
             ws,
             buffer: VecDeque::new(),
             next_id: 0,
             seen: HashMap::new(),
             closed: None,
-        }
+        })
     }
 
     // --- raw I/O ---------------------------------------------------------------------------

@@ -61,9 +61,24 @@ pub async fn http(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> HttpResponse {
+    http_with(addr, method, path, token, body, &[]).await
+}
+
+/// [`http`] with extra request headers (`X-Forwarded-For` behind a trusted proxy).
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
     let m = reqwest::Method::from_bytes(method.as_bytes())
         .unwrap_or_else(|e| panic!("bad HTTP method {method}: {e}"));
     let mut req = CLIENT.request(m, format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

@@ -24,7 +24,7 @@ use switchboard::clock::Millis;
 #[allow(unused_imports)]
 pub use client::{about, s, u, Client};
 #[allow(unused_imports)]
-pub use http::{http, http_bytes, login, HttpResponse};
+pub use http::{http, http_bytes, http_with, login, HttpResponse};
 #[allow(unused_imports)]
 pub use node::{test_config, TestNode};
 #[allow(unused_imports)]

@@ -66,7 +66,12 @@ impl Visitor {
 
     /// Connect and send `hello` (must be welcomed).
     pub async fn hello(addr: SocketAddr, hello: Value) -> Visitor {
-        let mut c = Client::connect(addr).await;
+        Self::hello_with(addr, hello, &[]).await
+    }
+
+    /// [`hello`](Self::hello) over a handshake with extra headers (`Origin`, `X-Forwarded-For`).
+    pub async fn hello_with(addr: SocketAddr, hello: Value, headers: &[(&str, &str)]) -> Visitor {
+        let mut c = Client::connect_with(addr, headers).await;
         let w = c.cmd(hello.clone()).await;
         assert_eq!(w["type"], "welcome", "hello {hello} got {w}");
         assert_eq!(w["role"], "visitor", "{w}");

@@ -63,6 +63,8 @@ async function start() {
   const admin = me.role === 'admin' || me.role === 'owner';
   $('#settings-link').hidden = !admin;
   $('#bot-link').hidden = !admin;
+  $('#analytics-link').hidden = !admin;
+  $('#audit-link').hidden = !admin;
 
   socket = new AgentSocket(s.token);
   // Narrow screens show one pane: the inbox, or the thread (with a back button).

@@ -147,6 +147,7 @@ export class Thread {
       ['Referrer', referrer],
       ['First seen', fmtTime(v.created_at)], ['Last seen', fmtTime(v.last_seen_at)],
       ['Conversations', String((r.conversations || []).length)],
+      ['Visitor id', h('code', { textContent: v.id })], // for data requests (console/audit)
     ];
     this.el.info.replaceChildren(...rows.flatMap(([k, val]) => [h('dt', { textContent: k }), h('dd', {}, val)]));
     this.el.events.replaceChildren(...events.slice(0, 30).map((ev) => h('li', {}, page(ev),

@@ -138,7 +138,7 @@ impl Agent {
         let ctx = self.ctx.clone();
         let timeout = Duration::from_millis(ctx.scen().generator.connect_timeout_ms);
         let t0 = Instant::now();
-        let target = ctx.next_target(&mut self.cursor);
+        let target = ctx.next_agent_target(&mut self.cursor);
         let ws = match tokio::time::timeout(timeout, ws_connect(target, ctx.next_source())).await {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => {

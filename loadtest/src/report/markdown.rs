@@ -32,6 +32,12 @@ impl Report {
             self.machine.nproc, self.machine.cpu, self.machine.memory, self.machine.kernel
         );
         let _ = writeln!(o, "- target: {}", self.targets.join(", "));
+        if !self.agent_targets.is_empty() {
+            let _ = writeln!(o, "- agents connect to: {}", self.agent_targets.join(", "));
+        }
+        if let Some(s) = &self.stopped_early {
+            let _ = writeln!(o, "- **{}**, then drained", s.describe());
+        }
         if !self.scrape.is_empty() {
             let _ = writeln!(o, "- server measured at: {}", self.scrape.join(", "));
         }
@@ -119,6 +125,19 @@ impl Report {
             );
         }
         self.server_md(&mut o);
+        if let Some(g) = &self.generator {
+            let _ = writeln!(
+                o,
+                "\n**Generator** (this harness: parent + {} workers): CPU {:.1} s, {:.0} % of one core over the run ({:.0} % of the machine); {} us per session, {} us per acked message; busiest worker in its busiest second {} % of a core.",
+                g.worker_cpu_seconds.len(),
+                g.cpu_seconds,
+                g.cpu_percent,
+                g.machine_percent,
+                num(g.cpu_us_per_session, 0),
+                num(g.cpu_us_per_message, 0),
+                num(g.busiest_worker_percent, 0)
+            );
+        }
         self.trend_md(&mut o);
         if !self.counters.is_empty() {
             let _ = writeln!(

@@ -5,10 +5,11 @@
 //! This file assembles the report and writes it; each part is its own module: [`capacity`]
 //! (the busiest window under the latency target), [`server`] (per-node and total CPU and RSS),
 //! [`trend`] (minute by minute, drift and flatness for soaks), [`markdown`], [`html`] and
-//! [`charts`] (the outputs), [`machine`] (where and when).
+//! [`charts`] (the outputs), [`machine`] (where and when), [`generator`] (the harness's own CPU).
 
 mod capacity;
 mod charts;
+mod generator;
 mod html;
 mod machine;
 mod markdown;
@@ -21,12 +22,14 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use capacity::Capacity;
-use machine::{utc, Machine};
+pub use capacity::{Capacity, Window};
+pub use generator::GeneratorUsage;
+pub use machine::{utc, Machine};
 use server::ServerSummary;
 use trend::Trend;
 
 use crate::loss::Loss;
+use crate::runner::stop::StoppedEarly;
 use crate::scenario::Scenario;
 use crate::scrape::Round;
 use crate::stats::{merge_hist, new_hist, Stats, Summary, LATENCIES};
@@ -65,6 +68,12 @@ pub struct Point {
     pub server_cpu_percent: Option<f64>,
     #[serde(default)]
     pub conversation_actors: Option<f64>,
+    /// The generator's processes (parent + workers), % of one core.
+    #[serde(default)]
+    pub generator_cpu_percent: Option<f64>,
+    /// The busiest single worker, % of one core.
+    #[serde(default)]
+    pub generator_worker_max_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,6 +95,9 @@ pub struct Report {
     pub machine: Machine,
     /// Where clients connected (nodes, or a balancer).
     pub targets: Vec<String>,
+    /// Where agents connected, when not the same as the visitors (`--agent-target`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_targets: Vec<String>,
     /// Where the server was measured (each node's metrics URL).
     #[serde(default)]
     pub scrape: Vec<String>,
@@ -102,7 +114,13 @@ pub struct Report {
     pub tail_lost_examples: Vec<String>,
     pub throughput: Throughput,
     pub capacity: Capacity,
+    /// Set when the scenario's stop rule ended the run before its last phase did.
+    #[serde(default)]
+    pub stopped_early: Option<StoppedEarly>,
     pub server: ServerSummary,
+    /// The load generator's own CPU (the harness's parent and worker processes).
+    #[serde(default)]
+    pub generator: Option<GeneratorUsage>,
     #[serde(default)]
     pub trend: Trend,
     pub phases: Vec<PhaseInfo>,
@@ -118,6 +136,8 @@ pub struct RunData {
     pub loss: Loss,
     pub conversations_checked: usize,
     pub tail_lost_examples: Vec<String>,
+    /// The generator's exact CPU seconds: the parent's, and each worker's.
+    pub generator_cpu: Option<(f64, Vec<Option<f64>>)>,
 }
 
 /// What the run was, besides its measurements.
@@ -126,9 +146,11 @@ pub struct RunInfo {
     pub started_unix: u64,
     pub duration_secs: f64,
     pub targets: Vec<String>,
+    pub agent_targets: Vec<String>,
     pub scrape: Vec<String>,
     pub workers: usize,
     pub agents: usize,
+    pub stopped_early: Option<StoppedEarly>,
 }
 
 fn p(h: Option<&Histogram<u64>>, q: f64) -> f64 {
@@ -150,6 +172,7 @@ impl Report {
             duration_secs: info.duration_secs,
             machine: Machine::detect(),
             targets: info.targets,
+            agent_targets: info.agent_targets,
             scrape: info.scrape,
             workers: info.workers,
             agents: info.agents,
@@ -168,15 +191,24 @@ impl Report {
         r.conversations_checked = data.conversations_checked;
         r.tail_lost_examples = data.tail_lost_examples.clone();
 
+        // Phases as run: an early stop ends the one running and drops the rest.
+        let phases_end = info
+            .stopped_early
+            .as_ref()
+            .map_or(scen.total_secs(), |s| s.at_secs.min(scen.total_secs()));
         let mut start = 0;
         for ph in &scen.phases {
+            if start >= phases_end {
+                break;
+            }
             r.phases.push(PhaseInfo {
                 name: ph.name.clone(),
                 start_secs: start,
-                end_secs: start + ph.duration_secs,
+                end_secs: (start + ph.duration_secs).min(phases_end),
             });
             start += ph.duration_secs;
         }
+        r.stopped_early = info.stopped_early;
         r.timeline = timeline(data);
 
         let secs = info.duration_secs.max(1.0);
@@ -191,7 +223,18 @@ impl Report {
         };
         r.capacity = capacity::capacity(data, scen.report.p99_target_ms, scen.report.window_secs);
         r.server = server::server_summary(data, &r.phases, data.total.counter("acked"));
-        r.trend = trend::trend(&data.rounds, &data.ticks, scen.total_secs());
+        r.trend = trend::trend(&data.rounds, &data.ticks, phases_end);
+        r.generator = data.generator_cpu.as_ref().map(|(parent, workers)| {
+            generator::usage(
+                *parent,
+                workers,
+                &data.rounds,
+                secs,
+                r.machine.nproc,
+                r.throughput.sessions_total,
+                data.total.counter("acked"),
+            )
+        });
         r
     }
 
@@ -248,6 +291,11 @@ fn timeline(data: &RunData) -> Vec<Point> {
         };
         server_by_t.insert(round.t.round() as u64, second);
     }
+    let generator_by_t: BTreeMap<u64, (f64, f64)> = generator::worker_percents(&data.rounds)
+        .into_iter()
+        .filter(|(t, _, _)| *t >= 0.0)
+        .map(|(t, all, busiest)| (t.round() as u64, (all, busiest)))
+        .collect();
     let mut points = Vec::with_capacity(data.ticks.len());
     for (t, (st, g)) in &data.ticks {
         let srv = server_by_t.get(t).copied().unwrap_or_default();
@@ -274,6 +322,8 @@ fn timeline(data: &RunData) -> Vec<Point> {
             server_rss_mb: srv.rss_mib,
             server_cpu_percent: srv.cpu_percent,
             conversation_actors: srv.actors,
+            generator_cpu_percent: generator_by_t.get(t).map(|g| g.0),
+            generator_worker_max_percent: generator_by_t.get(t).map(|g| g.1),
         });
     }
     points
@@ -320,6 +370,7 @@ mod tests {
                     source: "proc".into(),
                     ..Sample::default()
                 }],
+                generator: None,
             })
             .collect();
         RunData {
@@ -329,6 +380,7 @@ mod tests {
             loss: Loss::default(),
             conversations_checked: 3,
             tail_lost_examples: Vec::new(),
+            generator_cpu: None,
         }
     }
 
@@ -338,9 +390,11 @@ mod tests {
             started_unix,
             duration_secs: 10.0,
             targets: vec!["t".into()],
+            agent_targets: Vec::new(),
             scrape: vec!["t/metrics".into()],
             workers: 1,
             agents: 1,
+            stopped_early: None,
         }
     }
 

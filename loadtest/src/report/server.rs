@@ -205,6 +205,7 @@ mod tests {
                         sample("a", t, 10_000_000, t * 0.5, 10.0 * t),
                         sample("b", t, 20_000_000 + t as u64 * 1_000, t * 0.25, 5.0),
                     ],
+                    generator: None,
                 }
             })
             .collect();
@@ -215,6 +216,7 @@ mod tests {
             loss: Loss::default(),
             conversations_checked: 0,
             tail_lost_examples: Vec::new(),
+            generator_cpu: None,
         };
         let s = server_summary(&data, &[], 7_500);
         assert_eq!(s.nodes.len(), 2);

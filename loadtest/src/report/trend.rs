@@ -132,6 +132,7 @@ mod tests {
                         conversation_actors: Some(400.0),
                         ..Sample::default()
                     }],
+                    generator: None,
                 }
             })
             .collect();

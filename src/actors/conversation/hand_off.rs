@@ -11,8 +11,12 @@ use crate::cluster::{Fenced, HandOff};
 use crate::error::{ApiError, ErrorCode};
 
 impl ConversationActor {
-    /// Refuse a command that would change the conversation while it is being handed off.
+    /// Refuse a command that would change the conversation while it is being handed off (or
+    /// erased).
     pub(super) fn moving(&self) -> Option<ApiError> {
+        if self.erasing {
+            return Some(ApiError::not_found("conversation"));
+        }
         self.handing_off.as_ref().map(|_| {
             ApiError::new(
                 ErrorCode::NotOwner,

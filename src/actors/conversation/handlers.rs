@@ -286,6 +286,10 @@ impl ConversationActor {
                 snoozed_until,
             }) => (status, snoozed_until),
         };
+        if next == ConversationStatus::Closed {
+            let closed = self.timings.closed(conv, now, self.bot.owns());
+            self.tallies.extend(closed);
+        }
         conv.status = next;
         conv.snoozed_until = until;
         self.flush_then(ctx, move |act, result, ctx| {

@@ -8,7 +8,7 @@ use crate::blobs::BlobId;
 use crate::bot::QuickAction;
 use crate::clock::{Millis, WallMicros};
 use crate::cluster::SubscriberId;
-use crate::domain::{AgentId, Conversation, Seq};
+use crate::domain::{AgentId, Conversation, Seq, SiteId};
 use crate::entity_messages;
 use crate::protocol::{HistoryResult, PostResult};
 
@@ -100,6 +100,16 @@ pub struct TimeCheck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assign {
     pub agent: Option<(AgentId, String)>,
+    /// Since when it waited in the queue, for the queue-wait analytics (auto-assignment).
+    #[serde(default)]
+    pub queued_since: Option<Millis>,
+}
+
+/// GDPR: delete this conversation everywhere (store, subscriptions, routing) and stop.
+/// Answers how many messages were deleted. `site` is the erasing admin's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Erase {
+    pub site: SiteId,
 }
 
 /// From the router: the conversation's place in the waiting line.
@@ -161,6 +171,7 @@ entity_messages! {
         Init => Conversation,
         BotAction => (),
         Rate => (),
+        Erase => u64,
         SetTags => Conversation,
     },
     notices: { TimeCheck, QueuePosition, Availability },

@@ -34,6 +34,7 @@ mod attachments;
 mod automation;
 mod bot;
 mod csat;
+mod erase;
 mod hand_off;
 mod handlers;
 mod lifecycle;
@@ -54,6 +55,7 @@ pub use messages::*;
 use super::router::{self, RouterActor};
 use super::visitor::{self, VisitorActor};
 use super::{Caller, HubRef};
+use crate::analytics::{self, timings::Timings, Tally};
 use crate::clock::WallMicros;
 use crate::cluster::{Entity, EntityKind, EntityRef, Fence, SubscriberId};
 use crate::domain::{
@@ -62,6 +64,7 @@ use crate::domain::{
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
+use crate::store::WriteEffects;
 use crate::webhooks::events::{handed_off, message_created, row_changes};
 use answering::Answering;
 use pipeline::{AppendPipeline, Released};
@@ -96,6 +99,12 @@ pub struct ConversationActor {
     dirty: bool,
     pipeline: AppendPipeline<Waiter>,
     answering: Answering,
+    /// The analytics clocks (response times, missed chats) and what is counted with the next
+    /// row write (a close, an assignment's queue wait).
+    timings: Timings,
+    tallies: Vec<Tally>,
+    /// A GDPR erasure is under way: nothing more is accepted (`erase.rs`).
+    erasing: bool,
     /// A visitor message arrived since the assignee's inbox was last told (a timer is armed).
     inbox_dirty: bool,
     /// Current routing state, replayed to a subscriber that joins after it happened.
@@ -132,6 +141,9 @@ impl Entity for ConversationActor {
             dirty: false,
             pipeline: AppendPipeline::new(resume_window, DEDUP_WINDOW),
             answering: Answering::default(),
+            timings: Timings::default(),
+            tallies: Vec::new(),
+            erasing: false,
             inbox_dirty: false,
             assignee_name: None,
             assignee_avatar: None,
@@ -239,6 +251,18 @@ impl ConversationActor {
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
     ) -> Seq {
+        let at = self.hub.now();
+        // Counted with the append itself: appends are numbered in order, so this is seq order.
+        // A private note is not an answer: the visitor never sees it, so it starts no clock.
+        let mut tallies = if extra.private {
+            Vec::new()
+        } else {
+            self.timings.appended(&author, at)
+        };
+        if extra.handoff.is_some() {
+            // The bot's hand-off notice: the hand-off is counted with it.
+            tallies.push(Tally::count(analytics::Metric::BotHandoff, None, at));
+        }
         let message = self.pipeline.begin(
             Message {
                 conversation_id: self.id,
@@ -246,7 +270,7 @@ impl ConversationActor {
                 client_msg_id,
                 author,
                 body,
-                at: self.hub.now(),
+                at,
                 extra,
             },
             received_at,
@@ -254,7 +278,8 @@ impl ConversationActor {
         );
         tracing::debug!(conversation = %self.id, seq = message.seq, client_msg_id = ?message.client_msg_id, "appending");
         metrics::PENDING_APPENDS.inc();
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
+        let site = self.conv.as_ref().map(|c| c.site_id);
         let seq = message.seq;
         let fence = self.fence;
         // The webhook events are stored in the message's own write (the outbox): every message
@@ -270,8 +295,13 @@ impl ConversationActor {
             .collect();
         ctx.spawn(
             async move {
-                store
-                    .append_message_with_events(&message, &events, fence)
+                let effects = match site {
+                    Some(site) => site_effects(&hub, site, &tallies, events).await?,
+                    // Not loaded yet: no site to count for or tell (`events` is empty too).
+                    None => WriteEffects::events(events),
+                };
+                hub.store
+                    .append_message_with_effects(&message, &effects, fence)
                     .await
             }
             .into_actor(self)
@@ -375,15 +405,17 @@ impl ConversationActor {
         let (Some(before), Some(after)) = (self.persisted.clone(), self.conv.clone()) else {
             return then(self, Err(ApiError::not_found("conversation")), ctx);
         };
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
         let fence = self.fence;
+        let tallies = std::mem::take(&mut self.tallies);
         self.dirty = false;
         // Assignment and close events go in the row's own write (the outbox).
         let events = row_changes(&before, &after, self.hub.now());
         ctx.wait(
             async move {
-                store
-                    .update_conversation_with_events(&before, &after, &events, fence)
+                let effects = site_effects(&hub, after.site_id, &tallies, events).await?;
+                hub.store
+                    .update_conversation_with_effects(&before, &after, &effects, fence)
                     .await
                     .map(|_| after)
             }
@@ -451,6 +483,7 @@ impl ConversationActor {
     ) {
         let Some(mut conv) = conv else { return };
         self.answering = Answering::restore(&newest, newest.len() >= DEDUP_WINDOW);
+        self.timings = Timings::restore(&newest, newest.len() >= DEDUP_WINDOW);
         // Followers that were sent less than is stored: the actor before this one stopped between
         // a commit and its fan-out (a crash). Send them the gap before anything else.
         let last_stored = newest.last().map_or(0, |m| m.seq).max(conv.last_seq);
@@ -618,6 +651,19 @@ impl Actor for ConversationActor {
             let _ = waiter.send(Err(restarted()));
         }
     }
+}
+
+/// What a write of `site`'s conversation carries (events, counts, retention), as a store
+/// error when the site cannot be read (the write would fail the same way).
+async fn site_effects(
+    hub: &HubRef,
+    site: crate::domain::SiteId,
+    tallies: &[Tally],
+    events: Vec<crate::webhooks::EventDraft>,
+) -> crate::store::StoreResult<crate::store::WriteEffects> {
+    analytics::effects(hub, site, tallies, events)
+        .await
+        .map_err(|e| crate::store::StoreError::Backend(e.message))
 }
 
 /// Callers of a conversation that stopped before answering retry.

@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 
 use super::handlers::{later, ready};
 use super::{Assign, Availability, ConversationActor, QueuePosition};
+use crate::analytics::{Metric, Tally};
 use crate::domain::{
     AgentId, Author, Conversation, ConversationEvent, ConversationStatus, MessageExtra,
 };
@@ -64,6 +65,12 @@ impl ConversationActor {
         self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
         self.assignee_avatar = avatar.clone();
         let assignee = conv.assignee;
+        // Counted in the row's write below (the assignment's own write).
+        if let (Some(since), Some(agent)) = (msg.queued_since, assignee) {
+            let now = self.hub.now();
+            let waited = Tally::measure(Metric::QueueWait, Some(agent), now, now - since);
+            self.tallies.push(waited);
+        }
         if assignee.is_some() {
             self.queue_position = None;
         }

@@ -19,6 +19,7 @@ pub use messages::*;
 
 use super::HubRef;
 use super::{agent, conversation};
+use crate::clock::Millis;
 use crate::cluster::{Entity, EntityKind, Fence};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId};
 use crate::error::ApiResult;
@@ -92,7 +93,7 @@ impl RouterActor {
                     let waited = (self.hub.now() - since).max(0) as f64 / 1000.0;
                     metrics::QUEUE_WAIT.observe(waited);
                 }
-                self.store_assignment(conversation_id, agent, agent_name, ctx);
+                self.store_assignment(conversation_id, agent, agent_name, waited_since, ctx);
             }
             Effect::Unassign { conversation_id } => self.store_unassignment(conversation_id, ctx),
             Effect::Position {
@@ -111,6 +112,7 @@ impl RouterActor {
         conversation_id: ConversationId,
         agent: AgentId,
         name: String,
+        queued_since: Option<Millis>,
         ctx: &mut Context<Self>,
     ) {
         let hub = self.hub.clone();
@@ -124,6 +126,7 @@ impl RouterActor {
         .encode();
         let assign = conversation::Assign {
             agent: Some((agent, name)),
+            queued_since,
         };
         ctx.spawn(
             async move {
@@ -145,7 +148,10 @@ impl RouterActor {
         ctx.spawn(
             async move {
                 hub.conversation(conversation_id)
-                    .ask(conversation::Assign { agent: None })
+                    .ask(conversation::Assign {
+                        agent: None,
+                        queued_since: None,
+                    })
                     .await
             }
             .into_actor(self)

@@ -195,13 +195,15 @@ impl RoutingRules {
         agent_name: &str,
         needs_answer: bool,
     ) -> Vec<Effect> {
-        self.unqueue(conversation_id);
+        // Taken from the queue: its wait ends here (queue-wait analytics).
+        let waited_since = self.unqueue(conversation_id);
         let slot = self.slot(agent);
         if slot.name.is_empty() {
             slot.name = agent_name.to_owned();
         }
         let reason = if needs_answer { "transfer" } else { "take" };
-        let mut effects = vec![self.assign(conversation_id, agent, reason, needs_answer, None)];
+        let assign = self.assign(conversation_id, agent, reason, needs_answer, waited_since);
+        let mut effects = vec![assign];
         effects.extend(self.drain());
         effects
     }
@@ -317,11 +319,11 @@ impl RoutingRules {
         }
     }
 
-    fn unqueue(&mut self, conversation_id: ConversationId) {
-        if let Some(at) = self.queue.iter().position(|(c, _)| *c == conversation_id) {
-            self.queue.remove(at);
-            self.positions.remove(&conversation_id);
-        }
+    /// Take a conversation out of the queue; since when it waited, if it was there.
+    fn unqueue(&mut self, conversation_id: ConversationId) -> Option<Millis> {
+        let at = self.queue.iter().position(|(c, _)| *c == conversation_id)?;
+        self.positions.remove(&conversation_id);
+        self.queue.remove(at).map(|(_, since)| since)
     }
 
     /// Remove a conversation from whoever holds it (its answer clock stops).

@@ -59,6 +59,14 @@ pub struct ConversationClosed {
     pub conversation_id: ConversationId,
 }
 
+/// GDPR: delete the visitor (row, user-id lookup, events, history listing) and stop. Its
+/// conversations are erased first, each by its own actor. Answers how many events were
+/// deleted. `site` is the erasing admin's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Erase {
+    pub site: SiteId,
+}
+
 entity_messages! {
     entity: super::VisitorActor,
     requests: {
@@ -66,6 +74,7 @@ entity_messages! {
         Start => StartResult,
         PageView => (),
         LeaveEmail => (),
+        Erase => u64,
         Profile => Visitor,
     },
     notices: { ConversationClosed, Seen },

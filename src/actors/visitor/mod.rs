@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+mod erase;
 mod messages;
 
 pub use messages::*;
 
 use super::conversation;
 use super::{Caller, HubRef};
+use crate::analytics::{self, Metric, Tally};
 use crate::cluster::{Entity, EntityKind, Fence};
 use crate::domain::{
     Conversation, ConversationId, ConversationStatus, SiteId, Visitor, VisitorEvent, VisitorId,
@@ -221,9 +223,11 @@ impl Handler<Start> for VisitorActor {
                 }
                 let mut conv = Conversation::new(site, visitor_id, hub.now());
                 conv.lang = lang;
-                let created = [crate::webhooks::events::conversation_created(&conv)];
+                let new = Tally::count(Metric::NewConversations, None, conv.created_at);
+                let created = vec![crate::webhooks::events::conversation_created(&conv)];
+                let effects = analytics::effects(&hub, site, &[new], created).await?;
                 hub.store
-                    .create_conversation_with_events(&conv, &created, fence)
+                    .create_conversation_with_effects(&conv, &effects, fence)
                     .await?;
                 let conv = hub
                     .conversation(conv.id)
@@ -266,14 +270,19 @@ impl Handler<PageView> for VisitorActor {
             url: msg.url,
             title: msg.title,
         };
-        let store = self.hub.store.clone();
+        let hub = self.hub.clone();
         let unstored = self.unstored();
-        let fence = self.fence;
+        let (fence, site) = (self.fence, msg.site);
         Box::pin(async move {
             if let Some(visitor) = unstored {
-                store.put_visitor(&visitor, fence).await?;
+                hub.store.put_visitor(&visitor, fence).await?;
             }
-            Ok(store.append_visitor_event(&event, fence).await?)
+            // With the site's retention (a TTL where the backend has them).
+            let effects = analytics::effects(&hub, site, &[], Vec::new()).await?;
+            Ok(hub
+                .store
+                .append_visitor_event_with_effects(&event, &effects, fence)
+                .await?)
         })
     }
 }

@@ -13,6 +13,8 @@ use crate::store::{timed, AttachmentStore, StoreResult};
 pub(super) struct AttachmentStatements {
     put: PreparedStatement,
     get: PreparedStatement,
+    by_visitor: PreparedStatement,
+    delete: PreparedStatement,
 }
 
 impl AttachmentStatements {
@@ -29,6 +31,16 @@ impl AttachmentStatements {
                     "SELECT blob_id, conversation_id, site_id, visitor_id, meta
                      FROM attachments WHERE blob_id = ?",
                 )
+                .await?,
+            // A whole-table scan, paid only by a GDPR export or erasure (no index to keep).
+            by_visitor: p
+                .read(
+                    "SELECT blob_id, conversation_id, site_id, visitor_id, meta
+                     FROM attachments WHERE visitor_id = ? ALLOW FILTERING",
+                )
+                .await?,
+            delete: p
+                .lwt("DELETE FROM attachments WHERE blob_id = ? IF EXISTS")
                 .await?,
         })
     }
@@ -54,20 +66,45 @@ impl AttachmentStore for ScyllaStore {
     async fn get_attachment(&self, blob: BlobId) -> StoreResult<Option<(AttachmentRef, BlobMeta)>> {
         timed("get_attachment", async {
             let row = self
-                .maybe_row::<(Uuid, Uuid, Uuid, Uuid, String)>(&self.st.attachments.get, (blob.0,))
+                .maybe_row::<Row>(&self.st.attachments.get, (blob.0,))
                 .await?;
-            row.map(|(blob, conversation, site, visitor, meta)| {
-                let reference = AttachmentRef {
-                    blob: BlobId(blob),
-                    conversation_id: ConversationId(conversation),
-                    site_id: SiteId(site),
-                    visitor_id: VisitorId(visitor),
-                };
-                let meta = serde_json::from_str(&meta).map_err(corrupt("attachment meta"))?;
-                Ok((reference, meta))
-            })
-            .transpose()
+            row.map(decode).transpose()
         })
         .await
     }
+
+    async fn visitor_attachments(
+        &self,
+        visitor: VisitorId,
+    ) -> StoreResult<Vec<(AttachmentRef, BlobMeta)>> {
+        timed("visitor_attachments", async {
+            let rows = self
+                .rows::<Row>(&self.st.attachments.by_visitor, (visitor.0,))
+                .await?;
+            rows.into_iter().map(decode).collect()
+        })
+        .await
+    }
+
+    async fn delete_attachment(&self, blob: BlobId) -> StoreResult<bool> {
+        timed("delete_attachment", async {
+            self.lwt(&self.st.attachments.delete, (blob.0,)).await
+        })
+        .await
+    }
+}
+
+type Row = (Uuid, Uuid, Uuid, Uuid, String);
+
+fn decode(
+    (blob, conversation, site, visitor, meta): Row,
+) -> StoreResult<(AttachmentRef, BlobMeta)> {
+    let reference = AttachmentRef {
+        blob: BlobId(blob),
+        conversation_id: ConversationId(conversation),
+        site_id: SiteId(site),
+        visitor_id: VisitorId(visitor),
+    };
+    let meta = serde_json::from_str(&meta).map_err(corrupt("attachment meta"))?;
+    Ok((reference, meta))
 }

@@ -1,5 +1,5 @@
-//! ScyllaDB: conversation rows and their two listings, `conversations_by_status` (a site's
-//! inbox) and `conversations_by_visitor` (a visitor's history), kept in step by logged batches.
+//! ScyllaDB: conversation rows, and their listings (a site's inbox by status, a visitor's
+//! history: `inbox.rs`) kept in step by logged batches.
 //!
 //! The row is the truth and is fenced: created with `IF NOT EXISTS`, updated conditional on
 //! its `owner_epoch` (docs/cluster.md). The listings are full copies rewritten after the row
@@ -12,15 +12,17 @@ use uuid::Uuid;
 use scylla::statement::prepared::PreparedStatement;
 
 use super::fence::{epoch_of, standing, Standing, ATTEMPTS};
-use super::{backend, cql_limit, logged_batch, to_i64, to_u64, Preparer, ScyllaStore};
+use super::inbox::Writes;
+use super::{cql_limit, to_i64, to_u64, Preparer, ScyllaStore};
 use crate::domain::{AgentId, Conversation, ConversationId, ConversationStatus, SiteId, VisitorId};
 use crate::store::{timed, ConversationStore, Fence, StoreError, StoreResult};
 
-/// The same columns exist in `conversations`, `conversations_by_status` and
-/// `conversations_by_visitor`, so one row type reads and writes all three.
-const CONVERSATION_COLS: &str = "id, site_id, visitor_id, status, assignee, \
-     created_at, last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq, details";
-type ConversationRow = (
+/// The same columns exist in `conversations` and every listing of it, so one row type reads
+/// and writes them all.
+pub(super) const COLS: &str = "id, site_id, visitor_id, status, assignee, created_at, \
+     last_activity_at, snoozed_until, last_seq, visitor_read_seq, agent_read_seq, details";
+const CONVERSATION_COLS: &str = COLS;
+pub(super) type ConversationRow = (
     Uuid,
     Uuid,
     Uuid,
@@ -61,11 +63,6 @@ pub(super) struct ConversationStatements {
     epoch_get: PreparedStatement,
     epoch_raise: PreparedStatement,
     epoch_raise_fresh: PreparedStatement,
-    by_status_put: PreparedStatement,
-    by_status_delete: PreparedStatement,
-    by_status_list: PreparedStatement,
-    by_visitor_put: PreparedStatement,
-    by_visitor_delete: PreparedStatement,
     by_visitor_list: PreparedStatement,
 }
 
@@ -120,36 +117,6 @@ impl ConversationStatements {
             epoch_raise_fresh: p
                 .lwt("UPDATE conversations SET owner_epoch = ? WHERE id = ? IF owner_epoch = null")
                 .await?,
-            by_status_put: p
-                .write(format!(
-                    "INSERT INTO conversations_by_status ({CONVERSATION_COLS})
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ))
-                .await?,
-            by_status_delete: p
-                .write(
-                    "DELETE FROM conversations_by_status
-                     WHERE site_id = ? AND status = ? AND last_activity_at = ? AND id = ?",
-                )
-                .await?,
-            by_status_list: p
-                .read(format!(
-                    "SELECT {CONVERSATION_COLS} FROM conversations_by_status
-                     WHERE site_id = ? AND status = ? LIMIT ?"
-                ))
-                .await?,
-            by_visitor_put: p
-                .write(format!(
-                    "INSERT INTO conversations_by_visitor ({CONVERSATION_COLS})
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ))
-                .await?,
-            by_visitor_delete: p
-                .write(
-                    "DELETE FROM conversations_by_visitor
-                     WHERE visitor_id = ? AND created_at = ? AND id = ?",
-                )
-                .await?,
             by_visitor_list: p
                 .read(format!(
                     "SELECT {CONVERSATION_COLS} FROM conversations_by_visitor
@@ -160,7 +127,7 @@ impl ConversationStatements {
     }
 }
 
-fn conversation_values(c: &Conversation) -> StoreResult<ConversationRow> {
+pub(super) fn conversation_values(c: &Conversation) -> StoreResult<ConversationRow> {
     Ok((
         c.id.0,
         c.site_id.0,
@@ -184,7 +151,7 @@ fn conversation_values(c: &Conversation) -> StoreResult<ConversationRow> {
     ))
 }
 
-fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
+pub(super) fn conversation_from(row: ConversationRow) -> StoreResult<Conversation> {
     let (id, site_id, visitor_id, status, assignee, created_at, last_activity_at, snoozed_until) =
         (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
     // Rows from before the column have none: nothing unread counted yet, no language, no tags.
@@ -285,16 +252,15 @@ impl ScyllaStore {
             "conversation {id}: its owner epoch kept moving"
         )))
     }
-}
 
-#[async_trait]
-impl ConversationStore for ScyllaStore {
     /// Checked against the creating actor's shard, then claimed with `IF NOT EXISTS` (the same
-    /// row found stored is a retry that landed), then listed.
-    async fn create_conversation(
+    /// row found stored is a retry that landed), then listed. A closed conversation's inbox
+    /// entry lives `closed_ttl` seconds (`None`: forever).
+    pub(super) async fn create_conversation_with(
         &self,
         conversation: &Conversation,
         fence: Fence,
+        closed_ttl: Option<i32>,
     ) -> StoreResult<()> {
         timed("create_conversation", async {
             self.check_shard(fence).await?;
@@ -312,28 +278,21 @@ impl ConversationStore for ScyllaStore {
                     )));
                 }
             }
-            let mut batch = logged_batch();
-            batch.append_statement(self.st.conversations.by_status_put.clone());
-            batch.append_statement(self.st.conversations.by_visitor_put.clone());
-            self.session
-                .batch(&batch, (&row, &row))
-                .await
-                .map_err(backend("batch"))
-                .map(drop)
+            let mut writes = Writes::default();
+            self.listing_writes(&mut writes, None, conversation, closed_ttl)?;
+            writes.run(self).await
         })
         .await
     }
 
     /// The row first (fenced: conditional on its owner epoch; unchecked: `IF EXISTS`), then
-    /// one logged batch of its inbox entry and its visitor-history entry. An index entry
-    /// whose key changed is deleted and re-inserted; one whose key did not is only
-    /// overwritten, because a delete and an insert of the same key in one batch share a
-    /// timestamp and the delete would win.
-    async fn update_conversation(
+    /// one logged batch of its listings (`inbox.rs`).
+    pub(super) async fn update_conversation_with(
         &self,
         before: &Conversation,
         after: &Conversation,
         fence: Fence,
+        closed_ttl: Option<i32>,
     ) -> StoreResult<()> {
         timed("update_conversation", async {
             let row = conversation_values(after)?;
@@ -353,50 +312,33 @@ impl ConversationStore for ScyllaStore {
             } else {
                 self.update_row_fenced(&row, fence).await?;
             }
-            let status_moved = (
-                before.site_id,
-                before.status,
-                before.last_activity_at,
-                before.id,
-            ) != (
-                after.site_id,
-                after.status,
-                after.last_activity_at,
-                after.id,
-            );
-            let visitor_moved = (before.visitor_id, before.created_at, before.id)
-                != (after.visitor_id, after.created_at, after.id);
-            let status_key = (
-                before.site_id.0,
-                before.status.as_str(),
-                before.last_activity_at,
-                before.id.0,
-            );
-            let visitor_key = (before.visitor_id.0, before.created_at, before.id.0);
-
-            let mut batch = logged_batch();
-            batch.append_statement(self.st.conversations.by_status_put.clone());
-            batch.append_statement(self.st.conversations.by_visitor_put.clone());
-            if status_moved {
-                batch.append_statement(self.st.conversations.by_status_delete.clone());
-            }
-            if visitor_moved {
-                batch.append_statement(self.st.conversations.by_visitor_delete.clone());
-            }
-            // The bound values must match the statements in number and order.
-            let sent = match (status_moved, visitor_moved) {
-                (false, false) => self.session.batch(&batch, (&row, &row)).await,
-                (true, false) => self.session.batch(&batch, (&row, &row, status_key)).await,
-                (false, true) => self.session.batch(&batch, (&row, &row, visitor_key)).await,
-                (true, true) => {
-                    self.session
-                        .batch(&batch, (&row, &row, status_key, visitor_key))
-                        .await
-                }
-            };
-            sent.map(drop).map_err(backend("batch"))
+            let mut writes = Writes::default();
+            self.listing_writes(&mut writes, Some(before), after, closed_ttl)?;
+            writes.run(self).await
         })
         .await
+    }
+}
+
+#[async_trait]
+impl ConversationStore for ScyllaStore {
+    async fn create_conversation(
+        &self,
+        conversation: &Conversation,
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.create_conversation_with(conversation, fence, None)
+            .await
+    }
+
+    async fn update_conversation(
+        &self,
+        before: &Conversation,
+        after: &Conversation,
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.update_conversation_with(before, after, fence, None)
+            .await
     }
 
     /// Raise the owner epoch of the row and of the last message bucket and the next one (the
@@ -439,14 +381,7 @@ impl ConversationStore for ScyllaStore {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            self.rows::<ConversationRow>(
-                &self.st.conversations.by_status_list,
-                (site.0, status.as_str(), cql_limit(limit)),
-            )
-            .await?
-            .into_iter()
-            .map(conversation_from)
-            .collect()
+            self.inbox(site, status, limit).await
         })
         .await
     }

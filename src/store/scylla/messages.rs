@@ -61,19 +61,19 @@ impl MessageStatements {
         Ok(MessageStatements {
             put_fenced: p
                 .lwt(format!(
-                    "UPDATE messages SET owner_epoch = ?, {SET_MESSAGE} {WHERE_MESSAGE}
+                    "UPDATE messages USING TTL ? SET owner_epoch = ?, {SET_MESSAGE} {WHERE_MESSAGE}
                      IF owner_epoch = ? AND at = null"
                 ))
                 .await?,
             put_fenced_fresh: p
                 .lwt(format!(
-                    "UPDATE messages SET owner_epoch = ?, {SET_MESSAGE} {WHERE_MESSAGE}
+                    "UPDATE messages USING TTL ? SET owner_epoch = ?, {SET_MESSAGE} {WHERE_MESSAGE}
                      IF owner_epoch = null AND at = null"
                 ))
                 .await?,
             put_unchecked: p
                 .lwt(format!(
-                    "UPDATE messages SET {SET_MESSAGE} {WHERE_MESSAGE} IF at = null"
+                    "UPDATE messages USING TTL ? SET {SET_MESSAGE} {WHERE_MESSAGE} IF at = null"
                 ))
                 .await?,
             get: p
@@ -122,7 +122,7 @@ impl MessageStatements {
             client_id_put: p
                 .write(
                     "INSERT INTO message_client_ids (conversation_id, client_msg_id, seq)
-                     VALUES (?, ?, ?)",
+                     VALUES (?, ?, ?) USING TTL ?",
                 )
                 .await?,
             client_id_get: p
@@ -208,7 +208,8 @@ impl ScyllaStore {
 
     /// The append itself: one LWT, conditional on the seq being free and (fenced) on the
     /// partition's epoch, raising a lower or missing epoch by compare-and-set on the value read.
-    async fn append_alone(&self, m: &Message, fence: Fence) -> StoreResult<()> {
+    /// `ttl` is the site's retention in seconds, 0 for none (CQL's "no TTL").
+    async fn append_alone(&self, m: &Message, fence: Fence, ttl: i32) -> StoreResult<()> {
         let bucket = bucket_of(m.seq)?;
         let author = serde_json::to_string(&m.author).map_err(backend("encode"))?;
         let (conv, seq) = (m.conversation_id.0, to_i64(m.seq, "seq")?);
@@ -221,8 +222,9 @@ impl ScyllaStore {
         };
         if let Some(cid) = client_msg_id {
             // Before the message: a crash between the two leaves a row that lookups ignore
-            // (its seq does not hold this id), never a stored message without its row.
-            self.exec(&self.st.messages.client_id_put, (conv, cid, seq))
+            // (its seq does not hold this id), never a stored message without its row. It
+            // expires with the message (retention).
+            self.exec(&self.st.messages.client_id_put, (conv, cid, seq, ttl))
                 .await?;
         }
         let mut condition = Standing::Current;
@@ -230,6 +232,7 @@ impl ScyllaStore {
         for _ in 0..ATTEMPTS {
             let applied = if fence.is_unchecked() {
                 let v = (
+                    ttl,
                     client_msg_id,
                     &author,
                     body,
@@ -246,15 +249,15 @@ impl ScyllaStore {
                 // The partition's epoch the write is conditional on: ours, or the one to raise.
                 match condition {
                     Standing::Current => {
-                        let v = (a, b, c, d, e, x, conv, bucket, seq, epoch);
+                        let v = (ttl, a, b, c, d, e, x, conv, bucket, seq, epoch);
                         self.lwt(&self.st.messages.put_fenced, v).await?
                     }
                     Standing::Behind(Some(seen)) => {
-                        let v = (a, b, c, d, e, x, conv, bucket, seq, seen);
+                        let v = (ttl, a, b, c, d, e, x, conv, bucket, seq, seen);
                         self.lwt(&self.st.messages.put_fenced, v).await?
                     }
                     Standing::Behind(None) => {
-                        let v = (a, b, c, d, e, x, conv, bucket, seq);
+                        let v = (ttl, a, b, c, d, e, x, conv, bucket, seq);
                         self.lwt(&self.st.messages.put_fenced_fresh, v).await?
                     }
                 }
@@ -320,6 +323,26 @@ enum Refusal {
     Retry(Standing),
 }
 
+impl ScyllaStore {
+    /// An append whose row lives `ttl` seconds (0: forever): one at a time per partition on
+    /// this node (see `fence.rs`). The static epoch set by the same statement gets the TTL
+    /// too; it is raised again by every append, so it outlives its partition's last message.
+    pub(super) async fn append_expiring(
+        &self,
+        message: &Message,
+        fence: Fence,
+        ttl: i32,
+    ) -> StoreResult<()> {
+        let partition = (message.conversation_id.0, bucket_of(message.seq)?);
+        let append = self.append_alone(message, fence, ttl);
+        timed(
+            "append_message",
+            self.appends.one_at_a_time(partition, append),
+        )
+        .await
+    }
+}
+
 #[async_trait]
 impl MessageStore for ScyllaStore {
     /// One LWT: the row is written only if its seq is free and (fenced) the partition is at
@@ -328,13 +351,7 @@ impl MessageStore for ScyllaStore {
     /// that already landed: fine. The first message of each bucket also records the bucket,
     /// so readers know where history ends.
     async fn append_message(&self, message: &Message, fence: Fence) -> StoreResult<()> {
-        let partition = (message.conversation_id.0, bucket_of(message.seq)?);
-        let append = self.append_alone(message, fence);
-        timed(
-            "append_message",
-            self.appends.one_at_a_time(partition, append),
-        )
-        .await
+        self.append_expiring(message, fence, 0).await
     }
 
     /// The id's row names a seq; it counts only if the message there carries the same id (a

@@ -39,16 +39,21 @@ use scylla::value::{CqlValue, Row};
 use super::{StoreError, StoreResult};
 
 mod agents;
+mod analytics;
 mod api_keys;
 mod articles;
 mod assist;
 mod attachments;
+mod audit;
 mod avatars;
 mod canned;
 mod cluster;
+mod compliance;
 mod conversations;
 mod csat;
+mod effects;
 mod fence;
+mod inbox;
 mod invites;
 mod mail_outbox;
 mod messages;
@@ -69,6 +74,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0004_bots.cql"),
     include_str!("../../../schema/scylla/0005_web.cql"),
     include_str!("../../../schema/scylla/0006_integrations.cql"),
+    include_str!("../../../schema/scylla/0007_compliance.cql"),
 ];
 
 /// Rows fetched per page by every multi-row read.
@@ -109,6 +115,10 @@ struct Statements {
     csat: csat::CsatStatements,
     attachments: attachments::AttachmentStatements,
     mail_outbox: mail_outbox::MailOutboxStatements,
+    inbox: inbox::InboxStatements,
+    analytics: analytics::AnalyticsStatements,
+    audit: audit::AuditStatements,
+    compliance: compliance::ComplianceStatements,
     webhooks: webhooks::WebhookStatements,
     outbox: outbox::OutboxStatements,
     api_keys: api_keys::ApiKeyStatements,
@@ -294,6 +304,13 @@ impl Preparer<'_> {
         self.prepare(cql).await
     }
 
+    /// Counter updates add: a retry after a timeout could add twice, so the driver must not.
+    async fn counter(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
+        let mut st = self.prepare(cql).await?;
+        st.set_is_idempotent(false);
+        Ok(st)
+    }
+
     async fn prepare(&self, cql: impl Into<String>) -> StoreResult<PreparedStatement> {
         self.session
             .prepare(cql.into())
@@ -318,6 +335,10 @@ impl Statements {
             csat: csat::CsatStatements::prepare(&p).await?,
             attachments: attachments::AttachmentStatements::prepare(&p).await?,
             mail_outbox: mail_outbox::MailOutboxStatements::prepare(&p).await?,
+            inbox: inbox::InboxStatements::prepare(&p).await?,
+            analytics: analytics::AnalyticsStatements::prepare(&p).await?,
+            audit: audit::AuditStatements::prepare(&p).await?,
+            compliance: compliance::ComplianceStatements::prepare(&p).await?,
             webhooks: webhooks::WebhookStatements::prepare(&p).await?,
             outbox: outbox::OutboxStatements::prepare(&p).await?,
             api_keys: api_keys::ApiKeyStatements::prepare(&p).await?,

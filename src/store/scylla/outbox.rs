@@ -32,7 +32,7 @@ use crate::assist::model::Csat;
 use crate::clock::Millis;
 use crate::domain::{Conversation, ConversationStatus, Message, SiteId};
 use crate::store::{
-    timed, ConversationStore, CsatStore, Fence, MessageStore, OutboxStore, StoreError, StoreResult,
+    timed, ConversationStore, CsatStore, MessageStore, OutboxStore, StoreError, StoreResult,
 };
 use crate::webhooks::{EventDraft, EventKind, WebhookEndpoint, WebhookId};
 
@@ -132,7 +132,7 @@ impl ScyllaStore {
     }
 
     /// Steps 1-3 of the module doc around `write`.
-    async fn with_intents(
+    pub(super) async fn with_intents(
         &self,
         events: &[EventDraft],
         write: impl std::future::Future<Output = StoreResult<()>>,
@@ -308,46 +308,6 @@ impl ScyllaStore {
 
 #[async_trait]
 impl OutboxStore for ScyllaStore {
-    async fn append_message_with_events(
-        &self,
-        message: &Message,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        self.with_intents(events, self.append_message(message, fence))
-            .await
-    }
-
-    async fn create_conversation_with_events(
-        &self,
-        conversation: &Conversation,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        self.with_intents(events, self.create_conversation(conversation, fence))
-            .await
-    }
-
-    async fn update_conversation_with_events(
-        &self,
-        before: &Conversation,
-        after: &Conversation,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        self.with_intents(events, self.update_conversation(before, after, fence))
-            .await
-    }
-
-    async fn put_csat_with_events(
-        &self,
-        csat: &Csat,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        self.with_intents(events, self.put_csat(csat, fence)).await
-    }
-
     async fn record_events(&self, events: &[EventDraft]) -> StoreResult<usize> {
         timed("record_events", async {
             let mut made = 0;

@@ -46,18 +46,57 @@ impl AttachmentStore for SqliteStore {
                     "SELECT blob_id, conversation_id, site_id, visitor_id, meta
                      FROM attachments WHERE blob_id = ?1",
                     [blob.to_string()],
-                    |row| {
-                        let reference = AttachmentRef {
-                            blob: BlobId(uuid_col(row, 0)?),
-                            conversation_id: ConversationId(uuid_col(row, 1)?),
-                            site_id: SiteId(uuid_col(row, 2)?),
-                            visitor_id: VisitorId(uuid_col(row, 3)?),
-                        };
-                        Ok((reference, json_col::<BlobMeta>(row, 4)?))
-                    },
+                    decode,
                 )
             }),
         )
         .await
     }
+
+    async fn visitor_attachments(
+        &self,
+        visitor: VisitorId,
+    ) -> StoreResult<Vec<(AttachmentRef, BlobMeta)>> {
+        timed(
+            "visitor_attachments",
+            self.read(move |conn| {
+                query_all(
+                    conn,
+                    "SELECT blob_id, conversation_id, site_id, visitor_id, meta
+                     FROM attachments WHERE visitor_id = ?1",
+                    [visitor.to_string()],
+                    decode,
+                )
+            }),
+        )
+        .await
+    }
+
+    async fn delete_attachment(&self, blob: BlobId) -> StoreResult<bool> {
+        let deleted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = deleted.clone();
+        timed(
+            "delete_attachment",
+            self.write(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM attachments WHERE blob_id = ?1")
+                    .and_then(|mut stmt| stmt.execute([blob.to_string()]))
+                    .map_err(map_err)?;
+                seen.store(n > 0, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }),
+        )
+        .await?;
+        Ok(deleted.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+fn decode(row: &rusqlite::Row<'_>) -> StoreResult<(AttachmentRef, BlobMeta)> {
+    let reference = AttachmentRef {
+        blob: BlobId(uuid_col(row, 0)?),
+        conversation_id: ConversationId(uuid_col(row, 1)?),
+        site_id: SiteId(uuid_col(row, 2)?),
+        visitor_id: VisitorId(uuid_col(row, 3)?),
+    };
+    Ok((reference, json_col::<BlobMeta>(row, 4)?))
 }

@@ -1,19 +1,13 @@
-//! SQLite: the outbox writes. Each is ONE writer job: the entity statements of the plain
-//! method, then the events' rows, in the job's savepoint, after the same fence check. So the
-//! group commit that makes the change durable makes its events durable, and a job that fails
-//! (a stale fence, a conflict) leaves neither.
+//! SQLite: the outbox's rows. [`record`] runs inside the writer job of the change that causes
+//! the events (`effects.rs`), so the group commit that makes the change durable makes its
+//! events durable, and a job that fails (a stale fence, a conflict) leaves neither.
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
 use super::codec::*;
-use super::conversations::upsert_conversation;
-use super::csat::upsert_csat;
-use super::messages::insert_message;
 use super::SqliteStore;
-use crate::assist::model::Csat;
-use crate::domain::{Conversation, Message};
-use crate::store::{timed, Fence, OutboxStore, StoreResult};
+use crate::store::{timed, OutboxStore, StoreResult};
 use crate::webhooks::EventDraft;
 
 /// Record `events` inside the current job: one delivery per endpoint of the event's site that
@@ -67,75 +61,6 @@ pub(super) fn record(conn: &Connection, events: &[EventDraft]) -> StoreResult<us
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn append_message_with_events(
-        &self,
-        message: &Message,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        let (m, events) = (message.clone(), events.to_vec());
-        timed(
-            "append_message",
-            self.write_fenced(fence, move |conn| {
-                insert_message(conn, &m, fence)?;
-                record(conn, &events).map(drop)
-            }),
-        )
-        .await
-    }
-
-    async fn create_conversation_with_events(
-        &self,
-        conversation: &Conversation,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        let (c, events) = (conversation.clone(), events.to_vec());
-        timed(
-            "create_conversation",
-            self.write_fenced(fence, move |conn| {
-                upsert_conversation(conn, &c, true)?;
-                record(conn, &events).map(drop)
-            }),
-        )
-        .await
-    }
-
-    async fn update_conversation_with_events(
-        &self,
-        _before: &Conversation,
-        after: &Conversation,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        let (c, events) = (after.clone(), events.to_vec());
-        timed(
-            "update_conversation",
-            self.write_fenced(fence, move |conn| {
-                upsert_conversation(conn, &c, false)?;
-                record(conn, &events).map(drop)
-            }),
-        )
-        .await
-    }
-
-    async fn put_csat_with_events(
-        &self,
-        csat: &Csat,
-        events: &[EventDraft],
-        fence: Fence,
-    ) -> StoreResult<()> {
-        let (c, events) = (csat.clone(), events.to_vec());
-        timed(
-            "put_csat",
-            self.write_fenced(fence, move |conn| {
-                upsert_csat(conn, &c)?;
-                record(conn, &events).map(drop)
-            }),
-        )
-        .await
-    }
-
     async fn record_events(&self, events: &[EventDraft]) -> StoreResult<usize> {
         let events = events.to_vec();
         timed(

@@ -1,7 +1,7 @@
 //! SQLite: the visitors queries (rows decoded in the column order each SELECT lists).
 
 use async_trait::async_trait;
-use rusqlite::{params, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::codec::*;
 use super::SqliteStore;
@@ -96,24 +96,7 @@ impl VisitorStore for SqliteStore {
         let e = event.clone();
         timed(
             "append_visitor_event",
-            self.write_fenced(fence, move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO visitor_events (visitor_id, at, kind, url, title)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (visitor_id, at, kind, url) DO UPDATE SET title = excluded.title",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        e.visitor_id.to_string(),
-                        e.at,
-                        e.kind,
-                        e.url,
-                        e.title
-                    ])
-                })
-                .map(drop)
-                .map_err(map_err)
-            }),
+            self.write_fenced(fence, move |conn| insert_visitor_event(conn, &e)),
         )
         .await
     }
@@ -141,4 +124,25 @@ impl VisitorStore for SqliteStore {
         )
         .await
     }
+}
+
+/// Insert (or refresh the title of) an event. Its site is the visitor's, read in the same
+/// statement, so the retention sweeper finds a site's old events by index.
+pub(super) fn insert_visitor_event(conn: &Connection, e: &VisitorEvent) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO visitor_events (visitor_id, at, kind, url, title, site_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT site_id FROM visitors WHERE id = ?1))
+         ON CONFLICT (visitor_id, at, kind, url) DO UPDATE SET title = excluded.title",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            e.visitor_id.to_string(),
+            e.at,
+            e.kind,
+            e.url,
+            e.title
+        ])
+    })
+    .map(drop)
+    .map_err(map_err)
 }

@@ -17,12 +17,13 @@ export const DEMO = {
   identitySecret: 'demo-identity-secret',
 };
 
-/** Start a node; resolves with { url, dataDir, stop() } once it prints its address. */
-export async function startNode() {
+/** Start a node; resolves with { url, dataDir, stop() } once it prints its address. `args` are
+ *  extra command-line options (`['--rate-burst', '3']`). */
+export async function startNode(args = []) {
   const bin = process.env.SWITCHBOARD_BIN || path.join(REPO, 'target/debug/switchboard');
   if (!existsSync(bin)) throw new Error(`no switchboard binary at ${bin}: run \`cargo build\` or set SWITCHBOARD_BIN`);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'switchboard-browser-'));
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
     cwd: dataDir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },

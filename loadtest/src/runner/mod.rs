@@ -1,5 +1,10 @@
 //! The parent process: prepares agents over HTTP, starts the worker processes, merges their
-//! per-second reports into one timeline, samples the server nodes, and writes the final report.
+//! per-second reports into one timeline, samples the server nodes (and the generator's own
+//! processes, [`generator`]), stops the run early when the scenario says so ([`stop`]), and
+//! writes the final report.
+
+pub mod generator;
+pub mod stop;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
@@ -14,15 +19,19 @@ use crate::loss::{tail_loss, ConvSummary, Loss, GRACE_MS};
 use crate::report::{Report, RunData, RunInfo};
 use crate::scenario::Scenario;
 use crate::scrape::{find_listen_pid, sample_all, Round};
-use crate::stats::Stats;
+use crate::stats::{delivery_p99, Stats};
 use crate::targets::{scrape_nodes, ScrapeNode};
 use crate::worker::{AgentCreds, Gauges, WorkerMsg, WorkerSpec};
+use stop::{EarlyStop, StoppedEarly, WindowSeen};
 
 pub struct RunOptions {
     pub scenario: Scenario,
     /// Where clients connect (nodes or a balancer); at least one.
     pub targets: Vec<SocketAddr>,
-    /// Metrics URLs of the nodes (`--scrape`); empty = every target's `/metrics`.
+    /// Where agents connect (`--agent-target`); empty = `targets`, like the visitors.
+    pub agent_targets: Vec<SocketAddr>,
+    /// Metrics URLs of the nodes (`--scrape`); empty = every target's (and agent target's)
+    /// `/metrics`.
     pub scrape: Vec<(String, SocketAddr)>,
     pub out_dir: std::path::PathBuf,
     pub workers: Option<usize>,
@@ -32,7 +41,10 @@ pub struct RunOptions {
     pub admin_email: String,
     pub admin_password: String,
     pub command_line: String,
+    /// No progress line or worker logs on stderr.
     pub quiet: bool,
+    /// Print the Markdown report and the files written on stdout at the end.
+    pub print_report: bool,
 }
 
 pub fn run(opts: RunOptions) -> Result<Report, String> {
@@ -67,12 +79,20 @@ struct Merge {
 
 async fn run_async(opts: RunOptions) -> Result<Report, String> {
     let scen = opts.scenario.clone();
+    let own_cpu_start = generator::own_cpu_seconds();
     let api = Api::new()?;
-    for t in &opts.targets {
+    let agent_targets = if opts.agent_targets.is_empty() {
+        opts.targets.clone()
+    } else {
+        opts.agent_targets.clone()
+    };
+    let mut all_targets = opts.targets.clone();
+    all_targets.extend(agent_targets.iter().filter(|t| !opts.targets.contains(t)));
+    for t in &all_targets {
         api.wait_healthy(*t, Duration::from_secs(15)).await?;
     }
     let nodes = scrape_nodes(
-        &opts.targets,
+        &all_targets,
         &opts.scrape,
         &opts.server_pids,
         find_listen_pid,
@@ -91,14 +111,19 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
             .join(", ")
     };
     say(format!(
-        "scenario `{}`: {} s in {} phases, {} workers, {} agents (capacity {}), targets {}",
+        "scenario `{}`: {} s in {} phases, {} workers, {} agents (capacity {}), targets {}{}",
         scen.name,
         scen.total_secs(),
         scen.phases.len(),
         workers,
         n_agents,
         scen.agents.capacity,
-        list(&opts.targets)
+        list(&opts.targets),
+        if opts.agent_targets.is_empty() {
+            String::new()
+        } else {
+            format!(", agents on {}", list(&agent_targets))
+        }
     ));
     for n in &nodes {
         say(format!(
@@ -112,7 +137,7 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
     let t_agents = Instant::now();
     let admin = (opts.admin_email.as_str(), opts.admin_password.as_str());
     let creds =
-        crate::accounts::prepare(&api, opts.targets[0], admin, &scen.agents, n_agents).await?;
+        crate::accounts::prepare(&api, agent_targets[0], admin, &scen.agents, n_agents).await?;
     say(format!(
         "{} agents ready in {:.1} s",
         creds.len(),
@@ -135,6 +160,7 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
             workers,
             scenario: scen.clone(),
             targets: opts.targets.clone(),
+            agent_targets: opts.agent_targets.clone(),
             start_unix_ns,
             agents,
         };
@@ -156,16 +182,29 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         children.push(child);
     }
     drop(tx);
+    let worker_pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
 
     // Server samples: one baseline round before the first client, then every interval.
     let rounds: Arc<Mutex<Vec<Round>>> = Arc::new(Mutex::new(Vec::new()));
     let t0_wall = Duration::from_nanos(start_unix_ns);
     let rel = move || (Duration::from_nanos(now_ns()).as_secs_f64()) - t0_wall.as_secs_f64();
-    let baseline = sample_all(&api, &nodes, rel().min(0.0)).await;
+    let mut baseline = sample_all(&api, &nodes, rel().min(0.0)).await;
+    baseline.generator = Some(generator::sample(&worker_pids));
     rounds.lock().expect("rounds").push(baseline);
-    let scraper = spawn_scraper(&api, &nodes, &rounds, &scen, start_unix_ns, rel);
+    let scraper = spawn_scraper(
+        &api,
+        &nodes,
+        &worker_pids,
+        &rounds,
+        &scen,
+        start_unix_ns,
+        rel,
+    );
 
-    let total = scen.total_secs() + scen.generator.drain_secs;
+    let phases_secs = scen.total_secs();
+    let total = phases_secs + scen.generator.drain_secs;
+    let mut early_stop = EarlyStop::new(&scen.report);
+    let mut stopped: Option<StoppedEarly> = None;
     let hard_deadline = Instant::now() + Duration::from_secs(total + 90);
     let mut merge = Merge {
         ticks: BTreeMap::new(),
@@ -196,7 +235,26 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
                 e.1.agents += gauges.agents;
                 e.1.chatting += gauges.chatting;
                 e.2 += 1;
-                if e.2 == workers && t > last_printed && !opts.quiet {
+                let complete = e.2 == workers;
+                if complete && stopped.is_none() {
+                    let seen = |secs: std::ops::RangeInclusive<u64>| {
+                        let seconds = || merge.ticks.range(secs.clone()).map(|(_, e)| &e.0);
+                        WindowSeen {
+                            p99_ms: delivery_p99(seconds()),
+                            errors: seconds().map(Stats::error_total).sum(),
+                        }
+                    };
+                    stopped = early_stop
+                        .as_mut()
+                        .and_then(|rule| rule.after_second(t, phases_secs, seen));
+                    if let Some(s) = &stopped {
+                        let clear = if tty { "\r\x1b[K" } else { "" };
+                        say(format!("{clear}{}; draining", s.describe()));
+                        tell_workers_to_stop(&mut children);
+                    }
+                }
+                let e = &merge.ticks[&t];
+                if complete && t > last_printed && !opts.quiet {
                     last_printed = t;
                     let line = progress(&scen, t, total, &e.0, &e.1);
                     if tty {
@@ -226,11 +284,13 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         eprintln!();
     }
     scraper.abort();
+    let mut worker_cpu = Vec::new();
     for mut c in children {
         // Closing stdin tells a worker still running to exit.
         drop(c.stdin.take());
-        let _ = c.wait();
+        worker_cpu.push(generator::reap(&mut c));
     }
+    let parent_cpu = generator::own_cpu_seconds() - own_cpu_start;
     let mut total_stats = Stats::default();
     let mut ticks = BTreeMap::new();
     for (t, (st, g, _)) in merge.ticks {
@@ -257,21 +317,32 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
         loss,
         conversations_checked: checked,
         tail_lost_examples: examples,
+        generator_cpu: Some((parent_cpu, worker_cpu)),
+    };
+    let duration = match &stopped {
+        Some(s) => s.at_secs + scen.generator.drain_secs,
+        None => total,
     };
     let info = RunInfo {
         command: opts.command_line.clone(),
         started_unix,
-        duration_secs: total as f64,
+        duration_secs: duration as f64,
         targets: opts.targets.iter().map(|t| format!("http://{t}")).collect(),
+        agent_targets: opts
+            .agent_targets
+            .iter()
+            .map(|t| format!("http://{t}"))
+            .collect(),
         scrape: nodes.iter().map(|n| n.url.clone()).collect(),
         workers,
         agents: creds.len(),
+        stopped_early: stopped,
     };
     let report = Report::build(&scen, info, &data);
     let files = report
         .write_all(&opts.out_dir, &scen.name)
         .map_err(|e| format!("writing the report: {e}"))?;
-    if !opts.quiet {
+    if opts.print_report {
         println!("{}", report.markdown(None));
         for f in files {
             println!("wrote {}", f.display());
@@ -280,16 +351,28 @@ async fn run_async(opts: RunOptions) -> Result<Report, String> {
     Ok(report)
 }
 
-/// Sample every node once per `scrape_interval_ms` from the run start until aborted.
+/// The early stop: a `stop` line to every worker (see `worker.rs`); each drains and reports.
+fn tell_workers_to_stop(children: &mut [Child]) {
+    for c in children {
+        if let Some(stdin) = c.stdin.as_mut() {
+            let _ = writeln!(stdin, "stop").and_then(|_| stdin.flush());
+        }
+    }
+}
+
+/// Sample every node (and the generator's processes) once per `scrape_interval_ms` from the
+/// run start until aborted.
 fn spawn_scraper(
     api: &Api,
     nodes: &[ScrapeNode],
+    worker_pids: &[u32],
     rounds: &Arc<Mutex<Vec<Round>>>,
     scen: &Scenario,
     start_unix_ns: u64,
     rel: impl Fn() -> f64 + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     let (api, nodes, rounds) = (api.clone(), nodes.to_vec(), rounds.clone());
+    let worker_pids = worker_pids.to_vec();
     let interval = Duration::from_millis(scen.report.scrape_interval_ms.max(100));
     tokio::spawn(async move {
         let wait = Duration::from_nanos(start_unix_ns.saturating_sub(now_ns()));
@@ -297,7 +380,9 @@ fn spawn_scraper(
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            let round = sample_all(&api, &nodes, rel()).await;
+            let generator = generator::sample(&worker_pids);
+            let mut round = sample_all(&api, &nodes, rel()).await;
+            round.generator = Some(generator);
             rounds.lock().expect("rounds").push(round);
         }
     })
