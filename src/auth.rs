@@ -218,6 +218,12 @@ impl Tokens {
         self.sign(VISITOR_PREFIX, claims)
     }
 
+    /// The visitor a token names, if it is genuine, whatever its site (its claims name it): for
+    /// the HTTP endpoints a visitor calls without a socket (attachments, its messages).
+    pub fn visitor_claims(&self, token: &str) -> Option<VisitorClaims> {
+        self.open::<VisitorClaims>(VISITOR_PREFIX, token)
+    }
+
     /// The visitor a token names, if it is genuine and belongs to `site`.
     pub fn verify_visitor(&self, token: &str, site: SiteId) -> Option<VisitorClaims> {
         self.open::<VisitorClaims>(VISITOR_PREFIX, token)

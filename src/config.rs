@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+mod assist;
 mod cluster;
 
+pub use assist::SmtpTlsArg;
 pub use cluster::{Secret, MIN_CLUSTER_SECRET_BYTES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -88,6 +90,20 @@ pub struct Config {
     pub cluster_wait_buffer: usize,
     /// Shards moved per rebalancing round when a node joins or leaves.
     pub cluster_max_moves: usize,
+    // ---- bots and agent tools (issue 11; config/assist.rs) ----
+    /// Where attachments are stored; `None` = `<data_dir>/blobs`.
+    pub blob_dir: Option<PathBuf>,
+    /// Largest attachment accepted, in bytes.
+    pub attachment_max_bytes: u64,
+    /// Outgoing mail server; `None` = send no email (transcripts, reply notices).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_tls: crate::mail::SmtpTls,
+    pub smtp_username: Option<String>,
+    /// Prefer the environment (`SWITCHBOARD_SMTP_PASSWORD`) or the file over the flag.
+    pub smtp_password: Secret,
+    /// The From header of every email.
+    pub smtp_from: String,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
     /// PEM certificate chain and private key: with both, the node serves HTTPS and WSS itself.
@@ -157,6 +173,14 @@ impl Default for Config {
             cluster_wait_ms: 9_000,
             cluster_wait_buffer: 10_000,
             cluster_max_moves: 4,
+            blob_dir: None,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: crate::mail::SmtpTls::StartTls,
+            smtp_username: None,
+            smtp_password: Secret::default(),
+            smtp_from: "Switchboard <no-reply@localhost>".into(),
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -273,6 +297,29 @@ pub struct Cli {
     pub cluster_wait_buffer: Option<usize>,
     #[arg(long, env = "SWITCHBOARD_CLUSTER_MAX_MOVES")]
     pub cluster_max_moves: Option<usize>,
+    /// Directory for attachments [default: <data-dir>/blobs].
+    #[arg(long, env = "SWITCHBOARD_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// Largest attachment in bytes [default: 10485760].
+    #[arg(long, env = "SWITCHBOARD_ATTACHMENT_MAX_BYTES")]
+    pub attachment_max_bytes: Option<u64>,
+    /// SMTP server for transcripts and reply notices; unset = no email [default: none].
+    #[arg(long, env = "SWITCHBOARD_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// [default: 587]
+    #[arg(long, env = "SWITCHBOARD_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// none, starttls or tls [default: starttls].
+    #[arg(long, env = "SWITCHBOARD_SMTP_TLS")]
+    pub smtp_tls: Option<SmtpTlsArg>,
+    #[arg(long, env = "SWITCHBOARD_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// Prefer the environment or the file over the flag.
+    #[arg(long, env = "SWITCHBOARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<Secret>,
+    /// The From header, e.g. "Acme Support <support@acme.test>".
+    #[arg(long, env = "SWITCHBOARD_SMTP_FROM")]
+    pub smtp_from: Option<String>,
     /// Proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR ranges.
     #[arg(
         long,
@@ -390,6 +437,10 @@ impl Config {
             cluster_wait_ms,
             cluster_wait_buffer,
             cluster_max_moves,
+            attachment_max_bytes,
+            smtp_port,
+            smtp_password,
+            smtp_from,
             trusted_proxies,
             retention_sweep_interval_ms,
             webhook_max_attempts,
@@ -398,6 +449,7 @@ impl Config {
             webhook_concurrency,
             webhook_poll_ms,
         );
+        config.overlay_assist(cli.blob_dir, cli.smtp_host, cli.smtp_tls, cli.smtp_username);
         if let Some(path) = cli.tls_cert {
             config.tls_cert = Some(path);
         }
@@ -473,7 +525,8 @@ impl Config {
                 "tls_cert and tls_key go together: set both, or neither".into(),
             ));
         }
-        self.validate_cluster()
+        self.validate_cluster()?;
+        self.validate_assist()
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

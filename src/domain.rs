@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::Millis;
+pub use crate::message_extra::{Attachment, ExtraFields, MessageExtra};
 
 // Issue 12's nouns, each in its own file: conversation events, tags, the visitor's device.
 mod client;
@@ -175,6 +176,11 @@ pub struct Message {
     pub author: Author,
     pub body: String,
     pub at: Millis,
+    /// Citations, quick actions, attachments, the private flag (issue 11): flattened, so they
+    /// are optional top-level fields on the wire.
+    #[serde(flatten)]
+    #[schema(value_type = crate::message_extra::ExtraFields)]
+    pub extra: MessageExtra,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

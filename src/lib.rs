@@ -10,13 +10,15 @@
 //!   shard and a shard to its node, the socket table; membership, placement and shard leases,
 //!   with the store as the authority; node links.
 //! - [`protocol`]: the wire frames (protocol v1) and their decoder.
-//! - [`domain`]: ids, conversations, messages, sites, agents, visitors.
+//! - [`domain`]: ids, conversations, messages, sites, agents, visitors; [`message_extra`]: what a
+//!   message carries besides its text (citations, attachments, the private flag of a note).
 //! - [`store`]: the `Store` trait and its SQLite and ScyllaDB backends.
 //! - [`auth`]: passwords, bearer and visitor tokens, identity signatures.
 //! - [`automation`]: business hours and the replies that depend on them.
 //! - [`bot`]: the knowledge-base bot, ownership and hand-offs, the optional LLM connector.
 //! - [`mail`]: outgoing email (transcripts, "you have a reply") over SMTP, sent at most once.
 //! - [`blobs`]: attachments behind a blob-store trait, with size and type limits.
+//! - [`assist`]: the node's bot, mail and attachment services and the data they store.
 //! - [`abuse`]: client addresses behind proxies, rate buckets per sender, login throttling,
 //!   the widget's origin allowlist.
 //! - [`analytics`]: per-site, per-agent, per-day and per-hour counters written with the events.
@@ -33,6 +35,7 @@ pub mod abuse;
 pub mod actors;
 pub mod analytics;
 pub mod api_keys;
+pub mod assist;
 pub mod auth;
 pub mod automation;
 pub mod blobs;
@@ -48,6 +51,7 @@ pub mod error;
 pub mod gateway;
 pub mod mail;
 pub mod memory;
+pub mod message_extra;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

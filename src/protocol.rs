@@ -8,6 +8,9 @@
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
+use crate::assist::model::Csat;
+use crate::blobs::BlobId;
+use crate::bot::{HandoffReason, Owner, QuickAction};
 use crate::clock::Millis;
 use crate::domain::{
     AgentId, Conversation, ConversationId, ConversationStatus, Message, Presence, Seq,
@@ -93,7 +96,14 @@ pub enum ClientFrame {
         id: String,
         conversation_id: ConversationId,
         client_msg_id: String,
+        /// May be empty when `attachments` are given.
         body: String,
+        /// Agent: a private note, seen by agents only.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        private: bool,
+        /// Blobs uploaded first with `POST /api/v1/conversations/{id}/attachments`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<BlobId>,
     },
     Typing {
         id: String,
@@ -160,6 +170,21 @@ pub enum ClientFrame {
     Ping {
         id: String,
     },
+    /// Visitor: a quick action under a bot message ("Talk to a human" also works when the bot
+    /// no longer answers: nothing happens then).
+    BotAction {
+        id: String,
+        conversation_id: ConversationId,
+        action: QuickAction,
+    },
+    /// Visitor: rate a closed conversation (1-5) with an optional comment.
+    Rate {
+        id: String,
+        conversation_id: ConversationId,
+        rating: u8,
+        #[serde(default)]
+        comment: String,
+    },
     /// Agent: replace a conversation's tags.
     Tags {
         id: String,
@@ -201,6 +226,8 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "wake",
     "close",
     "ping",
+    "bot_action",
+    "rate",
     "tags",
 ];
 
@@ -226,6 +253,8 @@ impl ClientFrame {
             Wake { .. } => "wake",
             Close { .. } => "close",
             Ping { .. } => "ping",
+            BotAction { .. } => "bot_action",
+            Rate { .. } => "rate",
             Tags { .. } => "tags",
         }
     }
@@ -250,6 +279,8 @@ impl ClientFrame {
             | Snooze { id, .. }
             | Wake { id, .. }
             | Close { id, .. }
+            | BotAction { id, .. }
+            | Rate { id, .. }
             | Tags { id, .. }
             | Ping { id } => id,
         }
@@ -287,9 +318,10 @@ fn validate(frame: ClientFrame) -> Result<ClientFrame, DecodeError> {
         ClientFrame::Send {
             body,
             client_msg_id,
+            attachments,
             ..
         } => {
-            if let Err(error) = check_message(client_msg_id, body) {
+            if let Err(error) = check_send(client_msg_id, body, attachments.len()) {
                 return Err(DecodeError {
                     id: Some(frame.id().to_owned()),
                     error,
@@ -344,6 +376,21 @@ pub fn check_message(client_msg_id: &str, body: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid("`client_msg_id` must be 1 to 64 bytes"));
     }
     Ok(())
+}
+
+/// Most attachments one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The rules for a `send`: a chat message, or attachments with an optional caption.
+pub fn check_send(client_msg_id: &str, body: &str, attachments: usize) -> Result<(), ApiError> {
+    if attachments > MAX_ATTACHMENTS {
+        return Err(ApiError::invalid("at most 10 attachments per message"));
+    }
+    if attachments > 0 && body.is_empty() {
+        // A bare attachment: only the client id needs checking.
+        return check_message(client_msg_id, "attachment");
+    }
+    check_message(client_msg_id, body)
 }
 
 /// A cheap plausibility check; the address is confirmed by whoever writes to it.
@@ -462,6 +509,32 @@ pub enum ServerFrame {
     Presence {
         agent_id: AgentId,
         status: Presence,
+    },
+    /// A bot answer being written (LLM): the whole text so far, replacing the previous draft
+    /// with the same id. Not stored; `draft_end` follows.
+    Draft {
+        conversation_id: ConversationId,
+        draft_id: u64,
+        text: String,
+    },
+    /// The draft is over: `seq` is the stored message that replaces it (sent just before), or
+    /// none when it was withdrawn (a hand-off, an agent took over, an invalid answer).
+    DraftEnd {
+        conversation_id: ConversationId,
+        draft_id: u64,
+        #[serde(default)]
+        seq: Option<Seq>,
+    },
+    /// Who answers the conversation (bot, queue or an agent) and why the bot handed it off.
+    Owner {
+        conversation_id: ConversationId,
+        owner: Owner,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handoff_reason: Option<HandoffReason>,
+    },
+    /// Agent: the visitor rated a closed conversation.
+    Csat {
+        csat: Csat,
     },
     /// Sent just before the server closes the socket on purpose.
     Goodbye {

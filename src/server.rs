@@ -13,7 +13,7 @@ use actix_web::{dev::ServerHandle, App, HttpServer};
 use crate::actors::janitor::JanitorActor;
 use crate::actors::{Hub, HubRef};
 use crate::auth::{hash_password, random_secret, Tokens};
-use crate::clock::SharedClock;
+use crate::clock::{Clock, SharedClock};
 use crate::cluster::link::LinkConfig;
 use crate::cluster::node::ClusterNode;
 use crate::cluster::{MembershipOptions, NodeId, OwnershipMap, Registry, ShardMap};
@@ -112,6 +112,7 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
         settings: SiteSettings::default(),
     };
     store.put_site(&site).await?;
+    seed_demo_help_centre(store, site.id).await?;
     let password_hash = hash_password(DEMO_PASSWORD);
     for (email, name, role) in [
         (DEMO_ADMIN_EMAIL, "Demo Admin", Role::Admin),
@@ -131,6 +132,19 @@ pub async fn seed_demo(store: &SharedStore) -> Result<bool, StoreError> {
         store.put_agent(&agent).await?;
     }
     Ok(true)
+}
+
+/// The demo coffee shop's help centre (the bot answers from it once a site admin turns the bot
+/// on; the demo keeps it off so the demo chat reaches the agents as before). Ids come from the
+/// site and the article's slug, so seeding again overwrites.
+pub async fn seed_demo_help_centre(store: &SharedStore, site: SiteId) -> Result<(), StoreError> {
+    let now = crate::clock::SystemClock.now_ms();
+    let articles = crate::bot::demo::articles(site, now)
+        .map_err(|e| StoreError::Corrupt(format!("demo help centre: {e}")))?;
+    for article in &articles {
+        store.put_article(article).await?;
+    }
+    Ok(())
 }
 
 /// Start a node inside the current actix System.
@@ -178,6 +192,16 @@ pub async fn start(config: Config, clock: SharedClock) -> std::io::Result<Starte
         Tokens::new(key),
         registry,
     );
+    let assist = crate::assist::Assist::new(&config, store.clone(), clock.clone())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let _ = hub.assist.set(assist.clone());
+    // Attachments are personal data: GDPR export and erasure reach them through this hook.
+    hub.personal_data
+        .register(Arc::new(crate::assist::personal_data::AttachmentData::new(
+            store.clone(),
+            assist.blobs.clone(),
+        )));
+    crate::assist::outbox::start_sending(assist, clock.clone());
     let cluster_runtime = match join_cluster(&hub, &config, &clock).await? {
         Some((runtime, cluster)) => {
             let _ = hub.cluster.set(cluster);

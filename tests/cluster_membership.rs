@@ -45,6 +45,7 @@ fn message(conversation_id: ConversationId, seq: u64) -> Message {
         author: Author::Bot,
         body: format!("late write {seq}"),
         at: 1_700_000_000_000,
+        extra: Default::default(),
     }
 }
 

@@ -46,10 +46,13 @@ fn check(text: &str) {
             if let ClientFrame::Send {
                 body,
                 client_msg_id,
+                attachments,
                 ..
             } = &frame
             {
-                assert!(body.len() <= MAX_BODY_BYTES && !body.trim().is_empty());
+                // A bare attachment may have no caption.
+                assert!(body.len() <= MAX_BODY_BYTES);
+                assert!(!body.trim().is_empty() || (body.is_empty() && !attachments.is_empty()));
                 assert!(!client_msg_id.is_empty() && client_msg_id.len() <= MAX_COMMAND_ID_BYTES);
             }
         }

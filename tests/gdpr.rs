@@ -1,13 +1,23 @@
 //! GDPR over real sockets: an admin exports everything about a visitor as JSON, then erases
 //! the visitor while its widget is still connected and its conversation's actor is live. Every
-//! row is gone from the store, the live actor forgets it, the open socket is told, and the
+//! row is gone from the store (attachments too: reference and bytes), the live actor forgets it, the open socket is told, and the
 //! audit log keeps records of both that survive the erasure.
 
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use switchboard::blobs::BlobId;
 use switchboard::domain::{ConversationId, ConversationStatus, VisitorId};
+
+/// A 1x1 PNG, for an attachment.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
 
 async fn delete(node: &TestNode, path: &str, token: &str) -> HttpResponse {
     http(node.addr, "DELETE", path, Some(token), None).await
@@ -20,6 +30,16 @@ async fn visitor_with_history(node: &TestNode, agent: &mut Agent) -> (Visitor, S
         .await;
     let conv = v.open_chat().await;
     v.say(&conv, "v-1", "my parcel is late").await;
+    // A photo of the parcel: an attachment (bytes in the blob store, a reference in the store).
+    let path = format!("/api/v1/conversations/{conv}/attachments?filename=parcel.png");
+    let up = http(node.addr, "POST", &path, Some(&v.token), Some(PNG)).await;
+    assert_eq!(up.status, 201, "{}", up.text());
+    let blob = up.json()["attachment"]["blob_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    v.ok(json!({"type":"send","conversation_id":conv,"client_msg_id":"v-pic","body":"","attachments":[blob]}))
+        .await;
     agent.assigned(&conv).await;
     agent.say(&conv, "g-1", "sorry, looking now").await;
     (v, conv)
@@ -61,7 +81,17 @@ async fn an_export_holds_everything_and_an_erasure_leaves_nothing_but_the_audit(
         .collect();
     assert!(bodies.contains(&"my parcel is late"), "{bodies:?}");
     assert!(bodies.contains(&"sorry, looking now"), "{bodies:?}");
-    assert!(export["attachments"].is_array(), "{export}");
+    let attachments = export["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{export}");
+    assert_eq!(attachments[0]["conversation_id"], json!(conv));
+    assert_eq!(attachments[0]["meta"]["filename"], "parcel.png");
+    let blob = BlobId::parse(attachments[0]["blob_id"].as_str().unwrap()).unwrap();
+    let blob_file = node
+        .data_dir()
+        .join("blobs")
+        .join(&blob.to_string()[..2])
+        .join(blob.to_string());
+    assert!(blob_file.exists(), "{blob_file:?}");
 
     // Agents may not export or erase; only admins.
     let r = node
@@ -84,6 +114,7 @@ async fn an_export_holds_everything_and_an_erasure_leaves_nothing_but_the_audit(
         "welcome, two chats, a reply: {erased}"
     );
     assert_eq!(erased["events"], 1, "{erased}");
+    assert_eq!(erased["attachments"], 1, "{erased}");
 
     // The open socket is told the conversation is over; the live actor no longer has it.
     v.status_event(&conv, "closed").await;
@@ -130,6 +161,9 @@ async fn an_export_holds_everything_and_an_erasure_leaves_nothing_but_the_audit(
             "{status:?} inbox still lists it"
         );
     }
+    // The attachment: its reference and its bytes.
+    assert_eq!(store.get_attachment(blob).await.unwrap(), None);
+    assert!(!blob_file.exists(), "{blob_file:?} survived the erasure");
     let r = node
         .get(&format!("/api/v1/visitors/{}/export", v.id), Some(&admin))
         .await;

@@ -6,11 +6,10 @@
 //! Needs Python's aiosmtpd (`python3 -m pip install aiosmtpd`); without it every test prints
 //! SKIPPED and passes, so a machine without Python can still run `cargo test`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+#[path = "support/smtp.rs"]
+mod smtp;
 
+use smtp::{aiosmtpd_missing, free_port, Sink};
 use switchboard::domain::ConversationId;
 use switchboard::mail::outbox::OutboxState;
 use switchboard::mail::smtp::SendReport;
@@ -20,81 +19,6 @@ use switchboard::mail::{
 };
 
 const DOMAIN: &str = "mail.switchboard.test";
-
-fn aiosmtpd_missing() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("SKIPPED: Python's aiosmtpd is not installed (python3 -m pip install aiosmtpd)");
-    }
-    !ok
-}
-
-/// The SMTP server process; killed (by its own pid) when dropped.
-struct Sink {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Sink {
-    fn start(port: u16, fail_first_data: u32) -> Sink {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string()])
-            .args(["--out", dir.path().to_str().expect("utf-8 temp path")])
-            .args(["--fail-first-data", &fail_first_data.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start python3");
-        // Wait for "ready" with a deadline, reading on a thread so a hung child cannot hang us.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the SMTP server says ready");
-        assert_eq!(line.trim(), "ready");
-        Sink { child, dir }
-    }
-
-    /// The delivered messages, in arrival order.
-    fn delivered(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .expect("read sink dir")
-            .map(|e| e.expect("dir entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|p| std::fs::read_to_string(p).expect("read message"))
-            .collect()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 fn mailer(port: u16) -> Mailer {
     let settings = SmtpSettings {

@@ -161,6 +161,25 @@ fn render(doc: &Value) -> String {
         if !about.is_empty() {
             let _ = writeln!(out, "{about}\n");
         }
+        // A struct with a flattened field is `allOf`: its own fields, and the flattened type's.
+        let flattened: Vec<String> = match schema["allOf"].as_array() {
+            Some(parts) if schema["properties"].is_null() => parts
+                .iter()
+                .filter(|p| p["$ref"].is_string())
+                .map(type_of)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let schema = match schema["allOf"].as_array() {
+            Some(parts) if !flattened.is_empty() => parts
+                .iter()
+                .find(|p| p["properties"].is_object())
+                .unwrap_or(schema),
+            _ => schema,
+        };
+        if !flattened.is_empty() {
+            let _ = writeln!(out, "Also has the fields of {}.\n", flattened.join(", "));
+        }
         if let Some(values) = schema["enum"].as_array() {
             let vals: Vec<String> = values
                 .iter()

@@ -38,6 +38,7 @@ fn message(writer: u64, seq: Seq) -> Message {
         },
         body: format!("writer {writer} message {seq}"),
         at: 1_700_000_000_000 + seq as i64,
+        extra: Default::default(),
     }
 }
 

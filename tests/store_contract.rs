@@ -84,6 +84,7 @@ fn message(conversation_id: ConversationId, seq: Seq) -> Message {
         },
         body: format!("message {seq}"),
         at: T0 + seq as Millis,
+        extra: Default::default(),
     }
 }
 
@@ -770,6 +771,79 @@ async fn sqlite_reopen_keeps_data() {
         store.messages_after(conv, 0, 10).await.unwrap(),
         vec![message(conv, 1)]
     );
+}
+
+/// A file made at an intermediate commit of parallel branches (it has 1, 2, 3 and 5, not 4)
+/// gets every migration it lacks, the lower 4 included, in order, and keeps its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_applies_each_missing_migration_below_the_highest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        let made: [(u32, &str); 4] = [
+            (1, include_str!("../schema/sqlite/0001_init.sql")),
+            (2, include_str!("../schema/sqlite/0002_cluster.sql")),
+            (3, include_str!("../schema/sqlite/0003_message_epoch.sql")),
+            (5, include_str!("../schema/sqlite/0005_web.sql")),
+        ];
+        for (version, sql) in made {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
+                [version],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO messages (conversation_id, seq, client_msg_id, author, body, at, epoch)
+             VALUES ('00000000-0000-0000-0000-000000000001', 1, NULL, '\"visitor\"', 'kept', 1, 0)",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+    assert_eq!(
+        store.applied_migrations().await.unwrap(),
+        switchboard::store::sqlite::migration_versions()
+    );
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // When each version landed: 4, 6 and 7 now (after 5), the others when the file was made.
+    let late: Vec<u32> = conn
+        .prepare("SELECT version FROM schema_version WHERE applied_at > 0 ORDER BY version")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(late, vec![4, 6, 7]);
+    // 4's column and tables, 6's and 7's tables, next to 5's, and the old row is still there.
+    let extra: Option<String> = conn
+        .query_row("SELECT extra FROM messages WHERE body = 'kept'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(extra, None);
+    for table in [
+        "csat",
+        "mail_outbox",
+        "webhook_events",
+        "analytics_counters",
+        "agent_avatars",
+    ] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "table {table}");
+    }
 }
 
 /// `Synchronous::Normal` and a tiny batch limit open and write like the defaults.

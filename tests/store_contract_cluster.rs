@@ -101,6 +101,7 @@ fn message(conversation_id: ConversationId, seq: Seq, body: &str) -> Message {
         author: Author::Bot,
         body: format!("{body} {seq}"),
         at: T0 + seq as Millis,
+        extra: Default::default(),
     }
 }
 

@@ -5,11 +5,15 @@
 //! inbox listings kept in small partitions (closed conversations by day of last activity,
 //! listed newest first across days; active ones overwritten in place). SQLite-only: the bounded
 //! retention sweep and the audit log's append-only triggers. ScyllaDB-only: the TTLs retention
-//! sets (it expires rows itself and has no sweep).
+//! sets (it expires rows itself and has no sweep). Erasure covers the bots' and agent tools'
+//! rows too (ratings, bot state; attachment references are listed by visitor for the
+//! attachments' hook; SQLite also drops the conversation's emails).
 
 use std::sync::Arc;
 
 use switchboard::analytics::{Increment, Metric};
+use switchboard::assist::model::{ConversationAssist, Csat};
+use switchboard::blobs::{AttachmentRef, BlobId, BlobMeta};
 use switchboard::clock::Millis;
 use switchboard::compliance::audit::{AuditActor, AuditRecord};
 use switchboard::domain::{
@@ -49,6 +53,7 @@ fn message(conversation_id: ConversationId, seq: u64, at: Millis) -> Message {
         },
         body: format!("message {seq}"),
         at,
+        extra: Default::default(),
     }
 }
 
@@ -295,6 +300,41 @@ async fn erasing_a_conversation_and_a_visitor_leaves_nothing(store: SharedStore)
         .await
         .unwrap();
 
+    // Issue 11's rows about the closed one: its rating, its bot state, an attachment.
+    let rating = Csat {
+        conversation_id: closed.id,
+        site_id: site,
+        visitor_id: v.id,
+        rating: 5,
+        comment: "my name is Ann".into(),
+        at: T0 + 3,
+    };
+    store.put_csat(&rating, Fence::UNCHECKED).await.unwrap();
+    store
+        .put_conversation_assist(
+            closed.id,
+            &ConversationAssist::without_bot(),
+            Fence::UNCHECKED,
+        )
+        .await
+        .unwrap();
+    let blob = BlobId::new();
+    let attached = AttachmentRef {
+        blob,
+        conversation_id: closed.id,
+        site_id: site,
+        visitor_id: v.id,
+    };
+    let meta = BlobMeta {
+        id: blob,
+        content_type: "image/png".into(),
+        size: 68,
+        sha256: "ab".repeat(32),
+        filename: "me.png".into(),
+        created_at: T0,
+    };
+    store.put_attachment(&attached, &meta).await.unwrap();
+
     for c in [&open, &closed] {
         assert!(store.erase_conversation(c, Fence::UNCHECKED).await.unwrap() >= 1);
         assert_eq!(store.get_conversation(c.id).await.unwrap(), None);
@@ -302,6 +342,26 @@ async fn erasing_a_conversation_and_a_visitor_leaves_nothing(store: SharedStore)
         // A retried send of an erased message finds nothing to point at.
         assert_eq!(store.seq_of_client_msg(c.id, "c-1").await.unwrap(), None);
     }
+    assert_eq!(store.get_csat(closed.id).await.unwrap(), None);
+    assert!(!store
+        .site_csat(site, 10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.conversation_id == closed.id));
+    assert_eq!(
+        store.get_conversation_assist(closed.id).await.unwrap(),
+        None
+    );
+    // Attachment references wait for the attachments' hook (bytes first, then the reference),
+    // which finds them by visitor.
+    assert_eq!(
+        store.visitor_attachments(v.id).await.unwrap(),
+        vec![(attached, meta)]
+    );
+    assert!(store.delete_attachment(blob).await.unwrap());
+    assert!(!store.delete_attachment(blob).await.unwrap());
+    assert!(store.visitor_attachments(v.id).await.unwrap().is_empty());
     assert_eq!(store.erase_visitor(&v, Fence::UNCHECKED).await.unwrap(), 1);
     assert_eq!(store.get_visitor(v.id).await.unwrap(), None);
     let user = v.user_id.as_deref().unwrap();
@@ -729,4 +789,46 @@ async fn sqlite_erasure_and_retention_cover_webhook_copies() {
     assert_eq!(swept.webhook_events, 2, "{swept:?}");
     assert!(store.deliveries(site, None, 10).await.unwrap().is_empty());
     assert!(store.delivery_log(site, None, 10).await.unwrap().is_empty());
+}
+
+/// SQLite: a conversation's emails (transcript, reply notices; they hold the visitor's address
+/// and the text) go with it, sent or not, and another conversation's stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_erasure_drops_the_conversations_emails() {
+    let (_dir, store) = sqlite_store().await;
+    let site = SiteId::new();
+    let erased = Conversation::new(site, VisitorId::new(), T0);
+    let kept = Conversation::new(site, VisitorId::new(), T0);
+    let email = |key: String| switchboard::mail::OutgoingEmail {
+        key,
+        to: "ann@example.com".into(),
+        subject: "Your conversation".into(),
+        text: "t".into(),
+        html: "h".into(),
+        created_at: T0,
+    };
+    let keys = [
+        format!("transcript/{}/7", erased.id),
+        format!("reply/{}/3", erased.id),
+        format!("transcript/{}/2", kept.id),
+    ];
+    for c in [&erased, &kept] {
+        store
+            .create_conversation(c, Fence::UNCHECKED)
+            .await
+            .unwrap();
+    }
+    for key in &keys {
+        assert!(store
+            .mail_outbox_enqueue(&email(key.clone()), T0)
+            .await
+            .unwrap());
+    }
+    store
+        .erase_conversation(&erased, Fence::UNCHECKED)
+        .await
+        .unwrap();
+    assert_eq!(store.mail_outbox_get(&keys[0]).await.unwrap(), None);
+    assert_eq!(store.mail_outbox_get(&keys[1]).await.unwrap(), None);
+    assert!(store.mail_outbox_get(&keys[2]).await.unwrap().is_some());
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use switchboard::analytics::{Increment, Metric};
 use switchboard::api_keys::{ApiKey, ApiKeyId, Scope};
+use switchboard::assist::model::Csat;
 use switchboard::clock::Millis;
 use switchboard::cluster::{Fence, Holder, NodeId, TakeOutcome, TakeShard};
 use switchboard::domain::{Agent, AgentId, Author, Conversation, Message, Role, SiteId, VisitorId};
@@ -47,6 +48,7 @@ fn message(conv: &Conversation, seq: u64) -> Message {
         },
         body: format!("message {seq}"),
         at: T0 + seq as Millis,
+        extra: Default::default(),
     }
 }
 
@@ -596,6 +598,47 @@ async fn sqlite_a_fenced_write_records_no_event_and_no_count() {
         .unwrap();
     assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 1);
     assert_eq!(store.counts(site, 7, 7).await.unwrap().len(), 1);
+
+    // A rating, its `csat.submitted` and its score's count are one write too.
+    let csat = Csat {
+        conversation_id: conv.id,
+        site_id: site,
+        visitor_id: conv.visitor_id,
+        rating: 4,
+        comment: "ok".into(),
+        at: T0 + 5,
+    };
+    let rated = WriteEffects {
+        events: vec![events::csat_submitted(&csat)],
+        increments: vec![Increment {
+            site,
+            day: 8,
+            hour: 2,
+            agent: None,
+            inside_hours: true,
+            metric: Metric::Csat,
+            count: 1,
+            total: 4,
+        }],
+        retention_days: 0,
+    };
+    let refused = store.put_csat_with_effects(&csat, &rated, stale).await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    assert!(store.get_csat(conv.id).await.unwrap().is_none());
+    assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 1);
+    assert!(store.counts(site, 8, 8).await.unwrap().is_empty());
+    store
+        .put_csat_with_effects(&csat, &rated, Fence::new(3, epoch))
+        .await
+        .unwrap();
+    assert_eq!(store.get_csat(conv.id).await.unwrap(), Some(csat));
+    assert_eq!(store.deliveries(site, None, 10).await.unwrap().len(), 2);
+    let counted = store.counts(site, 8, 8).await.unwrap();
+    assert_eq!(counted.len(), 1);
+    assert_eq!((counted[0].metric, counted[0].total), (Metric::Csat, 4));
 }
 
 /// Two processes' stores on one file claim concurrently: every delivery goes to exactly one.

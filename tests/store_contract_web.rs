@@ -38,6 +38,7 @@ fn said(conversation_id: ConversationId, seq: u64, author: Author, body: &str) -
         author,
         body: body.into(),
         at: T0 + seq as Millis,
+        extra: Default::default(),
     }
 }
 

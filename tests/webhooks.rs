@@ -4,8 +4,11 @@
 //! (each conversation created and closed, each message stored, each assignment recorded)
 //! arrives at least once, repeats carry the same id and bytes, and nothing arrives that the
 //! store does not hold. Also: "send test event", dead letters and sending them again, the
-//! delivery log. Needs python3 (standard library only).
+//! delivery log; the bot's hand-off and a visitor's rating (issue 11) as events. Needs python3
+//! (standard library only).
 
+#[path = "support/assist.rs"]
+mod assist;
 mod common;
 #[path = "support/webhook_receiver.rs"]
 mod receiver;
@@ -379,4 +382,84 @@ async fn a_delivery_that_keeps_failing_ends_dead_and_can_be_sent_again() {
         .post("/api/v1/webhooks/deliveries/redeliver", Some(&admin), &body)
         .await;
     assert_eq!(again.status, 404, "{}", again.text());
+}
+
+/// The body of an accepted line, parsed.
+fn event_body(line: &Value) -> Value {
+    serde_json::from_str(line["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_hand_off_and_a_rating_are_events_recorded_with_their_change() {
+    let node = TestNode::start_with(fast_retries);
+    let admin = node.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (_, secret) = endpoint(
+        &node,
+        &admin,
+        &format!("http://127.0.0.1:{port}/hook"),
+        json!({ "events": ["conversation.handed_off", "csat.submitted"] }),
+    )
+    .await;
+    let rx = Receiver::start(port, &secret, &dir.path().join("events.jsonl"), 0);
+    assist::bot_settings(&node, "bot_first", None).await;
+    let mut agent = node.online_agent("hook@bots.test", 5).await;
+    let mut v = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let conv = v.open_chat().await;
+
+    let asked = assist::say(&mut v, &conv, "Can I talk to a person please?").await;
+    let notice = assist::bot_message(&mut v, &conv, asked).await;
+    assert_eq!(notice["handoff"], "asked", "{notice}");
+    let notice_seq = notice["seq"].as_u64().unwrap();
+    agent.assigned(&conv).await;
+    agent
+        .ok(json!({"type":"close","conversation_id":conv}))
+        .await;
+    v.status_event(&conv, "closed").await;
+    v.ok(json!({"type":"rate","conversation_id":conv,"rating":5,"comment":"Thanks"}))
+        .await;
+
+    let handed_id = event_id(&format!("conversation.handed_off/{conv}/{notice_seq}"));
+    until("the hand-off and the rating at the receiver", || async {
+        let types: BTreeSet<String> = rx.accepted().iter().map(|l| s(&l["type"])).collect();
+        types.contains("conversation.handed_off") && types.contains("csat.submitted")
+    })
+    .await;
+    let accepted = rx.accepted();
+    // The endpoint asked for these two kinds only: no message or conversation events.
+    assert!(
+        accepted
+            .iter()
+            .all(|l| l["type"] == "conversation.handed_off" || l["type"] == "csat.submitted"),
+        "{accepted:?}"
+    );
+    let handed = accepted
+        .iter()
+        .find(|l| l["type"] == "conversation.handed_off")
+        .unwrap();
+    // Named by the notice it was stored with: the same change always makes the same id.
+    assert_eq!(s(&handed["event_id"]), handed_id);
+    let body = event_body(handed);
+    assert_eq!(body["data"]["conversation_id"], conv.as_str(), "{body}");
+    assert_eq!(body["data"]["reason"], "asked", "{body}");
+    assert_eq!(body["data"]["message"]["seq"], notice_seq, "{body}");
+    assert_eq!(body["data"]["message"]["handoff"], "asked", "{body}");
+
+    let rated = accepted
+        .iter()
+        .find(|l| l["type"] == "csat.submitted")
+        .unwrap();
+    let body = event_body(rated);
+    assert_eq!(body["data"]["conversation_id"], conv.as_str(), "{body}");
+    assert_eq!(body["data"]["csat"]["rating"], 5, "{body}");
+    assert_eq!(body["data"]["csat"]["comment"], "Thanks", "{body}");
+    let stored = node
+        .get(&format!("/api/v1/conversations/{conv}/csat"), Some(&admin))
+        .await
+        .json();
+    assert_eq!(
+        body["data"]["csat"], stored["csat"],
+        "the event carries the stored rating"
+    );
 }

@@ -212,6 +212,14 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     avatars: {}, agentId: '', proactive: null, trigger: null,
   };
 
+  // Bot answers, drafts, the owner, attachments and the rating live in widget-x.js, loaded the
+  // first time the panel opens or a frame needs it; calls made before it runs wait in a queue.
+  const xq = [];
+  const x = (...call) => {
+    if (S.x) return S.x(...call);
+    if (xq.push(call) === 1) document.head.append(h('script', { src: ORIGIN + '/widget-x.js', async: true }));
+  };
+
   // ---- rendering -----------------------------------------------------------------------------
   const emailKnown = () => Boolean(S.emailLeft || S.email || (S.identity && S.identity.email));
   const initials = (name) => name.split(/\s+/).map((w) => w[0] || '').join('').slice(0, 2).toUpperCase();
@@ -311,6 +319,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       kind === 'agent' ? h('div', { className: 'who' }, av = h('span', { className: 'av', 'aria-hidden': 'true' }), name) : null,
       rich(m.body));
     if (av) face(av, name, m.author.id);
+    if (m.citations || m.actions || m.attachments) x('decorate', el, m);
     if (kind === 'visitor') {
       el.meta = h('div', { className: 'meta' });
       el.append(el.meta);
@@ -357,7 +366,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     S.open = on;
     show(panel, on);
     launcher.setAttribute('aria-expanded', String(on));
-    if (on) S.unread = 0;
+    if (on) { S.unread = 0; x('open'); }
     render();
     if (on) {
       scrollDown();
@@ -426,6 +435,8 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     }
     S.ready = S.everReady = true;
     S.attempt = 0;
+    S.token = w.visitor_token;
+    if (S.x) S.x('welcome');
     if (!S.identity) store('localStorage', 'token', w.visitor_token); // a verified visitor's token is not kept
     settleIdentity(true);
     if (w.widget) applyConfig(w.widget);
@@ -508,6 +519,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       case 'availability':
         S.cfg.agents_online = f.agents_online;
         return render();
+      case 'draft': case 'draft_end': case 'owner': return x('frame', f);
       case 'goodbye': // the close follows and reconnects
         if (f.code === 'rate_limited') slowDown();
         return render();
@@ -541,6 +553,7 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
       S.ended = true;
       show(typingLine, false);
       markEnded(c);
+      x('ended', c);
       scrollDown();
     }
     render();
@@ -775,6 +788,11 @@ textarea { flex: 1; resize: none; height: 42px; min-height: 42px; max-height: 12
     logout() { switchVisitor(null); },
     open() { setOpen(true); },
     close() { setOpen(false); },
+    // widget-x.js registers here with the internals it extends.
+    x(make) {
+      S.x = make({ S, h, LANG, ORIGIN, command, section, scrollDown, startConversation, input, row: form.lastChild });
+      for (const c of xq.splice(0)) S.x(...c);
+    },
   };
 
   // ---- start ---------------------------------------------------------------------------------

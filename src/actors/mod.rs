@@ -60,6 +60,9 @@ pub struct Hub {
     pub subscriptions: Subscriptions,
     /// Links, membership and leases, when this node is part of a cluster.
     pub cluster: OnceLock<Arc<ClusterNode>>,
+    /// The bot, mail and attachment services (issue 11), set once the node has built them;
+    /// unset (in unit tests) conversations simply run without a bot.
+    pub assist: OnceLock<Arc<crate::assist::Assist>>,
     /// Rate buckets, login throttling, trusted proxies (node-local).
     pub guards: crate::abuse::Guards,
     /// Stores of personal data outside the store's tables, for GDPR export and erasure.
@@ -98,6 +101,7 @@ impl Hub {
             sockets,
             subscriptions,
             cluster: OnceLock::new(),
+            assist: OnceLock::new(),
             active_agents: active_agents::ActiveAgents::default(),
             geoip,
             sites: SiteCache::default(),

@@ -200,6 +200,15 @@ impl Subscriptions {
             .map(|e| e.delivered)
     }
 
+    /// Whether a socket of `party` follows `conversation` (here or on another node): an agent's
+    /// answer to a visitor with none is emailed (`conversation/mail.rs`).
+    pub fn has_party(&self, conversation: ConversationId, party: Party) -> bool {
+        self.slice(conversation)
+            .lock()
+            .get(&conversation)
+            .is_some_and(|e| e.list.iter().any(|f| f.party == party))
+    }
+
     /// How many sockets follow `conversation`.
     pub fn followers(&self, conversation: ConversationId) -> usize {
         self.slice(conversation)

@@ -102,6 +102,23 @@ fn every_entity_message_survives_a_round_trip() {
             client_msg_id: "m1".into(),
             body: "hi \u{1f44b}".into(),
             received_at: 1_700_000_000_000_000,
+            private: true,
+            attachments: vec![crate::blobs::BlobId::new()],
+        }),
+    );
+    check(
+        "conversation",
+        round_trip(c::BotAction {
+            caller: visitor_caller.clone(),
+            action: crate::bot::QuickAction::TalkToHuman,
+        }),
+    );
+    check(
+        "conversation",
+        round_trip(c::Rate {
+            caller: visitor_caller.clone(),
+            rating: 4,
+            comment: "quick \u{2615}".into(),
         }),
     );
     check(

@@ -237,8 +237,8 @@ pub async fn effects(
     }
 }
 
-/// Count events that have no store write of their own to ride on (a bot's hand-off, a CSAT
-/// score written by another module): one counter write.
+/// Count events that have no store write of their own to ride on: one counter write. (The
+/// bot's hand-offs ride on their notice message, CSAT on the rating's write.)
 pub async fn record(hub: &HubRef, site: SiteId, tallies: &[Tally]) -> ApiResult<()> {
     if tallies.is_empty() {
         return Ok(());

@@ -1,5 +1,6 @@
 //! A conversation's clocks, as a plain rule struct: when the visitor started waiting, who
-//! answered and how long it took, and what a close means (resolution time, missed chat).
+//! answered and how long it took, and what a close means (resolution time, missed chat, or a
+//! conversation the bot resolved).
 //!
 //! The conversation actor feeds it every message *as it is appended* (appends are numbered in
 //! order, so this is seq order) and gets back the tallies to write with that very append; at a
@@ -18,6 +19,8 @@ pub struct Timings {
     first_answered: bool,
     /// The oldest visitor message no agent has answered yet.
     waiting_since: Option<Millis>,
+    /// The bot answered at least once.
+    bot_answered: bool,
 }
 
 impl Timings {
@@ -25,7 +28,8 @@ impl Timings {
     /// visible: the first response is then taken as given, so it is never counted twice.
     pub fn restore(newest: &[Message], window_full: bool) -> Timings {
         let mut timings = Timings::default();
-        for m in newest {
+        // Private notes are agents' talk among themselves, never an answer.
+        for m in newest.iter().filter(|m| !m.extra.private) {
             timings.note(&m.author, m.at);
         }
         if window_full {
@@ -59,19 +63,25 @@ impl Timings {
             }
             // Automation does not answer for the team, nor does a log line (an assignment): the
             // visitor still waits for a human.
-            Author::Bot | Author::System { .. } => {}
+            Author::Bot => self.bot_answered = true,
+            Author::System { .. } => {}
         }
         tallies
     }
 
-    /// The conversation closed at `at`; the tallies to write with its row.
-    pub fn closed(&self, conv: &Conversation, at: Millis) -> Vec<Tally> {
+    /// The conversation closed at `at`; the tallies to write with its row. `bot_owns`: the bot
+    /// still owned it at the close (it never handed off, no agent took over). A conversation
+    /// the bot answered and still owned, with no agent answer, counts as resolved by the bot,
+    /// not as missed: the visitor was answered and never waited for a person.
+    pub fn closed(&self, conv: &Conversation, at: Millis, bot_owns: bool) -> Vec<Tally> {
         let agent = conv.assignee;
         let mut tallies = vec![
             Tally::count(Metric::Closed, agent, at),
             Tally::measure(Metric::Resolution, agent, at, at - conv.created_at),
         ];
-        if self.first_visitor_at.is_some() && !self.first_answered {
+        if bot_owns && self.bot_answered && !self.first_answered {
+            tallies.push(Tally::count(Metric::BotResolved, None, at));
+        } else if self.first_visitor_at.is_some() && !self.first_answered {
             tallies.push(Tally::count(Metric::Missed, agent, at));
         }
         tallies
@@ -128,7 +138,7 @@ mod tests {
         let conv = Conversation::new(SiteId::new(), VisitorId::new(), 1_000);
         let mut t = Timings::default();
         t.appended(&visitor(), 2_000);
-        let close = t.closed(&conv, 61_000);
+        let close = t.closed(&conv, 61_000, false);
         assert_eq!(
             metrics(&close),
             vec![
@@ -138,9 +148,45 @@ mod tests {
             ]
         );
         t.appended(&agent(AgentId::new()), 3_000);
-        assert_eq!(t.closed(&conv, 61_000).len(), 2, "answered: not missed");
+        assert_eq!(
+            t.closed(&conv, 61_000, false).len(),
+            2,
+            "answered: not missed"
+        );
         // Nobody wrote at all: closed, not missed.
-        assert_eq!(Timings::default().closed(&conv, 2_000).len(), 2);
+        assert_eq!(Timings::default().closed(&conv, 2_000, false).len(), 2);
+    }
+
+    #[test]
+    fn a_close_the_bot_answered_and_still_owns_is_resolved_by_the_bot() {
+        let conv = Conversation::new(SiteId::new(), VisitorId::new(), 1_000);
+        let mut t = Timings::default();
+        t.appended(&visitor(), 2_000);
+        t.appended(&Author::Bot, 3_000);
+        assert_eq!(
+            metrics(&t.closed(&conv, 61_000, true)),
+            vec![
+                (Metric::Closed, 0),
+                (Metric::Resolution, 60_000),
+                (Metric::BotResolved, 0)
+            ]
+        );
+        // Handed off (the bot no longer owns it) and nobody answered: missed, not resolved.
+        assert_eq!(
+            metrics(&t.closed(&conv, 61_000, false))[2],
+            (Metric::Missed, 0)
+        );
+        // The bot owns it but never answered (the visitor left at once): missed as before.
+        let mut silent = Timings::default();
+        silent.appended(&visitor(), 2_000);
+        assert_eq!(
+            metrics(&silent.closed(&conv, 61_000, true))[2],
+            (Metric::Missed, 0)
+        );
+        // An agent answered (an answer takes ownership from the bot anyway): not the bot's
+        // resolution.
+        t.appended(&agent(AgentId::new()), 4_000);
+        assert_eq!(t.closed(&conv, 61_000, true).len(), 2);
     }
 
     #[test]
@@ -153,6 +199,7 @@ mod tests {
             author,
             body: String::new(),
             at,
+            extra: Default::default(),
         };
         let history = [message(visitor(), 1_000), message(agent(ann), 2_000)];
         let mut t = Timings::restore(&history, false);

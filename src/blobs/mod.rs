@@ -26,8 +26,21 @@ pub use policy::{Accepted, AttachmentPolicy};
 
 /// A blob's id: a v7 uuid we generate. Files are named after it, so no name a client sends
 /// ever reaches the file system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Uuid)]
 pub struct BlobId(pub Uuid);
 
 impl BlobId {

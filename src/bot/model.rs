@@ -9,8 +9,21 @@ use crate::clock::Millis;
 use crate::domain::SiteId;
 
 /// One help-centre article's id (a v7 uuid, like every other id in the product).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Uuid)]
 pub struct ArticleId(pub Uuid);
 
 impl ArticleId {
@@ -74,7 +87,7 @@ pub struct Article {
 }
 
 /// A pointer from a bot answer to the article it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Citation {
     pub article_id: ArticleId,
     pub title: String,
@@ -83,7 +96,7 @@ pub struct Citation {
 
 /// Why the bot stopped answering. The names are stable: they are stored in the conversation,
 /// sent on the wire and used as the `reason` label of `switchboard_bot_handoffs_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffReason {
     /// The visitor pressed "Talk to a human" or wrote that they want one.
@@ -188,7 +201,7 @@ impl Default for BotSettings {
 }
 
 /// A button the widget shows under a bot message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QuickAction {
     /// "Yes, thanks" after an answer.

@@ -6,8 +6,10 @@
 //! [`Command::from_frame`] turns a decoded client frame into a command; [`Command::run`] runs
 //! it for a caller and answers a [`Reply`], which encodes the `ack`.
 
+mod bot_action;
 mod history;
 mod presence;
+mod rate;
 mod read;
 mod send;
 mod status;
@@ -22,8 +24,10 @@ use std::future::Future;
 use bytestring::ByteString;
 use futures_util::future::BoxFuture;
 
+pub use bot_action::BotAction;
 pub use history::History;
 pub use presence::SetPresence;
+pub use rate::Rate;
 pub use read::Read;
 pub use send::Send;
 pub use status::ChangeStatus;
@@ -98,6 +102,8 @@ pub enum Command {
     Take(Take),
     Transfer(Transfer),
     Status(ChangeStatus),
+    BotAction(BotAction),
+    Rate(Rate),
     Tags(Tags),
 }
 
@@ -173,12 +179,16 @@ impl Command {
                 conversation_id,
                 client_msg_id,
                 body,
+                private,
+                attachments,
             } => (
                 id,
                 Command::Send(Send {
                     conversation_id,
                     client_msg_id,
                     body,
+                    private,
+                    attachments,
                 }),
             ),
             ClientFrame::Typing {
@@ -251,6 +261,30 @@ impl Command {
                 id,
                 conversation_id,
             } => status(id, conversation_id, StatusChange::Close),
+            ClientFrame::BotAction {
+                id,
+                conversation_id,
+                action,
+            } => (
+                id,
+                Command::BotAction(BotAction {
+                    conversation_id,
+                    action,
+                }),
+            ),
+            ClientFrame::Rate {
+                id,
+                conversation_id,
+                rating,
+                comment,
+            } => (
+                id,
+                Command::Rate(Rate {
+                    conversation_id,
+                    rating,
+                    comment,
+                }),
+            ),
             ClientFrame::Tags {
                 id,
                 conversation_id,
@@ -268,9 +302,11 @@ impl Command {
     /// Refusals that need no actor (the wrong kind of caller): answered before anything runs.
     pub fn check(&self, ctx: &Ctx) -> ApiResult<()> {
         match self {
-            Command::Start(_) | Command::PageView(_) | Command::LeaveEmail(_) => {
-                ctx.visitor().map(drop)
-            }
+            Command::Start(_)
+            | Command::PageView(_)
+            | Command::LeaveEmail(_)
+            | Command::BotAction(_)
+            | Command::Rate(_) => ctx.visitor().map(drop),
             Command::Presence(_)
             | Command::Take(_)
             | Command::Transfer(_)
@@ -304,6 +340,8 @@ impl Command {
             Command::Take(c) => reply(c.run(&ctx), Reply::Conversation),
             Command::Transfer(c) => reply(c.run(&ctx), Reply::Conversation),
             Command::Status(c) => reply(c.run(&ctx), Reply::Conversation),
+            Command::BotAction(c) => reply(c.run(&ctx), Reply::Done),
+            Command::Rate(c) => reply(c.run(&ctx), Reply::Done),
             Command::Tags(c) => reply(c.run(&ctx), Reply::Conversation),
         }
     }

@@ -62,7 +62,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/site/rotate-secret", web::post().to(rotate_secret))
         .route("/widget/config", web::get().to(widget_config))
         .configure(super::avatars::routes)
-        .configure(super::search::routes);
+        .configure(super::search::routes)
+        // Bots and agent tools (issue 11).
+        .configure(super::bot_api::routes)
+        .configure(super::tools_api::routes)
+        .configure(super::attachments_api::routes);
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -211,20 +215,31 @@ pub(super) async fn conversation_detail(
     })
 }
 
+/// Agents (or an API key) and the conversation's visitor (its `vt1` token); private notes are
+/// left out for the visitor.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = crate::protocol::HistoryResult)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
 pub(super) async fn messages(
     hub: Hub,
-    auth: AgentAuth,
+    auth: super::viewer::ViewerAuth,
     id: web::Path<ConversationId>,
     q: web::Query<PageQuery>,
 ) -> Json {
-    ok(q.history(id.into_inner()).run(&ctx(&hub, &auth)).await?)
+    let page = q.history(id.into_inner()).run(&auth.ctx(&hub)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .json(page))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub(super) struct Reply {
     client_msg_id: String,
+    #[serde(default)]
     body: String,
+    /// A private note (agents only).
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    attachments: Vec<crate::blobs::BlobId>,
 }
 
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid)), request_body = Reply, responses((status = 200, body = crate::protocol::PostResult)), security(("agent_token" = []), ("api_key" = ["messages:send"])))]
@@ -237,11 +252,15 @@ pub(super) async fn reply(
     let Reply {
         client_msg_id,
         body,
+        private,
+        attachments,
     } = body.into_inner();
     let send = commands::Send {
         conversation_id: id.into_inner(),
         client_msg_id,
         body,
+        private,
+        attachments,
     };
     ok(send.run(&ctx(&hub, &auth)).await?)
 }

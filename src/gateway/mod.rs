@@ -3,9 +3,11 @@
 
 mod api;
 mod api_keys;
+mod attachments_api;
 mod audited;
 mod auth;
 mod avatars;
+mod bot_api;
 mod compliance;
 mod deactivate;
 mod insights;
@@ -15,6 +17,8 @@ pub mod openapi;
 mod pages;
 mod search;
 mod sites;
+mod tools_api;
+mod viewer;
 mod webhooks;
 mod ws;
 

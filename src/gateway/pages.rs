@@ -15,7 +15,7 @@ use actix_web::{guard, web, HttpRequest, HttpResponse};
 use rust_embed::{EmbeddedFile, RustEmbed};
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
 /// The `web/` directory as it was when the binary was built.
 #[derive(RustEmbed)]
@@ -79,8 +79,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, assets: WebAssets) {
             }),
         )
         .route("/widget.js", get().to(page("widget.js")))
+        // The widget's bot answers, drafts, attachments and rating, loaded when first needed.
+        .route("/widget-x.js", get().to(page("widget-x.js")))
         .route("/console", get().to(page("console/index.html")))
         .route("/console/settings", get().to(page("console/settings.html")))
+        .route("/console/bot", get().to(page("console/bot.html")))
         .route("/console/analytics", get().to(page("console/analytics.html")))
         .route("/console/audit", get().to(page("console/audit.html")))
         .route(

@@ -37,6 +37,74 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
 }
 
+impl OutboxState {
+    /// The state's name (`pending`, `sending`, `sent`, `failed`, `uncertain`), for stores that
+    /// index entries by it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboxState::Pending { .. } => "pending",
+            OutboxState::Sending { .. } => "sending",
+            OutboxState::Sent { .. } => "sent",
+            OutboxState::Failed { .. } => "failed",
+            OutboxState::Uncertain { .. } => "uncertain",
+        }
+    }
+
+    /// When the entry next matters: a pending entry's next attempt, a sending entry's lease end;
+    /// `None` once final.
+    pub fn due_at(&self) -> Option<Millis> {
+        match self {
+            OutboxState::Pending { next_at } => Some(*next_at),
+            OutboxState::Sending { lease_until } => Some(*lease_until),
+            _ => None,
+        }
+    }
+
+    /// What a `sending` entry becomes when its lease runs out: it may have been delivered.
+    pub fn lease_expired() -> Self {
+        OutboxState::Uncertain {
+            reason: "the sender stopped during the attempt".into(),
+        }
+    }
+}
+
+impl OutboxEntry {
+    /// A new entry, due now.
+    pub fn new(email: OutgoingEmail, now: Millis) -> Self {
+        OutboxEntry {
+            email,
+            state: OutboxState::Pending { next_at: now },
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    /// Claimed by a sender until `lease_until`: one more attempt.
+    pub fn claim(&mut self, lease_until: Millis) {
+        self.state = OutboxState::Sending { lease_until };
+        self.attempts += 1;
+    }
+
+    /// The end of an attempt on a claimed entry (the rule every outbox backend shares).
+    pub fn finish(&mut self, attempt: Attempt, now: Millis) {
+        self.state = match attempt {
+            Attempt::Sent => OutboxState::Sent { at: now },
+            Attempt::RetryAt { next_at, error } => {
+                self.last_error = Some(error);
+                OutboxState::Pending { next_at }
+            }
+            Attempt::Failed { error } => {
+                self.last_error = Some(error.clone());
+                OutboxState::Failed { reason: error }
+            }
+            Attempt::Uncertain { error } => {
+                self.last_error = Some(error.clone());
+                OutboxState::Uncertain { reason: error }
+            }
+        };
+    }
+}
+
 /// What one attempt ended in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -93,15 +161,7 @@ impl Outbox for MemoryOutbox {
         if entries.contains_key(&email.key) {
             return Ok(false);
         }
-        entries.insert(
-            email.key.clone(),
-            OutboxEntry {
-                email,
-                state: OutboxState::Pending { next_at: now },
-                attempts: 0,
-                last_error: None,
-            },
-        );
+        entries.insert(email.key.clone(), OutboxEntry::new(email, now));
         Ok(true)
     }
 
@@ -116,15 +176,10 @@ impl Outbox for MemoryOutbox {
         for entry in entries.values_mut() {
             match entry.state {
                 OutboxState::Sending { lease_until } if lease_until <= now => {
-                    entry.state = OutboxState::Uncertain {
-                        reason: "the sender stopped during the attempt".into(),
-                    };
+                    entry.state = OutboxState::lease_expired();
                 }
                 OutboxState::Pending { next_at } if next_at <= now && claimed.len() < limit => {
-                    entry.state = OutboxState::Sending {
-                        lease_until: now + lease_ms,
-                    };
-                    entry.attempts += 1;
+                    entry.claim(now + lease_ms);
                     claimed.push(entry.clone());
                 }
                 _ => {}
@@ -141,21 +196,7 @@ impl Outbox for MemoryOutbox {
         if !matches!(entry.state, OutboxState::Sending { .. }) {
             return Err(MailError::Outbox(format!("{key} was not being sent")));
         }
-        entry.state = match attempt {
-            Attempt::Sent => OutboxState::Sent { at: now },
-            Attempt::RetryAt { next_at, error } => {
-                entry.last_error = Some(error);
-                OutboxState::Pending { next_at }
-            }
-            Attempt::Failed { error } => {
-                entry.last_error = Some(error.clone());
-                OutboxState::Failed { reason: error }
-            }
-            Attempt::Uncertain { error } => {
-                entry.last_error = Some(error.clone());
-                OutboxState::Uncertain { reason: error }
-            }
-        };
+        entry.finish(attempt, now);
         Ok(())
     }
 

@@ -10,12 +10,13 @@
 //! (src/store/scylla/outbox.rs), then the counts as one counter batch; a crash after the
 //! change loses those counts (never the change or its events), and a counter batch that
 //! times out is not retried (counters are not idempotent). Each method is its plain
-//! counterpart (`append_message`, ...) with the same fence check.
+//! counterpart (`append_message`, ..., `put_csat`) with the same fence check.
 
 use async_trait::async_trait;
 
 use super::{Fence, StoreResult};
 use crate::analytics::Increment;
+use crate::assist::model::Csat;
 use crate::domain::{Conversation, Message, VisitorEvent};
 use crate::webhooks::EventDraft;
 
@@ -81,6 +82,16 @@ pub trait EffectfulWrites: Send + Sync {
     async fn append_visitor_event_with_effects(
         &self,
         event: &VisitorEvent,
+        effects: &WriteEffects,
+        fence: Fence,
+    ) -> StoreResult<()>;
+
+    /// `CsatStore::put_csat` with its effects (the rating's `csat.submitted` event and its
+    /// analytics counts). A second rating of the same conversation replaces the row, but its
+    /// effects are added again: callers count only a conversation's first rating.
+    async fn put_csat_with_effects(
+        &self,
+        csat: &Csat,
         effects: &WriteEffects,
         fence: Fence,
     ) -> StoreResult<()>;

@@ -2,16 +2,19 @@
 //! one prepared statement on ScyllaDB and a short indexed query on SQLite.
 //!
 //! [`Store`] is the sum of one trait per model (`sites`, `agents`, `visitors`,
-//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`, and the
-//! integrations: `outbox`, `webhooks`, `api_keys`, `invites`): a new model adds its own trait
-//! file here, one file per backend, and a line to [`Store`]'s list. Backends: [`sqlite::SqliteStore`] (embedded
+//! `conversations`, `messages`, `cluster`, `analytics`, `audit`, `compliance`; for the bot and
+//! agent tools of issue 11 `articles`, `assist`, `canned`, `csat`, `attachments`, `mail_outbox`;
+//! and the integrations: `outbox` (webhook events), `webhooks`, `api_keys`, `invites`): a new
+//! model adds its own trait file here, one file per backend, and a line to [`Store`]'s list.
+//! Backends: [`sqlite::SqliteStore`] (embedded
 //! default: WAL, one group-committing writer) and [`scylla::ScyllaStore`] (production), each a
 //! folder with its engine in `mod.rs` and one file per model. `tests/store_contract.rs` and
 //! `tests/store_contract_cluster.rs` run the same contract against both (Scylla when
 //! `SCYLLA_URI` is set). No SQL or CQL lives outside these modules.
 //!
 //! **Fencing.** Every entity write (`append_message`, `create_conversation`,
-//! `update_conversation`, `put_visitor`, `append_visitor_event`) carries the writer's
+//! `update_conversation`, `put_visitor`, `append_visitor_event`, `put_conversation_assist`,
+//! `put_csat`) carries the writer's
 //! [`Fence`], and the store refuses it with [`StoreError::Fenced`] when the epoch is stale
 //! (docs/cluster.md says how each backend checks it). [`Fence::UNCHECKED`] skips the check: for
 //! tools, tests and call sites not wired to a lease yet.
@@ -25,13 +28,19 @@ use std::sync::Arc;
 mod agents;
 mod analytics;
 mod api_keys;
+mod articles;
+mod assist;
+mod attachments;
 mod audit;
 mod avatars;
+mod canned;
 mod cluster;
 mod compliance;
 mod conversations;
+mod csat;
 mod effects;
 mod invites;
+mod mail_outbox;
 mod messages;
 mod outbox;
 pub mod search;
@@ -46,13 +55,19 @@ pub use crate::cluster::Fence;
 pub use agents::AgentStore;
 pub use analytics::AnalyticsStore;
 pub use api_keys::ApiKeyStore;
+pub use articles::ArticleStore;
+pub use assist::AssistStore;
+pub use attachments::AttachmentStore;
 pub use audit::{AuditCursor, AuditStore};
 pub use avatars::{Avatar, AvatarStore};
+pub use canned::CannedReplyStore;
 pub use cluster::ClusterStore;
 pub use compliance::{ComplianceStore, Swept};
 pub use conversations::ConversationStore;
+pub use csat::CsatStore;
 pub use effects::{EffectfulWrites, WriteEffects};
 pub use invites::InviteStore;
+pub use mail_outbox::MailOutboxStore;
 pub use messages::MessageStore;
 pub use outbox::OutboxStore;
 pub use search::{ConversationQuery, SearchStore};
@@ -92,6 +107,12 @@ pub trait Store:
     + ConversationStore
     + MessageStore
     + ClusterStore
+    + ArticleStore
+    + AssistStore
+    + CannedReplyStore
+    + CsatStore
+    + AttachmentStore
+    + MailOutboxStore
     + AnalyticsStore
     + AuditStore
     + ComplianceStore
@@ -116,6 +137,12 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + ClusterStore
+        + ArticleStore
+        + AssistStore
+        + CannedReplyStore
+        + CsatStore
+        + AttachmentStore
+        + MailOutboxStore
         + AnalyticsStore
         + AuditStore
         + ComplianceStore

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{EventDraft, EventKind, WebhookId};
+use crate::assist::model::Csat;
+use crate::bot::HandoffReason;
 use crate::clock::Millis;
 use crate::domain::{Conversation, ConversationStatus, Message, SiteId};
 
@@ -89,6 +91,34 @@ pub fn row_changes(before: &Conversation, after: &Conversation, now: Millis) -> 
         ));
     }
     events
+}
+
+/// The bot handed the conversation to a person. Recorded with the hand-off notice (the bot's
+/// message saying so, which carries the reason), so the notice's seq names the event and the
+/// event is committed exactly when the notice is.
+pub fn handed_off(site_id: SiteId, notice: &Message, reason: HandoffReason) -> EventDraft {
+    draft(
+        &format!(
+            "conversation.handed_off/{}/{}",
+            notice.conversation_id, notice.seq
+        ),
+        site_id,
+        EventKind::HandedOff,
+        notice.at,
+        json!({ "conversation_id": notice.conversation_id, "reason": reason, "message": notice }),
+    )
+}
+
+/// A visitor rated a closed conversation. A new rating replaces the old one in the store and
+/// is a new event (its time is part of the name).
+pub fn csat_submitted(csat: &Csat) -> EventDraft {
+    draft(
+        &format!("csat.submitted/{}/{}", csat.conversation_id, csat.at),
+        csat.site_id,
+        EventKind::CsatSubmitted,
+        csat.at,
+        json!({ "conversation_id": csat.conversation_id, "csat": csat }),
+    )
 }
 
 /// Any other event a feature records with its own write (CSAT, the bot's hand-off): `name`

@@ -62,6 +62,7 @@ async function start() {
   $('#me-name').textContent = me.name;
   const admin = me.role === 'admin' || me.role === 'owner';
   $('#settings-link').hidden = !admin;
+  $('#bot-link').hidden = !admin;
   $('#analytics-link').hidden = !admin;
   $('#audit-link').hidden = !admin;
 

@@ -10,6 +10,7 @@
 
 import { api } from './api.js';
 import { h, $, fmtTime, visitorLabel, richText } from './dom.js';
+import { Assist } from './assist.js';
 
 const EMOJI = ['😊', '😀', '😂', '🙂', '😉', '😍', '🤔', '😅', '😢', '🙏', '👍', '👎', '👏', '🎉', '❤️', '🔥', '✅', '❌', '☕', '📦', '💳', '🚚', '⏰', '👋'];
 
@@ -45,6 +46,7 @@ export class Thread {
     });
     this.bindComposer();
     this.bindActions();
+    this.assist = new Assist(this); // bot owner and drafts, notes, canned replies, attachments, rating
     socket.addEventListener('message', (e) => this.onMessage(e.detail));
     socket.addEventListener('typing', (e) => this.onTyping(e.detail));
     socket.addEventListener('read', (e) => this.onRead(e.detail));
@@ -74,6 +76,7 @@ export class Thread {
     this.visitorRead = r.conversation.visitor_read_seq || 0;
     this.readSent = r.conversation.agent_read_seq || 0;
     this.renderHead();
+    this.assist.opened(r.conversation);
     this.loadProfile();
     const ack = await this.socket.subscribe(id, () => (this.id === id ? this.lastSeq : 0)).catch(() => null);
     if (ack && this.id === id) this.el.earlier.hidden = !ack.truncated;
@@ -184,6 +187,7 @@ export class Thread {
       h('div', { className: 'meta' }, h('time', { textContent: fmtTime(m.at) }),
         kind === 'agent' ? h('span', { className: 'receipt', textContent: m.seq <= this.visitorRead ? ' · Read' : ' · Sent' }) : null));
     li.dataset.seq = m.seq;
+    this.assist.decorate(li, m);
     return li;
   }
 
@@ -264,11 +268,12 @@ export class Thread {
     this.el.reply.value = '';
     this.stopTyping();
     const cid = 'a-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
-    const el = h('li', { className: 'msg agent mine pending' },
+    const note = this.assist.takePrivate();
+    const el = h('li', { className: `msg agent mine pending${note ? ' private' : ''}` },
       h('div', { className: 'who', textContent: 'You' }), h('p', { className: 'body', textContent: body }),
       h('div', { className: 'meta', textContent: 'Sending…' }));
     el.dataset.cid = cid;
-    this.outbox.push({ cid, convId: this.id, body, el, sent: false });
+    this.outbox.push({ cid, convId: this.id, body, el, sent: false, note });
     this.renderPending();
     this.scrollDown();
     this.flush();
@@ -286,7 +291,7 @@ export class Thread {
         const p = this.outbox[0];
         let ack;
         try {
-          ack = await this.socket.command('send', { conversation_id: p.convId, client_msg_id: p.cid, body: p.body });
+          ack = await this.socket.command('send', { conversation_id: p.convId, client_msg_id: p.cid, body: p.body, private: p.note || undefined });
         } catch (e) {
           if (e.code === 'offline') return; // kept; the next welcome flushes again
           p.el.querySelector('.meta').textContent = `Not sent: ${e.message}`;

@@ -103,6 +103,8 @@ impl Agent {
                 conversation_id: conv,
                 client_msg_id: cmid,
                 body,
+                private: false,
+                attachments: Vec::new(),
             });
         }
     }
@@ -148,6 +150,8 @@ impl Agent {
                 conversation_id: conv,
                 client_msg_id: cmid,
                 body,
+                private: false,
+                attachments: Vec::new(),
             });
         }
     }

@@ -132,6 +132,8 @@ impl Visitor {
             conversation_id,
             client_msg_id: p.cmid.clone(),
             body: p.body.clone(),
+            private: false,
+            attachments: Vec::new(),
         };
         let id = self.cmd(Cmd::Send);
         let frame = match frame {
@@ -145,6 +147,8 @@ impl Visitor {
                 conversation_id,
                 client_msg_id,
                 body,
+                private: false,
+                attachments: Vec::new(),
             },
             f => f,
         };

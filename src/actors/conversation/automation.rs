@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::{restarted, ConversationActor};
 use crate::actors::visitor;
 use crate::automation::{welcome_in, Audience, FirstReply};
-use crate::domain::{Author, Conversation};
+use crate::domain::{Author, Conversation, MessageExtra};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Party, ServerFrame};
 
@@ -20,6 +20,10 @@ impl ConversationActor {
         let Some(conv) = self.conv.clone() else {
             return;
         };
+        if self.bot.owns() {
+            // The bot answers this one; its hand-off notice says what happens next.
+            return;
+        }
         let hub = self.hub.clone();
         ctx.spawn(
             async move {
@@ -50,7 +54,7 @@ impl ConversationActor {
                     }
                 };
                 if !reply.text().is_empty() {
-                    act.post_bot(reply.text().to_owned(), ctx);
+                    act.post_system(reply.text().to_owned(), ctx);
                 }
                 if matches!(reply, FirstReply::NobodyOnline(_)) {
                     act.broadcast(
@@ -78,14 +82,26 @@ impl ConversationActor {
     ) {
         let hub = self.hub.clone();
         ctx.wait(
-            async move { hub.site(conv.site_id).await }
-                .into_actor(self)
-                .map(move |site, act, ctx| {
+            async move {
+                let site = hub.site(conv.site_id).await;
+                let owner = super::bot::starting_owner(hub, conv.site_id).await;
+                (site, owner)
+            }
+            .into_actor(self)
+                .map(move |(site, owner), act, ctx| {
+                    // No bot when its settings cannot be read: the queue, as before bots.
+                    act.bot_started(owner.unwrap_or_else(|e| {
+                        tracing::warn!(conversation = %conv.id, error = %e, "no bot for this conversation");
+                        None
+                    }), ctx);
                     if let Some(router) = act.router() {
-                        router.tell(crate::actors::router::Enqueue {
-                            conversation_id: conv.id,
-                            since: conv.created_at,
-                        });
+                        // A conversation the bot answers reaches the queue at its hand-off.
+                        if !act.bot.owns() {
+                            router.tell(crate::actors::router::Enqueue {
+                                conversation_id: conv.id,
+                                since: conv.created_at,
+                            });
+                        }
                         router.tell(crate::actors::router::InboxChanged {
                             conversation: conv.clone(),
                             unread: 0,
@@ -117,7 +133,15 @@ impl ConversationActor {
                     let mut stored_tx = Some(stored_tx);
                     for (i, text) in texts.into_iter().enumerate() {
                         let waiter = if i == last { stored_tx.take() } else { None };
-                        act.append(Author::Bot, None, text, None, waiter, ctx);
+                        act.append(
+                            Author::Bot,
+                            None,
+                            text,
+                            MessageExtra::default(),
+                            None,
+                            waiter,
+                            ctx,
+                        );
                     }
                     ctx.spawn(stored.into_actor(act).map(move |result, act, _| {
                         let conv = match (result, act.conv.clone()) {

@@ -6,6 +6,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::lifecycle::{self, Transition};
+use super::notes;
 use super::pipeline::Seen;
 use super::resume::{self, MAX_REPLAY};
 use super::{
@@ -13,7 +14,7 @@ use super::{
     MarkRead, Post, Snapshot, StatusChange, Subscribe, TimeCheck, Typing, Waiter,
 };
 use crate::actors::Caller;
-use crate::domain::{Conversation, ConversationStatus, Message, Seq};
+use crate::domain::{Conversation, ConversationStatus, ExtraFields, Message, MessageExtra, Seq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{encode_ack, HistoryResult, Party, PostResult, ServerFrame, SubscribeResult};
@@ -48,6 +49,9 @@ impl Handler<Post> for ConversationActor {
                 "conversation is closed; start a new one",
             )));
         }
+        if let Err(e) = notes::check_private(&msg.caller, msg.private) {
+            return ready(Err(e));
+        }
         let (tx, rx) = oneshot::channel();
         match self.pipeline.check(&msg.client_msg_id, tx) {
             Seen::New(tx) => self.accept_post(msg, tx, ctx),
@@ -68,21 +72,23 @@ impl Handler<Post> for ConversationActor {
 }
 
 impl ConversationActor {
-    /// Append a post known to be new; a visitor's post wakes a snoozed conversation.
+    /// Append a post known to be new (its attachments resolved first); a visitor's post wakes
+    /// a snoozed conversation.
     fn accept_post(&mut self, msg: Post, tx: Waiter, ctx: &mut Context<Self>) {
         let wakes = matches!(msg.caller, Caller::Visitor(_))
             && self
                 .conv
                 .as_ref()
                 .is_some_and(|c| c.status == ConversationStatus::Snoozed);
-        self.append(
-            msg.caller.author(),
-            Some(msg.client_msg_id),
-            msg.body,
-            Some(msg.received_at),
-            Some(tx),
-            ctx,
-        );
+        if msg.attachments.is_empty() {
+            let extra = ExtraFields {
+                private: msg.private,
+                ..ExtraFields::default()
+            };
+            self.post_checked(msg, extra.into(), tx, ctx);
+        } else {
+            self.post_with_attachments(msg, tx, ctx);
+        }
         if wakes {
             self.apply_change(StatusChange::Wake, ctx, |_, _, _| {});
         }
@@ -111,6 +117,33 @@ impl ConversationActor {
                         let _ = tx.send(Err(e.into()));
                     }
                 }),
+        );
+    }
+}
+
+impl ConversationActor {
+    /// Append a checked post. An agent's message (not a private note) makes that agent the
+    /// owner first, so no bot reply can get a later seq (`bot.rs`).
+    pub(super) fn post_checked(
+        &mut self,
+        msg: Post,
+        extra: MessageExtra,
+        waiter: super::Waiter,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Caller::Agent { id, .. } = &msg.caller {
+            if !extra.private {
+                self.bot_agent_spoke(*id, ctx);
+            }
+        }
+        self.append(
+            msg.caller.author(),
+            Some(msg.client_msg_id),
+            msg.body,
+            extra,
+            Some(msg.received_at),
+            Some(waiter),
+            ctx,
         );
     }
 }
@@ -150,7 +183,7 @@ impl Handler<Subscribe> for ConversationActor {
                 .filter(|m| m.seq > plan.from)
                 .cloned()
                 .collect();
-            return ready(self.finish_subscribe(msg, gap, ack));
+            return ready(self.finish_subscribe(msg, gap, ack, ctx));
         }
         let (tx, rx) = oneshot::channel();
         let store = self.hub.store.clone();
@@ -158,12 +191,12 @@ impl Handler<Subscribe> for ConversationActor {
         ctx.wait(
             async move { store.messages_after(id, plan.from, MAX_REPLAY).await }
                 .into_actor(self)
-                .map(move |result, act, _| {
+                .map(move |result, act, ctx| {
                     let result = result.map_err(ApiError::from).and_then(|mut gap| {
                         // Anything past the released watermark is still in the pipeline and
                         // reaches this subscriber through the live broadcast instead.
                         gap.retain(|m| m.seq <= last_seq);
-                        act.finish_subscribe(msg, gap, ack)
+                        act.finish_subscribe(msg, gap, ack, ctx)
                     });
                     let _ = tx.send(result);
                 }),
@@ -182,8 +215,10 @@ impl ConversationActor {
         msg: Subscribe,
         gap: Vec<Message>,
         ack: SubscribeResult,
+        ctx: &mut Context<Self>,
     ) -> ApiResult<()> {
-        let mut frames: Vec<_> = gap
+        let party = msg.caller.party();
+        let mut frames: Vec<_> = notes::for_party(gap, party)
             .into_iter()
             .map(|m| ServerFrame::Message(m).encode())
             .collect();
@@ -198,7 +233,11 @@ impl ConversationActor {
             )
         });
         frames.extend(routing.map(|state| state.encode()));
-        let party = msg.caller.party();
+        // Who answers, and a model answer being written right now (once, after the gap).
+        frames.extend(self.bot_subscriber_frames());
+        if party == Party::Visitor {
+            self.mail_visitor_back(ctx);
+        }
         let subscriptions = &self.hub.subscriptions;
         if self.hub.sockets.is_local(&msg.subscriber) {
             let conn =
@@ -248,7 +287,7 @@ impl ConversationActor {
             }) => (status, snoozed_until),
         };
         if next == ConversationStatus::Closed {
-            let closed = self.timings.closed(conv, now);
+            let closed = self.timings.closed(conv, now, self.bot.owns());
             self.tallies.extend(closed);
         }
         conv.status = next;
@@ -260,6 +299,10 @@ impl ConversationActor {
                 (Ok(()), None) => return then(act, Err(ApiError::not_found("conversation")), ctx),
             };
             act.conversation_changed();
+            act.bot_status_changed(next, ctx);
+            if next == ConversationStatus::Closed {
+                act.mail_closed();
+            }
             if let Some(router) = act.router() {
                 match next {
                     ConversationStatus::Open => router.tell(router::Reopened {
@@ -384,6 +427,7 @@ impl Handler<History> for ConversationActor {
             Ok(c) => c.last_seq,
             Err(e) => return ready(Err(e)),
         };
+        let party = msg.caller.party();
         let before = msg.before.unwrap_or(Seq::MAX).min(last_seq + 1);
         let limit = msg.limit.clamp(1, 200);
         let lowest_wanted = before.saturating_sub(limit as u64 + 1);
@@ -395,6 +439,7 @@ impl Handler<History> for ConversationActor {
             let page: Vec<Message> = recent.iter().filter(|m| m.seq < before).cloned().collect();
             let has_more = page.len() > limit;
             let messages = page[page.len().saturating_sub(limit)..].to_vec();
+            let messages = notes::for_party(messages, party);
             return ready(Ok(HistoryResult { messages, has_more }));
         }
         let store = self.hub.store.clone();
@@ -405,6 +450,7 @@ impl Handler<History> for ConversationActor {
             if has_more {
                 messages.remove(0);
             }
+            let messages = notes::for_party(messages, party);
             Ok(HistoryResult { messages, has_more })
         })
     }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::actors::caller::Caller;
+use crate::blobs::BlobId;
+use crate::bot::QuickAction;
 use crate::clock::{Millis, WallMicros};
 use crate::cluster::SubscriberId;
 use crate::domain::{AgentId, Conversation, Seq, SiteId};
@@ -28,6 +30,12 @@ pub struct Post {
     pub body: String,
     /// When the node received the command, for the delivery-latency histogram.
     pub received_at: WallMicros,
+    /// An agent's private note: agents only, never a visitor.
+    #[serde(default)]
+    pub private: bool,
+    /// Blobs uploaded to this conversation first (checked by the actor).
+    #[serde(default)]
+    pub attachments: Vec<BlobId>,
 }
 
 /// Relay a typing indicator to everyone but the typing socket.
@@ -110,6 +118,21 @@ pub struct QueuePosition {
     pub position: u32,
 }
 
+/// The visitor pressed a quick action under a bot message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotAction {
+    pub caller: Caller,
+    pub action: QuickAction,
+}
+
+/// The visitor rates the closed conversation (CSAT).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub caller: Caller,
+    pub rating: u8,
+    pub comment: String,
+}
+
 /// From the visitor actor, right after creating the conversation: welcome and route it.
 /// Answers with the conversation once the welcome (and the proactive message) is stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -146,6 +169,8 @@ entity_messages! {
         ChangeStatus => Conversation,
         Assign => Conversation,
         Init => Conversation,
+        BotAction => (),
+        Rate => (),
         Erase => u64,
         SetTags => Conversation,
     },

@@ -12,6 +12,9 @@
 //! (also after a crash: the registry restarts it on the next message), writes the row back,
 //! hands appends to the store and turns what the rules decide into frames and router notices.
 //! `handlers.rs` answers the messages; `automation.rs` sends the welcome and first reply;
+//! `bot.rs` holds who answers (bot, queue, agent) around `bot::Ownership` and runs the bot's
+//! turns (`llm_turn.rs` streams a model's answer as drafts); `notes.rs` keeps private notes
+//! from visitors; `attachments.rs`, `csat.rs` and `mail.rs` are the agent tools of issue 11;
 //! `routing.rs` applies what the router says (assignments and their system events, queue
 //! positions, availability); `tags.rs` changes the tags.
 //!
@@ -27,12 +30,18 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 mod answering;
+mod attachments;
 mod automation;
+mod bot;
+mod csat;
 mod erase;
 mod hand_off;
 mod handlers;
 mod lifecycle;
+mod llm_turn;
+mod mail;
 mod messages;
+mod notes;
 mod pipeline;
 mod resume;
 mod routing;
@@ -49,12 +58,14 @@ use super::{Caller, HubRef};
 use crate::analytics::{self, timings::Timings, Tally};
 use crate::clock::WallMicros;
 use crate::cluster::{Entity, EntityKind, EntityRef, Fence, SubscriberId};
-use crate::domain::{Author, Conversation, ConversationId, ConversationStatus, Message, Seq};
+use crate::domain::{
+    Author, Conversation, ConversationId, ConversationStatus, Message, MessageExtra, Seq,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics;
 use crate::protocol::{Party, PostResult, ServerFrame};
 use crate::store::WriteEffects;
-use crate::webhooks::events::{message_created, row_changes};
+use crate::webhooks::events::{handed_off, message_created, row_changes};
 use answering::Answering;
 use pipeline::{AppendPipeline, Released};
 
@@ -107,6 +118,8 @@ pub struct ConversationActor {
     /// A hand-off is under way: answered once the actor has stopped.
     handing_off: Option<oneshot::Sender<()>>,
     stopping: bool,
+    /// Who answers, and the bot's turns (issue 11, `bot.rs`).
+    bot: bot::BotSeat,
 }
 
 impl Entity for ConversationActor {
@@ -140,6 +153,7 @@ impl Entity for ConversationActor {
             flush_timer: None,
             handing_off: None,
             stopping: false,
+            bot: bot::BotSeat::default(),
         }
     }
 }
@@ -185,14 +199,15 @@ impl ConversationActor {
         );
     }
 
-    /// Fan a released message out to every follower, recording it as delivered.
+    /// Fan a released message out to every follower (a private note to agents only), recording
+    /// it as delivered.
     fn broadcast_message(&self, message: &Message, received_at: Option<WallMicros>) {
         let frame = ServerFrame::Message(message.clone()).encode();
         let hub = &self.hub;
         hub.subscriptions.broadcast(
             self.id,
             &frame,
-            None,
+            notes::audience(message),
             None,
             Some((message.seq, received_at)),
             |node, conns, f, at| hub.deliver_remote(node, conns, vec![f.clone()], at),
@@ -224,18 +239,30 @@ impl ConversationActor {
     // ---- appending ----
 
     /// Number a message and hand it to the store; `waiter` hears once it is released in order.
+    /// Returns the seq it got. Who may speak is checked before (`bot.rs`: `append_as`).
+    #[allow(clippy::too_many_arguments)]
     fn append(
         &mut self,
         author: Author,
         client_msg_id: Option<String>,
         body: String,
+        extra: MessageExtra,
         received_at: Option<WallMicros>,
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
-    ) {
+    ) -> Seq {
         let at = self.hub.now();
         // Counted with the append itself: appends are numbered in order, so this is seq order.
-        let tallies = self.timings.appended(&author, at);
+        // A private note is not an answer: the visitor never sees it, so it starts no clock.
+        let mut tallies = if extra.private {
+            Vec::new()
+        } else {
+            self.timings.appended(&author, at)
+        };
+        if extra.handoff.is_some() {
+            // The bot's hand-off notice: the hand-off is counted with it.
+            tallies.push(Tally::count(analytics::Metric::BotHandoff, None, at));
+        }
         let message = self.pipeline.begin(
             Message {
                 conversation_id: self.id,
@@ -244,6 +271,7 @@ impl ConversationActor {
                 author,
                 body,
                 at,
+                extra,
             },
             received_at,
             waiter,
@@ -254,11 +282,16 @@ impl ConversationActor {
         let site = self.conv.as_ref().map(|c| c.site_id);
         let seq = message.seq;
         let fence = self.fence;
-        // The webhook event is stored in the message's own write (the outbox).
+        // The webhook events are stored in the message's own write (the outbox): every message
+        // is `message.created`; the bot's hand-off notice is also `conversation.handed_off`.
         let events: Vec<_> = self
             .conv
             .iter()
-            .map(|c| message_created(c.site_id, &message))
+            .flat_map(|c| {
+                let handoff = message.extra.handoff;
+                std::iter::once(message_created(c.site_id, &message))
+                    .chain(handoff.map(|reason| handed_off(c.site_id, &message, reason)))
+            })
             .collect();
         ctx.spawn(
             async move {
@@ -274,11 +307,7 @@ impl ConversationActor {
             .into_actor(self)
             .map(move |result, act, ctx| act.appended(seq, result, ctx)),
         );
-    }
-
-    /// Automation's messages: nobody waits for their ack.
-    fn post_bot(&mut self, body: String, ctx: &mut Context<Self>) {
-        self.append(Author::Bot, None, body, None, None, ctx);
+        seq
     }
 
     fn appended(
@@ -294,6 +323,7 @@ impl ConversationActor {
             for waiter in failed {
                 let _ = waiter.send(Err(e.clone()));
             }
+            self.bot_append_failed(seq);
         }
         for done in released {
             self.release(done, ctx);
@@ -317,7 +347,12 @@ impl ConversationActor {
             }
         }
         self.mark_dirty(ctx);
-        let events = self.answering.released(&message, assignee);
+        // A private note is nobody's answer and nobody's question.
+        let events = if message.extra.private {
+            Default::default()
+        } else {
+            self.answering.released(&message, assignee)
+        };
         self.broadcast_message(&message, done.received_at);
         for (waiter, duplicate) in done.waiters {
             let _ = waiter.send(Ok(PostResult {
@@ -344,6 +379,8 @@ impl ConversationActor {
         if events.visitor_wrote {
             self.mark_inbox_dirty(ctx);
         }
+        self.bot_released(&message, ctx);
+        self.mail_released(&message, ctx);
     }
 
     /// Start the router's answer clock for the current assignee (it ignores repeats).
@@ -416,13 +453,18 @@ impl ConversationActor {
                     Some(agent) => store.get_agent(agent).await?,
                     None => None,
                 };
-                Ok::<_, crate::store::StoreError>((conv, newest, assignee))
+                let assist = match &conv {
+                    Some(_) => store.get_conversation_assist(id).await?,
+                    None => None,
+                };
+                Ok::<_, crate::store::StoreError>((conv, newest, assignee, assist))
             }
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
-                Ok((conv, newest, assignee)) => {
+                Ok((conv, newest, assignee, assist)) => {
                     act.assignee_avatar = assignee.as_ref().and_then(|a| a.avatar_url());
                     act.assignee_name = assignee.map(|a| a.name);
+                    act.bot.restore(assist);
                     act.loaded(conv, newest, ctx)
                 }
                 Err(e) => {
@@ -526,7 +568,12 @@ impl ConversationActor {
     /// otherwise check again when that could be true.
     fn idle_check(&mut self, ctx: &mut Context<Self>) {
         let idle = self.last_used.elapsed() >= self.idle_after();
-        if idle && self.pipeline.in_flight() == 0 && !self.dirty && !self.inbox_dirty {
+        if idle
+            && self.pipeline.in_flight() == 0
+            && !self.dirty
+            && !self.inbox_dirty
+            && self.bot.is_idle()
+        {
             return self.hub.registry.passivate(self.id, ctx);
         }
         if idle && self.dirty && self.flush_timer.is_none() {

@@ -221,6 +221,7 @@ mod tests {
             author: Author::Bot,
             body: "hi".into(),
             at: 0,
+            extra: Default::default(),
         }
     }
 

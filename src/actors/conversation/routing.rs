@@ -8,7 +8,9 @@ use tokio::sync::oneshot;
 use super::handlers::{later, ready};
 use super::{Assign, Availability, ConversationActor, QueuePosition};
 use crate::analytics::{Metric, Tally};
-use crate::domain::{AgentId, Author, Conversation, ConversationEvent, ConversationStatus};
+use crate::domain::{
+    AgentId, Author, Conversation, ConversationEvent, ConversationStatus, MessageExtra,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Party, ServerFrame};
 
@@ -62,15 +64,17 @@ impl ConversationActor {
         conv.assignee = msg.agent.as_ref().map(|(id, _)| *id);
         self.assignee_name = msg.agent.as_ref().map(|(_, name)| name.clone());
         self.assignee_avatar = avatar.clone();
+        let assignee = conv.assignee;
         // Counted in the row's write below (the assignment's own write).
-        if let (Some(since), Some(agent)) = (msg.queued_since, conv.assignee) {
+        if let (Some(since), Some(agent)) = (msg.queued_since, assignee) {
             let now = self.hub.now();
             let waited = Tally::measure(Metric::QueueWait, Some(agent), now, now - since);
             self.tallies.push(waited);
         }
-        if conv.assignee.is_some() {
+        if assignee.is_some() {
             self.queue_position = None;
         }
+        self.bot_assigned(assignee, ctx);
         self.answering.assigned();
         let event = ConversationEvent::for_assignment(
             before.as_ref().map(|(id, name)| (*id, name.as_str())),
@@ -80,7 +84,15 @@ impl ConversationActor {
             // In the log at its place: once, in order, for everyone, after any resume.
             let body = event.english();
             let event = Box::new(event);
-            self.append(Author::System { event }, None, body, None, None, ctx);
+            self.append(
+                Author::System { event },
+                None,
+                body,
+                MessageExtra::default(),
+                None,
+                None,
+                ctx,
+            );
         }
         self.flush_then(ctx, move |act, result, _| {
             let Some(conv) = act.conv.clone() else { return };

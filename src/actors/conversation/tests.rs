@@ -70,6 +70,8 @@ async fn a_crashed_conversation_restarts_with_its_state() {
         client_msg_id: format!("m{n}"),
         body: format!("message {n}"),
         received_at: wall_micros(),
+        private: false,
+        attachments: Vec::new(),
     };
     let conversation = hub.conversation(conv.id);
     for n in 1..=3 {

@@ -44,6 +44,7 @@ mod tests {
             author,
             body: "x".into(),
             at: 0,
+            extra: Default::default(),
         }
     }
 

@@ -150,6 +150,7 @@ mod tests {
             },
             body: "hello".into(),
             at: 1_700_000_000_000,
+            extra: Default::default(),
         };
         let calls = vec![
             Call::Deliver {

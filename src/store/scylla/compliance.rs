@@ -12,7 +12,7 @@ use super::inbox::Writes;
 use super::{Preparer, ScyllaStore};
 use crate::clock::Millis;
 use crate::domain::{Conversation, SiteId, Visitor};
-use crate::store::{timed, ComplianceStore, Fence, StoreResult, Swept};
+use crate::store::{timed, ComplianceStore, CsatStore, Fence, StoreResult, Swept};
 
 pub(super) struct ComplianceStatements {
     row_delete: PreparedStatement,
@@ -25,6 +25,9 @@ pub(super) struct ComplianceStatements {
     events_delete: PreparedStatement,
     events_list: PreparedStatement,
     history_delete: PreparedStatement,
+    csat_delete: PreparedStatement,
+    csat_by_site_delete: PreparedStatement,
+    assist_delete: PreparedStatement,
 }
 
 impl ComplianceStatements {
@@ -63,6 +66,17 @@ impl ComplianceStatements {
             history_delete: p
                 .write("DELETE FROM conversations_by_visitor WHERE visitor_id = ?")
                 .await?,
+            csat_delete: p
+                .write("DELETE FROM csat WHERE conversation_id = ?")
+                .await?,
+            csat_by_site_delete: p
+                .write(
+                    "DELETE FROM csat_by_site WHERE site_id = ? AND at = ? AND conversation_id = ?",
+                )
+                .await?,
+            assist_delete: p
+                .write("DELETE FROM conversation_assist WHERE conversation_id = ?")
+                .await?,
         })
     }
 }
@@ -79,6 +93,15 @@ impl ComplianceStore for ScyllaStore {
             }
             self.exec(&st.buckets_delete, (c.id.0,)).await?;
             self.exec(&st.client_ids_delete, (c.id.0,)).await?;
+            // The bots' and agent tools' rows of it: its rating (both copies) and bot state.
+            // Its emails in `mail_outbox` are keyed by email, not findable by conversation
+            // here: see docs/api.md (GDPR).
+            if let Some(csat) = self.get_csat(c.id).await? {
+                let listed = (csat.site_id.0, csat.at, c.id.0);
+                self.exec(&st.csat_by_site_delete, listed).await?;
+            }
+            self.exec(&st.csat_delete, (c.id.0,)).await?;
+            self.exec(&st.assist_delete, (c.id.0,)).await?;
             let mut writes = Writes::default();
             self.listing_deletes(&mut writes, c);
             let legacy = (c.site_id.0, c.status.as_str(), c.last_activity_at, c.id.0);

@@ -8,9 +8,10 @@
 use async_trait::async_trait;
 
 use super::ScyllaStore;
+use crate::assist::model::Csat;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{Conversation, Message, VisitorEvent};
-use crate::store::{AnalyticsStore, EffectfulWrites, Fence, StoreResult, WriteEffects};
+use crate::store::{AnalyticsStore, CsatStore, EffectfulWrites, Fence, StoreResult, WriteEffects};
 
 /// Real time: TTLs count from the moment of the write, on the database's clock.
 fn wall_now() -> i64 {
@@ -65,6 +66,17 @@ impl EffectfulWrites for ScyllaStore {
         let ttl = effects.ttl_secs(event.at, wall_now()).unwrap_or(0);
         let write = self.append_visitor_event_expiring(event, fence, ttl);
         self.with_intents(&effects.events, write).await?;
+        self.add_counts(&effects.increments).await
+    }
+
+    async fn put_csat_with_effects(
+        &self,
+        csat: &Csat,
+        effects: &WriteEffects,
+        fence: Fence,
+    ) -> StoreResult<()> {
+        self.with_intents(&effects.events, self.put_csat(csat, fence))
+            .await?;
         self.add_counts(&effects.increments).await
     }
 }

@@ -15,10 +15,10 @@ use scylla::statement::prepared::PreparedStatement;
 
 use super::fence::{epoch_of, standing, Standing, ATTEMPTS};
 use super::{backend, corrupt, cql_limit, to_i64, to_u64, Preparer, ScyllaStore};
-use crate::domain::{Author, ConversationId, Message, Seq};
+use crate::domain::{Author, ConversationId, Message, MessageExtra, Seq};
 use crate::store::{timed, Fence, MessageStore, StoreError, StoreResult};
 
-const MESSAGE_COLS: &str = "conversation_id, seq, client_msg_id, author, body, at";
+const MESSAGE_COLS: &str = "conversation_id, seq, client_msg_id, author, body, at, extra";
 /// Nullable throughout: a bucket partition may hold only its static `owner_epoch` (raised
 /// ahead of its first message), and such a row must be skipped, never fail a read.
 type MessageRow = (
@@ -28,9 +28,10 @@ type MessageRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<String>,
 );
 /// The columns an append sets, after any `owner_epoch`.
-const SET_MESSAGE: &str = "client_msg_id = ?, author = ?, body = ?, at = ?";
+const SET_MESSAGE: &str = "client_msg_id = ?, author = ?, body = ?, at = ?, extra = ?";
 const WHERE_MESSAGE: &str = "WHERE conversation_id = ? AND bucket = ? AND seq = ?";
 
 /// Messages per partition of `messages`: partition = (conversation_id, seq / BUCKET).
@@ -136,7 +137,7 @@ impl MessageStatements {
 
 /// A stored message, or `None` for a partition's static-only row.
 fn message_from(row: MessageRow) -> StoreResult<Option<Message>> {
-    let (conversation_id, seq, client_msg_id, author, body, at) = row;
+    let (conversation_id, seq, client_msg_id, author, body, at, extra) = row;
     let (Some(seq), Some(author), Some(at)) = (seq, author, at) else {
         return Ok(None);
     };
@@ -147,6 +148,10 @@ fn message_from(row: MessageRow) -> StoreResult<Option<Message>> {
         author: serde_json::from_str::<Author>(&author).map_err(corrupt("message author"))?,
         body: body.unwrap_or_default(),
         at,
+        extra: match extra {
+            Some(text) => serde_json::from_str(&text).map_err(corrupt("message extra"))?,
+            None => MessageExtra::default(),
+        },
     }))
 }
 
@@ -209,6 +214,12 @@ impl ScyllaStore {
         let author = serde_json::to_string(&m.author).map_err(backend("encode"))?;
         let (conv, seq) = (m.conversation_id.0, to_i64(m.seq, "seq")?);
         let (client_msg_id, body) = (&m.client_msg_id, &m.body);
+        // Plain chat messages store no extra (NULL), like rows written before it existed.
+        let extra = if m.extra.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&m.extra).map_err(backend("encode"))?)
+        };
         if let Some(cid) = client_msg_id {
             // Before the message: a crash between the two leaves a row that lookups ignore
             // (its seq does not hold this id), never a stored message without its row. It
@@ -220,23 +231,33 @@ impl ScyllaStore {
         let mut stored = false;
         for _ in 0..ATTEMPTS {
             let applied = if fence.is_unchecked() {
-                let v = (ttl, client_msg_id, &author, body, m.at, conv, bucket, seq);
+                let v = (
+                    ttl,
+                    client_msg_id,
+                    &author,
+                    body,
+                    m.at,
+                    &extra,
+                    conv,
+                    bucket,
+                    seq,
+                );
                 self.lwt(&self.st.messages.put_unchecked, v).await?
             } else {
                 let epoch = epoch_of(fence)?;
-                let (a, b, c, d, e) = (epoch, client_msg_id, &author, body, m.at);
+                let (a, b, c, d, e, x) = (epoch, client_msg_id, &author, body, m.at, &extra);
                 // The partition's epoch the write is conditional on: ours, or the one to raise.
                 match condition {
                     Standing::Current => {
-                        let v = (ttl, a, b, c, d, e, conv, bucket, seq, epoch);
+                        let v = (ttl, a, b, c, d, e, x, conv, bucket, seq, epoch);
                         self.lwt(&self.st.messages.put_fenced, v).await?
                     }
                     Standing::Behind(Some(seen)) => {
-                        let v = (ttl, a, b, c, d, e, conv, bucket, seq, seen);
+                        let v = (ttl, a, b, c, d, e, x, conv, bucket, seq, seen);
                         self.lwt(&self.st.messages.put_fenced, v).await?
                     }
                     Standing::Behind(None) => {
-                        let v = (ttl, a, b, c, d, e, conv, bucket, seq);
+                        let v = (ttl, a, b, c, d, e, x, conv, bucket, seq);
                         self.lwt(&self.st.messages.put_fenced_fresh, v).await?
                     }
                 }

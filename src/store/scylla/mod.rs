@@ -41,15 +41,21 @@ use super::{StoreError, StoreResult};
 mod agents;
 mod analytics;
 mod api_keys;
+mod articles;
+mod assist;
+mod attachments;
 mod audit;
 mod avatars;
+mod canned;
 mod cluster;
 mod compliance;
 mod conversations;
+mod csat;
 mod effects;
 mod fence;
 mod inbox;
 mod invites;
+mod mail_outbox;
 mod messages;
 mod outbox;
 mod search;
@@ -65,6 +71,7 @@ const SCHEMA: &[&str] = &[
     include_str!("../../../schema/scylla/0001_init.cql"),
     include_str!("../../../schema/scylla/0002_cluster.cql"),
     include_str!("../../../schema/scylla/0003_message_client_ids.cql"),
+    include_str!("../../../schema/scylla/0004_bots.cql"),
     include_str!("../../../schema/scylla/0005_web.cql"),
     include_str!("../../../schema/scylla/0006_integrations.cql"),
     include_str!("../../../schema/scylla/0007_compliance.cql"),
@@ -102,6 +109,12 @@ struct Statements {
     visitors: visitors::VisitorStatements,
     conversations: conversations::ConversationStatements,
     messages: messages::MessageStatements,
+    articles: articles::ArticleStatements,
+    assist: assist::AssistStatements,
+    canned: canned::CannedStatements,
+    csat: csat::CsatStatements,
+    attachments: attachments::AttachmentStatements,
+    mail_outbox: mail_outbox::MailOutboxStatements,
     inbox: inbox::InboxStatements,
     analytics: analytics::AnalyticsStatements,
     audit: audit::AuditStatements,
@@ -316,6 +329,12 @@ impl Statements {
             visitors: visitors::VisitorStatements::prepare(&p).await?,
             conversations: conversations::ConversationStatements::prepare(&p).await?,
             messages: messages::MessageStatements::prepare(&p).await?,
+            articles: articles::ArticleStatements::prepare(&p).await?,
+            assist: assist::AssistStatements::prepare(&p).await?,
+            canned: canned::CannedStatements::prepare(&p).await?,
+            csat: csat::CsatStatements::prepare(&p).await?,
+            attachments: attachments::AttachmentStatements::prepare(&p).await?,
+            mail_outbox: mail_outbox::MailOutboxStatements::prepare(&p).await?,
             inbox: inbox::InboxStatements::prepare(&p).await?,
             analytics: analytics::AnalyticsStatements::prepare(&p).await?,
             audit: audit::AuditStatements::prepare(&p).await?,

@@ -11,8 +11,8 @@
 //! from the outbox. An intent still there after [`SETTLE_MS`] (its writer crashed or timed
 //! out) is checked against the store: relayed if its change is there, else dropped. So an event
 //! exists before its change (never lost) and is relayed only once its change is seen (never
-//! invented). The check is exact for a message (a seq holds one message), a created or closed
-//! conversation; for an assignment it asks whether the agent is still the assignee, so an
+//! invented). The check is exact for a message and a hand-off (its notice: a seq holds one
+//! message), a created or closed conversation and a rating; for an assignment it asks whether the agent is still the assignee, so an
 //! assignment followed within the settle time by a crash of its writer AND a reassignment is
 //! missed: the one gap of this backend. None of this can run in this repository's tests (no
 //! ScyllaDB here); the CQL is prepared at connect like every other statement.
@@ -28,9 +28,12 @@ use uuid::Uuid;
 
 use super::webhooks::{bucket, BUCKETS};
 use super::{Preparer, ScyllaStore};
+use crate::assist::model::Csat;
 use crate::clock::Millis;
 use crate::domain::{Conversation, ConversationStatus, Message, SiteId};
-use crate::store::{timed, ConversationStore, MessageStore, OutboxStore, StoreError, StoreResult};
+use crate::store::{
+    timed, ConversationStore, CsatStore, MessageStore, OutboxStore, StoreError, StoreResult,
+};
 use crate::webhooks::{EventDraft, EventKind, WebhookEndpoint, WebhookId};
 
 /// How long an intent may wait for its writer before the relay checks the store itself.
@@ -162,7 +165,8 @@ impl ScyllaStore {
         let conversation =
             |v: &Value| serde_json::from_value::<Conversation>(v["conversation"].clone()).ok();
         Ok(match kind {
-            EventKind::MessageCreated => {
+            // A hand-off is recorded with its notice: stored when the notice is.
+            EventKind::MessageCreated | EventKind::HandedOff => {
                 let Ok(m) = serde_json::from_value::<Message>(data["message"].clone()) else {
                     return Ok(false);
                 };
@@ -195,8 +199,15 @@ impl ScyllaStore {
                     .is_some_and(|s| s.assignee == Some(agent)),
                 _ => false,
             },
-            // Recorded without a change of their own (`record_events`): committed at once.
-            EventKind::CsatSubmitted | EventKind::HandedOff | EventKind::Test => true,
+            // The rating is stored unless a later one replaced it (then that one's event says so).
+            EventKind::CsatSubmitted => {
+                match serde_json::from_value::<Csat>(data["csat"].clone()) {
+                    Ok(c) => self.get_csat(c.conversation_id).await?.as_ref() == Some(&c),
+                    Err(_) => false,
+                }
+            }
+            // Recorded without a change of its own (`record_events`): committed at once.
+            EventKind::Test => true,
         })
     }
 

@@ -61,6 +61,31 @@ fn erase_webhook_copies(conn: &Connection, site: &str, conversation: &str) -> St
     Ok(ids.len() as u64)
 }
 
+/// What the bots and agent tools (issue 11) keep about one conversation outside its messages
+/// (whose extras go with them): its rating, its bot state (ownership, hand-offs, the bot's
+/// memory of the visitor's words) and its emails (`transcript/<id>/..`, `reply/<id>/..`, which
+/// hold the visitor's address and the text), sent or not. Attachment references are left to
+/// the attachments' erasure hook, which deletes the bytes first (`assist::personal_data`).
+fn erase_assist_rows(conn: &Connection, conversation: &str) -> StoreResult<()> {
+    execute(
+        conn,
+        "DELETE FROM csat WHERE conversation_id = ?1",
+        [conversation],
+    )?;
+    execute(
+        conn,
+        "DELETE FROM conversation_assist WHERE conversation_id = ?1",
+        [conversation],
+    )?;
+    execute(
+        conn,
+        "DELETE FROM mail_outbox WHERE key LIKE 'transcript/' || ?1 || '/%'
+                                    OR key LIKE 'reply/' || ?1 || '/%'",
+        [conversation],
+    )?;
+    Ok(())
+}
+
 fn delete_webhook_event(conn: &Connection, id: &str) -> StoreResult<()> {
     execute(
         conn,
@@ -94,6 +119,7 @@ fn sweep(conn: &Connection, site: &str, cutoff: Millis, limit: i64) -> StoreResu
             "DELETE FROM messages WHERE conversation_id = ?1",
             [id],
         )?;
+        erase_assist_rows(conn, id)?;
         swept.conversations += execute(conn, "DELETE FROM conversations WHERE id = ?1", [id])?;
     }
     // Conversations still open or snoozed that began before the cutoff may hold old messages.
@@ -156,6 +182,7 @@ impl ComplianceStore for SqliteStore {
             "erase_conversation",
             self.write_fenced_returning(fence, move |conn| {
                 erase_webhook_copies(conn, &site, &id)?;
+                erase_assist_rows(conn, &id)?;
                 let messages = execute(
                     conn,
                     "DELETE FROM messages WHERE conversation_id = ?1",
@@ -184,7 +211,10 @@ impl ComplianceStore for SqliteStore {
                 )?;
                 for conversation in &left {
                     erase_webhook_copies(conn, &site, conversation)?;
+                    erase_assist_rows(conn, conversation)?;
                 }
+                // Ratings name the visitor too, whatever became of their conversation.
+                execute(conn, "DELETE FROM csat WHERE visitor_id = ?1", [&id])?;
                 let events = execute(
                     conn,
                     "DELETE FROM visitor_events WHERE visitor_id = ?1",

@@ -9,10 +9,12 @@ use rusqlite::Connection;
 
 use super::analytics::add_counts_in;
 use super::conversations::upsert_conversation;
+use super::csat::upsert_csat;
 use super::messages::insert_message;
 use super::outbox::record;
 use super::visitors::insert_visitor_event;
 use super::SqliteStore;
+use crate::assist::model::Csat;
 use crate::domain::{Conversation, Message, VisitorEvent};
 use crate::store::{timed, EffectfulWrites, Fence, StoreResult, WriteEffects};
 
@@ -87,6 +89,23 @@ impl EffectfulWrites for SqliteStore {
             "append_visitor_event",
             self.write_fenced(fence, move |conn| {
                 insert_visitor_event(conn, &e)?;
+                apply(conn, &effects)
+            }),
+        )
+        .await
+    }
+
+    async fn put_csat_with_effects(
+        &self,
+        csat: &Csat,
+        effects: &WriteEffects,
+        fence: Fence,
+    ) -> StoreResult<()> {
+        let (c, effects) = (csat.clone(), effects.clone());
+        timed(
+            "put_csat",
+            self.write_fenced(fence, move |conn| {
+                upsert_csat(conn, &c)?;
                 apply(conn, &effects)
             }),
         )

@@ -5,10 +5,10 @@ use rusqlite::{params, Connection, Row};
 
 use super::codec::*;
 use super::SqliteStore;
-use crate::domain::{Author, ConversationId, Message, Seq};
+use crate::domain::{Author, ConversationId, Message, MessageExtra, Seq};
 use crate::store::{timed, Fence, MessageStore, StoreError, StoreResult};
 
-const MESSAGE_COLS: &str = "conversation_id, seq, client_msg_id, author, body, at";
+const MESSAGE_COLS: &str = "conversation_id, seq, client_msg_id, author, body, at, extra";
 
 fn message_row(row: &Row<'_>) -> StoreResult<Message> {
     Ok(Message {
@@ -18,6 +18,11 @@ fn message_row(row: &Row<'_>) -> StoreResult<Message> {
         author: json_col::<Author>(row, 3)?,
         body: row.get(4).map_err(map_err)?,
         at: row.get(5).map_err(map_err)?,
+        extra: match row.get::<_, Option<String>>(6).map_err(map_err)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("message extra: {e}")))?,
+            None => MessageExtra::default(),
+        },
     })
 }
 
@@ -25,13 +30,19 @@ fn message_row(row: &Row<'_>) -> StoreResult<Message> {
 /// again with the same content is a no-op; anything else at a taken seq is a `Conflict`.
 pub(super) fn insert_message(conn: &Connection, m: &Message, fence: Fence) -> StoreResult<()> {
     let author = to_json(&m.author)?;
+    // Plain chat messages store no extra (NULL), like rows from before 0004.
+    let extra = if m.extra.is_empty() {
+        None
+    } else {
+        Some(to_json(&m.extra)?)
+    };
     // DO NOTHING only for the (conversation, seq) key: a re-append of the same seq
     // is checked below, while a reused client_msg_id still raises a conflict.
     let inserted = conn
         .prepare_cached(
             "INSERT INTO messages
-                     (conversation_id, seq, client_msg_id, author, body, at, epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     (conversation_id, seq, client_msg_id, author, body, at, epoch, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (conversation_id, seq) DO NOTHING",
         )
         .and_then(|mut stmt| {
@@ -43,6 +54,7 @@ pub(super) fn insert_message(conn: &Connection, m: &Message, fence: Fence) -> St
                 m.body,
                 m.at,
                 int(fence.epoch),
+                extra,
             ])
         })
         .map_err(|e| match map_err(e) {

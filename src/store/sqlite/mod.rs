@@ -36,14 +36,20 @@ use codec::{is_busy, map_err, now_ms};
 mod agents;
 mod analytics;
 mod api_keys;
+mod articles;
+mod assist;
+mod attachments;
 mod audit;
 mod avatars;
+mod canned;
 mod cluster;
 mod codec;
 mod compliance;
 mod conversations;
+mod csat;
 mod effects;
 mod invites;
+mod mail_outbox;
 mod messages;
 mod outbox;
 mod search;
@@ -62,6 +68,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../schema/sqlite/0003_message_epoch.sql"),
     ),
+    (4, include_str!("../../../schema/sqlite/0004_bots.sql")),
     (5, include_str!("../../../schema/sqlite/0005_web.sql")),
     (
         6,
@@ -339,6 +346,12 @@ fn open_connection(path: &std::path::Path) -> StoreResult<Connection> {
 /// Apply the migrations this file lacks, all in one `BEGIN IMMEDIATE` transaction: it takes the
 /// write lock before reading `schema_version`, so of several processes starting at once exactly
 /// one applies each migration and the others wait, then see it applied.
+///
+/// "Lacks" means every known version with no row in `schema_version`, not only the versions
+/// above the highest applied one: branches developed side by side reserved their numbers, so a
+/// file made at an intermediate commit can hold 5, 6 and 7 but not 4, and must still get 4.
+/// Missing versions run in ascending order; each migration only adds tables, columns, indexes
+/// and triggers, so a lower number applied after a higher one finds what it needs.
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -350,19 +363,19 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
          )",
     )
     .map_err(map_err)?;
-    let current: u32 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(map_err)?;
-    if current > SCHEMA_VERSION {
+    let applied: std::collections::BTreeSet<u32> = {
+        let mut stmt = tx
+            .prepare("SELECT version FROM schema_version")
+            .map_err(map_err)?;
+        let rows = stmt.query_map([], |row| row.get(0)).map_err(map_err)?;
+        rows.collect::<Result<_, _>>().map_err(map_err)?
+    };
+    if let Some(&newest) = applied.last().filter(|v| **v > SCHEMA_VERSION) {
         return Err(StoreError::Corrupt(format!(
-            "database schema version {current} is newer than this build's {SCHEMA_VERSION}"
+            "database schema version {newest} is newer than this build's {SCHEMA_VERSION}"
         )));
     }
-    for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         tx.execute_batch(sql).map_err(map_err)?;
         tx.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
