@@ -29,6 +29,30 @@ rm -rf "$SWITCHBOARD_CLUSTER_DIR"
 "$ROOT/cluster/run-local.sh" "$N" --base-port "$BASE"
 trap '"$ROOT/cluster/run-local.sh" --stop' EXIT
 
+# Start the load only once the shard placement has settled: every node owns shards and the
+# counts have not moved for 5 s. A load started while nodes are still joining sees its clients
+# moved with `goodbye unavailable` at every hand-off (they resume, but the figures are noise).
+owned() {
+  for i in $(seq 1 "$N"); do
+    curl -s -m 2 "http://127.0.0.1:$((BASE + i))/metrics" |
+      awk '/^switchboard_cluster_shards_owned /{print $2; found=1} END{if (!found) print 0}'
+  done | paste -sd' '
+}
+last="" steady=0
+for _ in $(seq 1 240); do
+  now="$(owned)"
+  if [ "$now" = "$last" ] && ! grep -qw 0 <<<"$now"; then
+    steady=$((steady + 1))
+    [ "$steady" -ge 10 ] && break
+  else
+    steady=0
+  fi
+  last="$now"
+  sleep 0.5
+done
+[ "$steady" -ge 10 ] || { echo "the cluster did not settle: shards owned $last" >&2; exit 1; }
+echo "shards owned per node: $last"
+
 targets=()
 pids=()
 for i in $(seq 1 "$N"); do

@@ -7,6 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use switchboard::protocol::{ClientFrame, ServerFrame};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::net::Ws;
@@ -40,6 +41,10 @@ pub struct Control {
 pub enum ConnError {
     /// The storm picked this connection: it was dropped without a close handshake.
     Dropped,
+    /// The server closed with 1012 (`goodbye unavailable`: a shard moved to another node, or
+    /// the node is draining). The protocol says to reconnect and resume, as the widget and the
+    /// console do, so clients treat it like a drop (counted as `server_restarts`).
+    Restarted,
     /// The run is over.
     Stop,
     /// The server closed the socket or it failed; the text says how.
@@ -106,6 +111,9 @@ impl Conn {
                             return Ok(Some(Incoming { frame, at_ns }));
                         }
                         Some(Ok(WsMessage::Close(c))) => {
+                            if c.as_ref().is_some_and(|c| c.code == CloseCode::Restart) {
+                                return Err(ConnError::Restarted);
+                            }
                             return Err(ConnError::Closed(format!("closed by server: {c:?}")));
                         }
                         Some(Ok(_)) => continue, // ping/pong/binary: tungstenite answers pings

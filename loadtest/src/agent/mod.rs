@@ -87,8 +87,12 @@ pub async fn run(ctx: Rc<Ctx>, creds: AgentCreds) {
         a.disconnect();
         match r {
             Ok(()) | Err(ConnError::Stop) => break,
-            Err(ConnError::Dropped) => {
-                ctx.incr("dropped");
+            Err(e @ (ConnError::Dropped | ConnError::Restarted)) => {
+                ctx.incr(if matches!(e, ConnError::Dropped) {
+                    "dropped"
+                } else {
+                    "server_restarts"
+                });
                 let delay = ctx
                     .control
                     .borrow()

@@ -101,7 +101,7 @@ pub async fn run(ctx: Rc<Ctx>, _idle: bool) {
                 break;
             }
             // visit() turns drops into reconnects; a drop escaping it ends the visitor.
-            Err(ConnError::Dropped) => break,
+            Err(ConnError::Dropped | ConnError::Restarted) => break,
         }
         if last || v.closed {
             break;
@@ -171,7 +171,8 @@ impl Visitor {
                 self.chat_body(last).await
             };
             match r {
-                Err(ConnError::Dropped) => self.on_dropped().await?,
+                Err(ConnError::Dropped) => self.on_dropped("dropped").await?,
+                Err(ConnError::Restarted) => self.on_dropped("server_restarts").await?,
                 other => return other,
             }
         }
@@ -193,7 +194,8 @@ impl Visitor {
             }
             .await;
             match r {
-                Err(ConnError::Dropped) => self.on_dropped().await?,
+                Err(ConnError::Dropped) => self.on_dropped("dropped").await?,
+                Err(ConnError::Restarted) => self.on_dropped("server_restarts").await?,
                 other => return other,
             }
         }
@@ -206,9 +208,11 @@ impl Visitor {
 
     /// Drop the socket without a close handshake (as a network failure would), wait the
     /// reconnect delay; the next `ensure_open` resumes.
-    async fn on_dropped(&mut self) -> Result<(), ConnError> {
+    /// The connection is gone without the visitor choosing it (`counter` says why): reconnect
+    /// after the scenario's delay and resume.
+    async fn on_dropped(&mut self, counter: &'static str) -> Result<(), ConnError> {
         self.disconnect();
-        self.ctx.incr("dropped");
+        self.ctx.incr(counter);
         let delay = self
             .ctx
             .control
