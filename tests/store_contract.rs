@@ -6,6 +6,9 @@
 //! SQLite-only guarantees (conflicts that ScyllaDB could only check with LWT on the message
 //! path) are at the end.
 
+mod contract_stores;
+
+use contract_stores::{scylla_store, sqlite_store};
 use std::sync::Arc;
 
 use futures_util::future::try_join_all;
@@ -14,7 +17,6 @@ use switchboard::domain::{
     Agent, AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, Role, Seq,
     Site, SiteId, SiteSettings, Visitor, VisitorEvent, VisitorId,
 };
-use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{Fence, MessageStore, SharedStore, StoreError};
 
@@ -643,30 +645,11 @@ contract!(
     messages_found_by_client_id,
 );
 
-async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
-        .await
-        .expect("open sqlite");
-    (dir, Arc::new(store))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_contract() {
-    let Ok(uri) = std::env::var("SCYLLA_URI") else {
-        println!("SCYLLA_URI is not set: skipping the ScyllaDB contract run");
-        return;
-    };
-    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions {
-        uri,
-        keyspace: keyspace.clone(),
-        replication_factor: 1,
-    })
-    .await
-    .expect("connect to scylla");
-    println!("scylla contract in keyspace {keyspace}");
-    run_all(Arc::new(store)).await;
+    if let Some(run) = scylla_store("contract").await {
+        run_all(run.store).await;
+    }
 }
 
 // --- SQLite-only guarantees ---

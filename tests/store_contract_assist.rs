@@ -5,7 +5,9 @@
 //! Written once against `SharedStore`, run against SQLite (always, one temp file per function)
 //! and ScyllaDB (when `SCYLLA_URI` is set, in a fresh keyspace; not run where this was written).
 
-use std::sync::Arc;
+mod contract_stores;
+
+use contract_stores::{scylla_store, sqlite_store};
 
 use switchboard::assist::model::{BotConfig, CannedId, CannedReply, ConversationAssist, Csat};
 use switchboard::blobs::{AttachmentRef, BlobId, BlobMeta};
@@ -17,8 +19,6 @@ use switchboard::domain::{
 };
 use switchboard::mail::outbox::{Attempt, OutboxState};
 use switchboard::mail::OutgoingEmail;
-use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
-use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{SharedStore, StoreError};
 
 const T0: Millis = 1_700_000_000_000;
@@ -404,28 +404,9 @@ contract!(
     outbox_sends_each_key_once,
 );
 
-async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
-        .await
-        .expect("open sqlite");
-    (dir, Arc::new(store))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_assist_contract() {
-    let Ok(uri) = std::env::var("SCYLLA_URI") else {
-        println!("SCYLLA_URI is not set: skipping the ScyllaDB assist contract run");
-        return;
-    };
-    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions {
-        uri,
-        keyspace: keyspace.clone(),
-        replication_factor: 1,
-    })
-    .await
-    .expect("connect to scylla");
-    println!("scylla assist contract in keyspace {keyspace}");
-    run_all(Arc::new(store)).await;
+    if let Some(run) = scylla_store("assist contract").await {
+        run_all(run.store).await;
+    }
 }

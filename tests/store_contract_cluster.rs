@@ -7,7 +7,9 @@
 //! SQLite-only guarantees (an epoch checked for the whole shard at once, inside the
 //! group-commit transaction) are at the end.
 
-use std::sync::Arc;
+mod contract_stores;
+
+use contract_stores::{scylla_store, sqlite_store};
 
 use futures_util::future::join_all;
 use switchboard::clock::Millis;
@@ -18,8 +20,6 @@ use switchboard::cluster::{
 use switchboard::domain::{
     Author, Conversation, ConversationId, Message, Seq, SiteId, Visitor, VisitorEvent, VisitorId,
 };
-use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
-use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{SharedStore, StoreError};
 
 const T0: Millis = 1_700_000_000_000;
@@ -538,30 +538,11 @@ contract!(
     after_a_takeover_the_old_owners_append_at_the_same_seq_is_refused,
 );
 
-async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
-        .await
-        .expect("open sqlite");
-    (dir, Arc::new(store))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_cluster_contract() {
-    let Ok(uri) = std::env::var("SCYLLA_URI") else {
-        println!("SCYLLA_URI is not set: skipping the ScyllaDB cluster contract run");
-        return;
-    };
-    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions {
-        uri,
-        keyspace: keyspace.clone(),
-        replication_factor: 1,
-    })
-    .await
-    .expect("connect to scylla");
-    println!("scylla cluster contract in keyspace {keyspace}");
-    run_all(Arc::new(store)).await;
+    if let Some(run) = scylla_store("cluster contract").await {
+        run_all(run.store).await;
+    }
 }
 
 // --- SQLite-only guarantees ---

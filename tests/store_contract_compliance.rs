@@ -9,7 +9,9 @@
 //! rows too (ratings, bot state; attachment references are listed by visitor for the
 //! attachments' hook; SQLite also drops the conversation's emails).
 
-use std::sync::Arc;
+mod contract_stores;
+
+use contract_stores::{scylla_store, sqlite_store};
 
 use switchboard::analytics::{Increment, Metric};
 use switchboard::assist::model::{ConversationAssist, Csat};
@@ -20,7 +22,6 @@ use switchboard::domain::{
     AgentId, Author, Conversation, ConversationId, ConversationStatus, Message, SiteId, Visitor,
     VisitorEvent, VisitorId,
 };
-use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{AuditCursor, Fence, SharedStore, WriteEffects};
 use switchboard::webhooks::{
@@ -496,33 +497,15 @@ contract!(
     active_inbox_follows_activity,
 );
 
-async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
-        .await
-        .expect("open sqlite");
-    (dir, Arc::new(store))
-}
-
 /// Runs only with `SCYLLA_URI` (no ScyllaDB on the build machines): the contract above, then
 /// the TTLs that retention writes, read back with `TTL(...)`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_contract() {
-    let Ok(uri) = std::env::var("SCYLLA_URI") else {
-        println!("SCYLLA_URI is not set: skipping the ScyllaDB compliance contract");
+    let Some(run) = scylla_store("compliance contract").await else {
         return;
     };
-    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions {
-        uri: uri.clone(),
-        keyspace: keyspace.clone(),
-        replication_factor: 1,
-    })
-    .await
-    .expect("connect to scylla");
-    let store: SharedStore = Arc::new(store);
-    run_all(store.clone()).await;
-    retention_sets_ttls(store, &uri, &keyspace).await;
+    run_all(run.store.clone()).await;
+    retention_sets_ttls(run.store, &run.uri, &run.keyspace).await;
 }
 
 /// A week's retention: a message, a page event and a closed inbox entry are written to expire

@@ -5,6 +5,9 @@
 //! (when `SCYLLA_URI` is set). SQLite-only guarantees (a fenced write records no event; two
 //! processes never claim the same delivery) are at the end.
 
+mod contract_stores;
+
+use contract_stores::{scylla_store, sqlite_store};
 use std::sync::Arc;
 
 use switchboard::analytics::{Increment, Metric};
@@ -14,7 +17,6 @@ use switchboard::clock::Millis;
 use switchboard::cluster::{Fence, Holder, NodeId, TakeOutcome, TakeShard};
 use switchboard::domain::{Agent, AgentId, Author, Conversation, Message, Role, SiteId, VisitorId};
 use switchboard::sites_admin::Invite;
-use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{SharedStore, StoreError, WriteEffects};
 use switchboard::webhooks::{
@@ -508,29 +510,11 @@ contract!(
     invitations_make_one_agent_and_the_active_flag_sticks,
 );
 
-async fn sqlite_store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db")))
-        .await
-        .expect("open sqlite");
-    (dir, Arc::new(store))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_contract() {
-    let Ok(uri) = std::env::var("SCYLLA_URI") else {
-        println!("SCYLLA_URI is not set: skipping the ScyllaDB contract run");
-        return;
-    };
-    let keyspace = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions {
-        uri,
-        keyspace,
-        replication_factor: 1,
-    })
-    .await
-    .expect("connect to scylla");
-    run_all(Arc::new(store)).await;
+    if let Some(run) = scylla_store("integrations contract").await {
+        run_all(run.store).await;
+    }
 }
 
 // --- SQLite-only guarantees ---

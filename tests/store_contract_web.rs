@@ -3,6 +3,9 @@
 //! agents' pictures; conversation search by visitor name, email, message text, tag and status,
 //! never across sites; the site's tags. Every function uses fresh ids, so they share a database.
 
+mod contract_stores;
+
+use contract_stores::scylla_store;
 use std::sync::Arc;
 
 use switchboard::clock::Millis;
@@ -10,7 +13,6 @@ use switchboard::domain::{
     Agent, AgentId, Author, ClientSummary, Conversation, ConversationId, ConversationStatus,
     Message, Role, SiteId, Visitor, VisitorId,
 };
-use switchboard::store::scylla::{ScyllaOptions, ScyllaStore};
 use switchboard::store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard::store::{Avatar, ConversationQuery, Fence, SharedStore};
 
@@ -245,19 +247,9 @@ contract!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_contract() {
-    let Ok(uri) = std::env::var("SCYLLA_URI") else {
-        println!("SCYLLA_URI is not set: skipping the ScyllaDB contract run");
-        return;
-    };
-    let keyspace = format!("switchboard_web_{}", uuid::Uuid::now_v7().simple());
-    let store = ScyllaStore::connect(ScyllaOptions {
-        uri,
-        keyspace,
-        replication_factor: 1,
-    })
-    .await
-    .expect("connect to scylla");
-    run_all(Arc::new(store)).await;
+    if let Some(run) = scylla_store("web contract").await {
+        run_all(run.store).await;
+    }
 }
 
 /// SQLite: a message deleted (retention, erasure) leaves the search index with it.
