@@ -186,6 +186,49 @@ pub static QUEUE_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// The first agent answer after the visitor's first message, as the site analytics count it
+/// (`analytics::Metric::FirstResponse`): observed once that count is stored.
+pub static FIRST_RESPONSE: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_first_response_seconds",
+                "From a visitor's first message to the first agent answer in the conversation",
+            )
+            // 0.5 s .. ~68 min: people answer in seconds to minutes.
+            .buckets(exponential_buckets(0.5, 2.0, 14).unwrap()),
+        )
+        .unwrap(),
+    )
+});
+
+/// Conversations closed after the visitor wrote with no agent answer, as the site analytics
+/// count them (`analytics::Metric::Missed`): counted once that count is stored.
+pub static MISSED_CONVERSATIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_missed_conversations_total",
+            "Conversations closed after the visitor wrote without any agent answer (missed or abandoned)",
+        )
+        .unwrap(),
+    )
+});
+
+/// A conversation's first satisfaction rating (a replaced rating is not a second one), as the
+/// site analytics count it (`analytics::Metric::Csat`). Mean score = sum / count.
+pub static CSAT_SCORE: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_csat_score",
+                "Satisfaction ratings (1-5), the first per conversation",
+            )
+            .buckets(vec![1.0, 2.0, 3.0, 4.0, 5.0]),
+        )
+        .unwrap(),
+    )
+});
+
 pub static ASSIGNMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
@@ -605,6 +648,9 @@ pub fn init() {
     LazyLock::force(&COMMIT_BATCH);
     LazyLock::force(&QUEUE_LENGTH);
     LazyLock::force(&QUEUE_WAIT);
+    LazyLock::force(&FIRST_RESPONSE);
+    LazyLock::force(&MISSED_CONVERSATIONS);
+    LazyLock::force(&CSAT_SCORE);
     LazyLock::force(&ASSIGNMENTS);
     LazyLock::force(&ERRORS);
     LazyLock::force(&SLOW_CONSUMER_DISCONNECTS);
@@ -620,4 +666,43 @@ pub fn render() -> String {
     // Encoding into a Vec cannot fail for the text format.
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::{export, Metric, Tally};
+
+    /// Other tests in this process may store tallies at the same time, hence "at least".
+    #[test]
+    fn stored_tallies_move_the_support_kpi_metrics() {
+        init();
+        let (first, missed, csat) = (
+            FIRST_RESPONSE.get_sample_count(),
+            MISSED_CONVERSATIONS.get(),
+            CSAT_SCORE.get_sample_count(),
+        );
+        let (first_sum, csat_sum) = (FIRST_RESPONSE.get_sample_sum(), CSAT_SCORE.get_sample_sum());
+        export(&[
+            Tally::measure(Metric::FirstResponse, None, 0, 30_000),
+            Tally::count(Metric::Missed, None, 0),
+            Tally::measure(Metric::Csat, None, 0, 4),
+        ]);
+        assert!(FIRST_RESPONSE.get_sample_count() > first);
+        assert!(
+            FIRST_RESPONSE.get_sample_sum() - first_sum >= 30.0,
+            "seconds, not ms"
+        );
+        assert!(MISSED_CONVERSATIONS.get() > missed);
+        assert!(CSAT_SCORE.get_sample_count() > csat);
+        assert!(CSAT_SCORE.get_sample_sum() - csat_sum >= 4.0);
+        let text = render();
+        for name in [
+            "switchboard_first_response_seconds_bucket",
+            "switchboard_missed_conversations_total",
+            "switchboard_csat_score_bucket{le=\"5\"}",
+        ] {
+            assert!(text.contains(name), "{name} on /metrics");
+        }
+    }
 }

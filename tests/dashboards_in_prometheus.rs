@@ -1,6 +1,7 @@
 //! Every panel of every dashboard shows data from a real Prometheus. A node serves a little real
 //! chat over WebSockets (visitors queue, an agent comes online and takes them, messages flow both
-//! ways, a bad frame is answered with an error, idle actors passivate) while Debian's
+//! ways, a bad frame is answered with an error, a chat is closed unanswered and rated, the bot
+//! hands a chat to a person, idle actors passivate) while Debian's
 //! Prometheus scrapes it every second; then every panel query, as Grafana would send it with
 //! every node selected, is evaluated at one instant after the load and must return at least one
 //! series with a finite value.
@@ -13,6 +14,8 @@
 //! Needs the `prometheus` binary (Debian package; tests/run.sh installs it). Without it the test
 //! prints a note and passes, unless SWITCHBOARD_REQUIRE_PROMETHEUS=1 (as in tests/run.sh).
 
+#[path = "support/assist.rs"]
+mod assist;
 mod common;
 mod dashboards;
 
@@ -21,6 +24,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use assist::{bot_message, bot_settings, say};
 use common::*;
 use dashboards::*;
 use serde_json::{json, Value};
@@ -163,6 +167,59 @@ async fn chat_load(addr: SocketAddr) -> (Vec<Visitor>, Agent) {
     (visitors, agent)
 }
 
+/// Waits until a sample on the node's `/metrics` reaches `at_least`: a panel of a counter's rate
+/// shows a finite zero without traffic, so the load proves its counters really moved.
+async fn metric_reaches(node: &TestNode, sample: &str, at_least: f64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = node.metric(sample).await;
+        if value >= at_least {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sample} stayed at {value}, wanted {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The support outcomes after [`chat_load`] (whose agent answers gave first responses): a chat
+/// the agent closes without answering (missed) that its visitor then rates (CSAT), and, with
+/// the demo site's bot turned on, a visitor asking the bot for a person (a hand-off, then an
+/// assignment). Returns the new visitors, whose sockets stay open.
+async fn outcomes_load(node: &TestNode, agent: &mut Agent) -> Vec<Visitor> {
+    let mut missed = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let conv = missed.open_chat().await;
+    missed.say(&conv, "unanswered", "is anyone there?").await;
+    agent.assigned(&conv).await;
+    agent
+        .ok(json!({"type":"close","conversation_id":conv}))
+        .await;
+    missed.status_event(&conv, "closed").await;
+    missed
+        .ok(json!({"type":"rate","conversation_id":conv,"rating":4}))
+        .await;
+    metric_reaches(node, "switchboard_missed_conversations_total", 1.0).await;
+    metric_reaches(node, "switchboard_csat_score_count", 1.0).await;
+    metric_reaches(node, "switchboard_first_response_seconds_count", 3.0).await;
+
+    bot_settings(node, "bot_first", None).await;
+    let mut asks = Visitor::connect(node.addr, DEMO_SITE_KEY).await;
+    let conv = asks.open_chat().await;
+    let asked = say(&mut asks, &conv, "Can I talk to a person please?").await;
+    let notice = bot_message(&mut asks, &conv, asked).await;
+    assert_eq!(notice["handoff"], "asked", "{notice}");
+    agent.assigned(&conv).await;
+    metric_reaches(
+        node,
+        "switchboard_bot_handoffs_total{reason=\"asked\"}",
+        1.0,
+    )
+    .await;
+    vec![missed, asks]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_panel_shows_data_from_a_real_prometheus() {
     let Some(binary) = prometheus_binary() else {
@@ -223,7 +280,8 @@ async fn every_dashboard_panel_shows_data_from_a_real_prometheus() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let (_visitors, _agent) = chat_load(node.addr).await;
+    let (_visitors, mut agent) = chat_load(node.addr).await;
+    let _more_visitors = outcomes_load(&node, &mut agent).await;
 
     // Let the idle conversations passivate, then pick the instant every query is evaluated at
     // and wait until Prometheus has scraped past it.

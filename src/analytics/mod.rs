@@ -244,7 +244,29 @@ pub async fn record(hub: &HubRef, site: SiteId, tallies: &[Tally]) -> ApiResult<
         return Ok(());
     }
     let effects = effects(hub, site, tallies, Vec::new()).await?;
-    Ok(hub.store.add_counts(&effects.increments).await?)
+    hub.store.add_counts(&effects.increments).await?;
+    export(tallies);
+    Ok(())
+}
+
+/// Mirrors stored tallies on this node's Prometheus metrics (first response, missed chats,
+/// CSAT), so the live dashboards and the site reports count the same events. Called by each
+/// writer once the write carrying `tallies` succeeded: a failed write counted nothing in the
+/// store, and a tally is decided once (`timings`, `csat`), so nothing is observed twice.
+pub fn export(tallies: &[Tally]) {
+    for tally in tallies {
+        match tally.metric {
+            Metric::FirstResponse => {
+                crate::metrics::FIRST_RESPONSE.observe(tally.value as f64 / 1000.0)
+            }
+            Metric::Missed => crate::metrics::MISSED_CONVERSATIONS.inc(),
+            Metric::Csat => crate::metrics::CSAT_SCORE.observe(tally.value as f64),
+            // Queue wait and bot hand-offs have their own metrics where they happen
+            // (`switchboard_queue_wait_seconds`, `switchboard_bot_handoffs_total`); the rest
+            // are per-site report figures only.
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -157,9 +157,11 @@ pub fn exported_families(exposition: &str) -> std::collections::BTreeSet<String>
         .collect()
 }
 
-/// A query as Grafana would send it with every node selected: `$instance` matches all, and
-/// `$__rate_interval` is a minute (four 15 s scrapes; the tests scrape every second).
+/// A query as Grafana would send it with every node selected: `$instance` matches all,
+/// `$__rate_interval` is a minute (four 15 s scrapes; the tests scrape every second), and
+/// `$__range` is the dashboards' default time range, 30 minutes.
 pub fn as_sent(expr: &str) -> String {
     expr.replace("$instance", ".*")
         .replace("$__rate_interval", "1m")
+        .replace("$__range", "30m")
 }

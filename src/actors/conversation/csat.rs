@@ -70,6 +70,7 @@ impl Handler<Rate> for ConversationActor {
                 hub.store
                     .put_csat_with_effects(&csat, &effects, fence)
                     .await?;
+                analytics::export(&tallies);
                 Ok::<_, ApiError>(csat)
             }
             .into_actor(self)

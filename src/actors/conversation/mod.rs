@@ -302,7 +302,9 @@ impl ConversationActor {
                 };
                 hub.store
                     .append_message_with_effects(&message, &effects, fence)
-                    .await
+                    .await?;
+                analytics::export(&tallies);
+                Ok::<_, crate::store::StoreError>(())
             }
             .into_actor(self)
             .map(move |result, act, ctx| act.appended(seq, result, ctx)),
@@ -416,8 +418,9 @@ impl ConversationActor {
                 let effects = site_effects(&hub, after.site_id, &tallies, events).await?;
                 hub.store
                     .update_conversation_with_effects(&before, &after, &effects, fence)
-                    .await
-                    .map(|_| after)
+                    .await?;
+                analytics::export(&tallies);
+                Ok::<_, crate::store::StoreError>(after)
             }
             .into_actor(self)
             .map(move |result, act, ctx| match result {
