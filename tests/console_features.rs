@@ -71,6 +71,26 @@ async fn agents_upload_pictures_served_publicly_and_named_to_the_widget() {
     )
     .await;
     assert_eq!(r.status, 200, "an admin may: {}", r.text());
+    // So may an owner (admins and owners manage their site alike).
+    node.seed_agent_role(
+        site.id,
+        "owner@team.test",
+        5,
+        switchboard::domain::Role::Owner,
+    )
+    .await;
+    let (owner, _) = node.login("owner@team.test", SEED_PASSWORD).await;
+    let other_path = format!("/api/v1/agents/{}/avatar", other.id);
+    let r = http_bytes(
+        node.addr,
+        "PUT",
+        &other_path,
+        Some(&owner),
+        "image/png",
+        png(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "an owner may: {}", r.text());
 
     // The widget learns the picture with the assignment.
     let mut agent = Agent::with_token(node.addr, &token).await;

@@ -11,7 +11,7 @@ use super::{day_to_date, Increment, Metric};
 use crate::domain::AgentId;
 
 /// A count with its mean: seconds for durations, the score for CSAT.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Mean {
     pub count: i64,
     /// `None` when nothing was counted.
@@ -29,7 +29,7 @@ impl Mean {
 }
 
 /// Every figure of one slice (a day, an hour, an agent, or all of them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Figures {
     pub new_conversations: i64,
     pub first_response: Mean,
@@ -62,7 +62,7 @@ impl Figures {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DayFigures {
     /// `YYYY-MM-DD` in the site's timezone.
     pub date: String,
@@ -70,14 +70,14 @@ pub struct DayFigures {
     pub figures: Figures,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HourFigures {
     pub hour: u8,
     #[serde(flatten)]
     pub figures: Figures,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentFigures {
     pub agent_id: AgentId,
     pub name: String,
@@ -100,7 +100,7 @@ impl Filter {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub timezone: String,
     pub from: String,

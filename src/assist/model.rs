@@ -66,8 +66,21 @@ impl ConversationAssist {
 }
 
 /// A canned reply's id (a v7 uuid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Uuid)]
 pub struct CannedId(pub Uuid);
 
 impl CannedId {
@@ -83,7 +96,7 @@ impl Default for CannedId {
 }
 
 /// A saved answer agents insert by typing `/shortcut` in the composer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CannedReply {
     pub id: CannedId,
     pub site_id: SiteId,
@@ -94,7 +107,7 @@ pub struct CannedReply {
 }
 
 /// The visitor's rating of a closed conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Csat {
     pub conversation_id: ConversationId,
     pub site_id: SiteId,

@@ -45,7 +45,9 @@ impl std::fmt::Display for ArticleId {
 }
 
 /// The languages the retrieval pipeline stems. Anything else is indexed unstemmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Language {
     #[default]
@@ -73,7 +75,7 @@ impl Language {
 }
 
 /// A help-centre article, written by a site's admins in the console or through the REST API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Article {
     pub id: ArticleId,
     pub site_id: SiteId,
@@ -140,7 +142,7 @@ impl HandoffReason {
 }
 
 /// When a site's bot answers first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BotMode {
     /// No bot: conversations go straight to the queue (the product before issue 11).
@@ -165,7 +167,7 @@ impl BotMode {
 
 /// Per-site bot settings (kept with the site's settings). Defaults are the thresholds the
 /// evaluation in `tests/bot_eval.rs` chose; docs/bots.md explains them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct BotSettings {
     pub mode: BotMode,

@@ -16,7 +16,7 @@ use crate::domain::{AgentId, SiteId};
 use crate::error::ApiResult;
 
 /// Who acted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditActor {
     /// `agent` (agents and admins) or `system` (the node itself: retention sweeps).
     pub kind: String,
@@ -54,7 +54,7 @@ impl AuditActor {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// A v7 uuid: unique, and the tie-break between records of the same millisecond.
     pub id: uuid::Uuid,

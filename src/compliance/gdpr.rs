@@ -75,7 +75,7 @@ pub struct Export {
     pub other: serde_json::Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Erased {
     pub conversations: u64,
     pub messages: u64,

@@ -107,10 +107,14 @@ pub(super) async fn me(hub: Hub, auth: AgentAuth) -> Json {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// `open` (the default), `snoozed` or `closed`; with `q` or `tag` also `any` (the default
+    /// then).
     status: Option<String>,
+    /// Most conversations answered (1 to 500, default 50).
     limit: Option<usize>,
-    /// Search: visitor name, email or message text (`gateway/search.rs`).
+    /// Search: visitor name, email or message text, at most 200 bytes (`gateway/search.rs`).
     q: Option<String>,
+    /// Only conversations with this tag.
     tag: Option<String>,
 }
 
@@ -217,7 +221,7 @@ pub(super) async fn conversation_detail(
 
 /// Agents (or an API key) and the conversation's visitor (its `vt1` token); private notes are
 /// left out for the visitor.
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = crate::protocol::HistoryResult)), security(("agent_token" = []), ("api_key" = ["conversations:read"])))]
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, format = Uuid), PageQuery), responses((status = 200, body = crate::protocol::HistoryResult)), security(("agent_token" = []), ("api_key" = ["conversations:read"]), ("visitor_token" = [])))]
 pub(super) async fn messages(
     hub: Hub,
     auth: super::viewer::ViewerAuth,
@@ -591,7 +595,7 @@ pub(super) async fn update_settings(
     ok(json!({ "settings": site.settings }))
 }
 
-#[utoipa::path(post, path = "/api/v1/site/rotate-secret", tag = "sites", responses((status = 200, body = crate::gateway::openapi::IdentitySecret)), security(("agent_token" = [])))]
+#[utoipa::path(post, operation_id = "rotate_identity_secret", path = "/api/v1/site/rotate-secret", tag = "sites", responses((status = 200, body = crate::gateway::openapi::IdentitySecret)), security(("agent_token" = [])))]
 pub(super) async fn rotate_secret(hub: Hub, auth: AdminAuth, ip: ClientIp) -> Json {
     let mut site = (*hub.site(auth.0.site).await?).clone();
     site.identity_secret = random_secret(32);

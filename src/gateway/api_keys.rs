@@ -84,7 +84,7 @@ pub struct NewApiKey {
 }
 
 /// A site's API keys (never the keys themselves).
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api keys",
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/api-keys", tag = "api keys",
     responses((status = 200, body = crate::gateway::openapi::ApiKeyList)),
     security(("agent_token" = [])))]
 pub async fn list(hub: Hub, auth: AdminAuth) -> ApiResult<HttpResponse> {
@@ -93,7 +93,7 @@ pub async fn list(hub: Hub, auth: AdminAuth) -> ApiResult<HttpResponse> {
 }
 
 /// Create a key. The answer is the only time its secret is shown.
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api keys", request_body = NewApiKey,
+#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "api keys", request_body = NewApiKey,
     responses((status = 201, body = crate::gateway::openapi::CreatedApiKey)),
     security(("agent_token" = [])))]
 pub async fn create(

@@ -14,6 +14,7 @@ use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use super::viewer::ViewerAuth;
 use crate::actors::conversation::Snapshot;
@@ -72,13 +73,25 @@ fn blob_error(e: BlobError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
-struct UploadQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct UploadQuery {
+    /// The name shown and offered on download (the type comes from the bytes, never from it).
     #[serde(default)]
+    #[param(required = false)]
     filename: String,
 }
 
-async fn upload(
+/// Upload a file into a conversation as the raw body, for a `send` to name by `blob_id`: a
+/// participant only (its visitor or its site's agents), not once it is closed. Typed by its
+/// magic bytes; refused past the node's size limit (`body_too_large`) or when its type is not
+/// allowed (`invalid_frame`).
+#[utoipa::path(post, operation_id = "upload_attachment", path = "/api/v1/conversations/{id}/attachments", tag = "attachments",
+    params(("id" = String, Path, format = Uuid), UploadQuery),
+    request_body(content = crate::gateway::openapi::Binary, content_type = "application/octet-stream"),
+    responses((status = 201, body = crate::gateway::openapi::AttachmentOne)),
+    security(("agent_token" = []), ("visitor_token" = [])))]
+pub(super) async fn upload(
     req: actix_web::HttpRequest,
     hub: Hub,
     auth: ViewerAuth,
@@ -147,7 +160,19 @@ fn body_length(req: &actix_web::HttpRequest) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn download(hub: Hub, auth: ViewerAuth, blob: web::Path<String>) -> ApiResult<HttpResponse> {
+/// An attachment's bytes, to the conversation's participants only (anyone else: `not_found`).
+/// Images are served inline, anything else as a download.
+#[utoipa::path(get, operation_id = "download_attachment", path = "/api/v1/attachments/{blob_id}", tag = "attachments",
+    params(("blob_id" = String, Path)),
+    responses((status = 200, description = "The bytes, with the type they were sniffed as",
+        content(("image/png"), ("image/jpeg"), ("image/gif"), ("image/webp"), ("application/pdf"), ("text/plain")),
+        headers(("Content-Disposition" = String, description = "`inline` for images, else `attachment`, with the file's name")))),
+    security(("agent_token" = []), ("visitor_token" = [])))]
+pub(super) async fn download(
+    hub: Hub,
+    auth: ViewerAuth,
+    blob: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let assist = assist(&hub)?.clone();
     // Not found, whatever the reason: a stranger learns nothing about which ids exist.
     let hidden = || ApiError::not_found("attachment");

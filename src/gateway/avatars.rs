@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::auth::AgentAuth;
 use crate::actors::{agent, HubRef};
-use crate::domain::{AgentId, Role};
+use crate::domain::AgentId;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::Avatar;
 
@@ -38,7 +38,7 @@ async fn changeable(
         .await?
         .filter(|a| a.site_id == auth.0.site)
         .ok_or_else(|| ApiError::not_found("agent"))?;
-    if agent.id != auth.0.sub && auth.0.role != Role::Admin {
+    if agent.id != auth.0.sub && !auth.0.role.is_admin() {
         return Err(ApiError::forbidden(
             "only admins change a colleague's picture",
         ));
@@ -62,7 +62,14 @@ async fn read_limited(mut body: web::Payload) -> ApiResult<Vec<u8>> {
     Ok(bytes)
 }
 
-async fn upload(
+/// Upload an agent's picture as the raw body (a PNG, JPEG or WebP image of at most 256 KiB,
+/// typed by its bytes): one's own, or (admins) a colleague's.
+#[utoipa::path(put, operation_id = "upload_avatar", path = "/api/v1/agents/{id}/avatar", tag = "agents",
+    params(("id" = String, Path, format = Uuid)),
+    request_body(content = crate::gateway::openapi::Binary, content_type = "application/octet-stream"),
+    responses((status = 200, body = crate::gateway::openapi::AvatarSet)),
+    security(("agent_token" = [])))]
+pub(super) async fn upload(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<AgentId>,
@@ -90,7 +97,16 @@ async fn upload(
     Ok(HttpResponse::Ok().json(json!({ "agent": agent, "avatar_url": agent.avatar_url() })))
 }
 
-async fn remove(hub: Hub, auth: AgentAuth, id: web::Path<AgentId>) -> ApiResult<HttpResponse> {
+/// Remove an agent's picture (initials are shown again).
+#[utoipa::path(delete, operation_id = "remove_avatar", path = "/api/v1/agents/{id}/avatar", tag = "agents",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = crate::gateway::openapi::AgentOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn remove(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<AgentId>,
+) -> ApiResult<HttpResponse> {
     let mut agent = changeable(&hub, &auth, id.into_inner()).await?;
     hub.store.delete_avatar(agent.id).await?;
     agent.avatar_version = 0;
@@ -101,7 +117,13 @@ async fn remove(hub: Hub, auth: AgentAuth, id: web::Path<AgentId>) -> ApiResult<
 
 /// Public: the widget shows the picture on any site. The `v` in the URL changes with every
 /// upload, so a response may be cached for good.
-async fn serve(hub: Hub, id: web::Path<AgentId>) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, operation_id = "serve_avatar", path = "/api/v1/avatars/{id}", tag = "agents",
+    params(("id" = String, Path, format = Uuid, description = "The agent's id"),
+        ("v" = Option<u64>, Query, description = "The picture's version (`Agent::avatar_url`); any value is served")),
+    responses((status = 200, description = "The picture, cacheable for good",
+        content(("image/png"), ("image/jpeg"), ("image/webp")))),
+    security(()))]
+pub(super) async fn serve(hub: Hub, id: web::Path<AgentId>) -> ApiResult<HttpResponse> {
     let avatar = hub
         .store
         .get_avatar(id.into_inner())

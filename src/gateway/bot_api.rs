@@ -10,6 +10,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::attachments_api::assist;
 use super::auth::{AdminAuth, AgentAuth};
@@ -32,12 +33,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/bot-settings", web::put().to(put_settings));
 }
 
-#[derive(Deserialize)]
-struct ArticleBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct ArticleBody {
+    /// 1 to 200 characters.
     title: String,
+    /// Plain text, 1 character to 100 KB; blank lines separate paragraphs.
     body: String,
+    /// An http(s) address or a path starting with `/`.
     url: String,
+    /// `en` or `es` (regional tags such as `es-MX` are accepted); `en` when absent.
     #[serde(default = "default_language")]
+    #[schema(example = "en")]
     language: String,
 }
 
@@ -84,18 +90,35 @@ fn article(
     })
 }
 
-async fn list_articles(hub: Hub, auth: AgentAuth) -> Json {
+/// The site's help-centre articles.
+#[utoipa::path(get, path = "/api/v1/articles", tag = "bots",
+    responses((status = 200, body = crate::gateway::openapi::ArticleList)),
+    security(("agent_token" = [])))]
+pub(super) async fn list_articles(hub: Hub, auth: AgentAuth) -> Json {
     let articles = hub.store.list_articles(auth.0.site).await?;
     Ok(HttpResponse::Ok().json(json!({ "articles": articles })))
 }
 
-async fn get_article(hub: Hub, auth: AgentAuth, id: web::Path<ArticleId>) -> Json {
+/// One article.
+#[utoipa::path(get, path = "/api/v1/articles/{id}", tag = "bots",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = crate::gateway::openapi::ArticleOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn get_article(hub: Hub, auth: AgentAuth, id: web::Path<ArticleId>) -> Json {
     let found = hub.store.get_article(auth.0.site, id.into_inner()).await?;
     let article = found.ok_or_else(|| ApiError::not_found("article"))?;
     Ok(HttpResponse::Ok().json(json!({ "article": article })))
 }
 
-async fn create_article(hub: Hub, auth: AdminAuth, body: web::Json<ArticleBody>) -> Json {
+/// Add an article (admins); the bot answers from it at once on this node.
+#[utoipa::path(post, path = "/api/v1/articles", tag = "bots", request_body = ArticleBody,
+    responses((status = 201, body = crate::gateway::openapi::ArticleOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn create_article(
+    hub: Hub,
+    auth: AdminAuth,
+    body: web::Json<ArticleBody>,
+) -> Json {
     let site = auth.0.site;
     let article = article(body.into_inner(), ArticleId::new(), site, hub.now())?;
     hub.store.put_article(&article).await?;
@@ -103,7 +126,12 @@ async fn create_article(hub: Hub, auth: AdminAuth, body: web::Json<ArticleBody>)
     Ok(HttpResponse::Created().json(json!({ "article": article })))
 }
 
-async fn update_article(
+/// Replace an article (admins).
+#[utoipa::path(put, path = "/api/v1/articles/{id}", tag = "bots",
+    params(("id" = String, Path, format = Uuid)), request_body = ArticleBody,
+    responses((status = 200, body = crate::gateway::openapi::ArticleOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn update_article(
     hub: Hub,
     auth: AdminAuth,
     id: web::Path<ArticleId>,
@@ -119,7 +147,12 @@ async fn update_article(
     Ok(HttpResponse::Ok().json(json!({ "article": article })))
 }
 
-async fn delete_article(hub: Hub, auth: AdminAuth, id: web::Path<ArticleId>) -> Json {
+/// Delete an article (admins).
+#[utoipa::path(delete, path = "/api/v1/articles/{id}", tag = "bots",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "Deleted")),
+    security(("agent_token" = [])))]
+pub(super) async fn delete_article(hub: Hub, auth: AdminAuth, id: web::Path<ArticleId>) -> Json {
     let site = auth.0.site;
     if !hub.store.delete_article(site, id.into_inner()).await? {
         return Err(ApiError::not_found("article"));
@@ -137,7 +170,11 @@ fn shown(config: &BotConfig) -> serde_json::Value {
     })
 }
 
-async fn get_settings(hub: Hub, auth: AdminAuth) -> Json {
+/// The bot's and the LLM's settings (admins); the LLM key only as `llm_key_set`.
+#[utoipa::path(get, path = "/api/v1/bot-settings", tag = "bots",
+    responses((status = 200, body = crate::gateway::openapi::BotSettingsShown)),
+    security(("agent_token" = [])))]
+pub(super) async fn get_settings(hub: Hub, auth: AdminAuth) -> Json {
     let config = hub
         .store
         .get_bot_config(auth.0.site)
@@ -146,11 +183,12 @@ async fn get_settings(hub: Hub, auth: AdminAuth) -> Json {
     Ok(HttpResponse::Ok().json(shown(&config)))
 }
 
-#[derive(Deserialize)]
-struct SettingsBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct SettingsBody {
     #[serde(default)]
     bot: BotSettings,
     #[serde(default)]
+    #[schema(value_type = crate::gateway::openapi::LlmSettingsInput)]
     llm: LlmSettings,
 }
 
@@ -182,7 +220,11 @@ fn validate(bot: &BotSettings, llm: &LlmSettings) -> ApiResult<()> {
     Ok(())
 }
 
-async fn put_settings(hub: Hub, auth: AdminAuth, body: web::Json<SettingsBody>) -> Json {
+/// Replace the bot's and the LLM's settings (admins).
+#[utoipa::path(put, path = "/api/v1/bot-settings", tag = "bots", request_body = SettingsBody,
+    responses((status = 200, body = crate::gateway::openapi::BotSettingsShown)),
+    security(("agent_token" = [])))]
+pub(super) async fn put_settings(hub: Hub, auth: AdminAuth, body: web::Json<SettingsBody>) -> Json {
     let site = auth.0.site;
     let SettingsBody { bot, mut llm } = body.into_inner();
     validate(&bot, &llm)?;

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use super::audited::ClientIp;
 use super::auth::AdminAuth;
@@ -20,10 +21,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/visitors/{id}", web::delete().to(erase_visitor));
 }
 
-#[derive(Deserialize)]
-struct AuditQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditQuery {
     /// The `next` of the previous page (`<at>.<id>`).
     before: Option<String>,
+    /// Records per page (1 to 200, default 50).
     limit: Option<usize>,
 }
 
@@ -36,7 +39,11 @@ fn cursor(s: &str) -> ApiResult<AuditCursor> {
     })
 }
 
-async fn audit_log(
+/// The site's audit log, newest first, a page at a time (admins).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "compliance", params(AuditQuery),
+    responses((status = 200, body = crate::gateway::openapi::AuditPage)),
+    security(("agent_token" = [])))]
+pub(super) async fn audit_log(
     hub: web::Data<HubRef>,
     auth: AdminAuth,
     q: web::Query<AuditQuery>,
@@ -57,7 +64,14 @@ fn requester(auth: &AdminAuth, ip: &ClientIp) -> Requester {
     }
 }
 
-async fn export_visitor(
+/// Everything stored about a visitor, as a JSON download (admins); recorded in the audit log
+/// before it is read.
+#[utoipa::path(get, path = "/api/v1/visitors/{id}/export", tag = "compliance",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = crate::gateway::openapi::VisitorExport,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"visitor-<id>.json\"`")))),
+    security(("agent_token" = [])))]
+pub(super) async fn export_visitor(
     hub: web::Data<HubRef>,
     auth: AdminAuth,
     ip: ClientIp,
@@ -73,7 +87,13 @@ async fn export_visitor(
         .json(export))
 }
 
-async fn erase_visitor(
+/// Erase a visitor: its conversations, messages, events and attachments (admins); what was
+/// removed is counted in the answer and the audit log.
+#[utoipa::path(delete, path = "/api/v1/visitors/{id}", tag = "compliance",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = crate::gateway::openapi::ErasedVisitor)),
+    security(("agent_token" = [])))]
+pub(super) async fn erase_visitor(
     hub: web::Data<HubRef>,
     auth: AdminAuth,
     ip: ClientIp,

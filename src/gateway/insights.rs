@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use super::audited::{note, ClientIp};
 use super::auth::AdminAuth;
@@ -27,13 +28,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/analytics.csv", web::get().to(analytics_csv));
 }
 
-#[derive(Deserialize)]
-struct RangeQuery {
-    /// `YYYY-MM-DD` in the site's timezone.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RangeQuery {
+    /// First day, `YYYY-MM-DD` in the site's timezone (default: six days before `to`).
+    #[param(example = "2026-01-01")]
     from: Option<String>,
+    /// Last day, included, `YYYY-MM-DD` (default: today). A range has at most 366 days.
+    #[param(example = "2026-01-07")]
     to: Option<String>,
+    /// Only what this agent was credited with.
+    #[param(value_type = Option<String>, format = Uuid)]
     agent: Option<AgentId>,
-    /// `inside` or `outside` business hours; all when absent.
+    /// `inside` or `outside` business hours; `all` (the default) for both.
     hours: Option<String>,
 }
 
@@ -100,7 +107,12 @@ async fn cells_and_names(
     Ok((cells, names))
 }
 
-async fn analytics(
+/// The range's figures: totals, inside and outside business hours, by day, hour and agent
+/// (admins).
+#[utoipa::path(get, path = "/api/v1/analytics", tag = "analytics", params(RangeQuery),
+    responses((status = 200, body = crate::analytics::report::Report)),
+    security(("agent_token" = [])))]
+pub(super) async fn analytics(
     hub: web::Data<HubRef>,
     auth: AdminAuth,
     q: web::Query<RangeQuery>,
@@ -119,7 +131,14 @@ async fn analytics(
     Ok(HttpResponse::Ok().json(report))
 }
 
-async fn analytics_csv(
+/// The range's counter cells as CSV, for a spreadsheet or a warehouse (admins); the export is
+/// recorded in the audit log.
+#[utoipa::path(get, path = "/api/v1/analytics.csv", tag = "analytics", params(RangeQuery),
+    responses((status = 200, description = "One row per counter cell", body = String,
+        content_type = "text/csv",
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"analytics-<from>-<to>.csv\"`")))),
+    security(("agent_token" = [])))]
+pub(super) async fn analytics_csv(
     hub: web::Data<HubRef>,
     auth: AdminAuth,
     ip: ClientIp,

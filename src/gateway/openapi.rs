@@ -9,9 +9,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{api, api_keys, login, sites, webhooks};
+use super::{
+    api, api_keys, attachments_api, avatars, bot_api, compliance, insights, login, search, sites,
+    tools_api, webhooks,
+};
 use crate::api_keys::ApiKey;
-use crate::domain::{Agent, Conversation, Presence, Site, SiteSettings, Visitor, VisitorEvent};
+use crate::assist::model::{CannedReply, Csat};
+use crate::bot::llm::LlmSettings;
+use crate::bot::{Article, BotSettings};
+use crate::compliance::audit::AuditRecord;
+use crate::domain::{
+    Agent, Attachment, Conversation, Message, Presence, Site, SiteSettings, Visitor, VisitorEvent,
+};
 use crate::sites_admin::Invite;
 use crate::webhooks::{AttemptRecord, Delivery, WebhookEndpoint};
 
@@ -27,7 +36,15 @@ use crate::webhooks::{AttemptRecord, Delivery, WebhookEndpoint};
         webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::log,
         webhooks::redeliver, api_keys::list, api_keys::create, api_keys::revoke, sites::list,
         sites::create, sites::rotate_key, sites::rotate_secret, sites::invite, sites::invites,
-        sites::set_active, sites::lookup, sites::accept,
+        sites::set_active, sites::lookup, sites::accept, search::set_tags, search::site_tags,
+        avatars::upload, avatars::remove, avatars::serve, attachments_api::upload,
+        attachments_api::download, bot_api::list_articles, bot_api::create_article,
+        bot_api::get_article, bot_api::update_article, bot_api::delete_article,
+        bot_api::get_settings, bot_api::put_settings, tools_api::list_canned,
+        tools_api::create_canned, tools_api::update_canned, tools_api::delete_canned,
+        tools_api::site_csat, tools_api::conversation_csat, insights::analytics,
+        insights::analytics_csv, compliance::audit_log, compliance::export_visitor,
+        compliance::erase_visitor,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security, &Errors),
@@ -64,6 +81,13 @@ impl Modify for Security {
             bearer(
                 "sk_",
                 "A site's API key; each operation names the scope it needs.",
+            ),
+        );
+        components.add_security_scheme(
+            "visitor_token",
+            bearer(
+                "vt1",
+                "A visitor's token, from its socket's `welcome` frame (docs/protocol.md).",
             ),
         );
     }
@@ -106,7 +130,10 @@ impl Modify for Errors {
                         "409",
                         "Conflict (`conflict`, `conversation_closed`, `invalid_transition`)",
                     ),
-                    ("413", "Body over 64 KiB (`body_too_large`)"),
+                    (
+                        "413",
+                        "Body too large (`body_too_large`): 64 KiB of JSON, or the upload's limit",
+                    ),
                     ("503", "Try again (`unavailable`, `not_owner`)"),
                 ] {
                     op.responses
@@ -254,4 +281,90 @@ pub struct DeliveryList {
 #[derive(ToSchema)]
 pub struct AttemptList {
     pub attempts: Vec<AttemptRecord>,
+}
+#[derive(ToSchema)]
+pub struct TagList {
+    pub tags: Vec<String>,
+}
+#[derive(ToSchema)]
+pub struct AvatarSet {
+    pub agent: Agent,
+    /// `/api/v1/avatars/{agent}?v={version}`: a new URL for every upload.
+    pub avatar_url: String,
+}
+/// Raw bytes as the request body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);
+#[derive(ToSchema)]
+pub struct AttachmentOne {
+    pub attachment: Attachment,
+}
+#[derive(ToSchema)]
+pub struct ArticleList {
+    pub articles: Vec<Article>,
+}
+#[derive(ToSchema)]
+pub struct ArticleOne {
+    pub article: Article,
+}
+/// The LLM settings as written: as shown, plus the write-only key.
+#[derive(serde::Serialize, ToSchema)]
+pub struct LlmSettingsInput {
+    #[serde(flatten)]
+    pub settings: LlmSettings,
+    /// Absent keeps the stored key, `""` removes it, any other value replaces it.
+    pub api_key: Option<String>,
+}
+#[derive(ToSchema)]
+pub struct BotSettingsShown {
+    pub bot: BotSettings,
+    pub llm: LlmSettings,
+    /// Whether an LLM key is stored (the key itself is never shown).
+    pub llm_key_set: bool,
+}
+#[derive(ToSchema)]
+pub struct CannedList {
+    pub canned_replies: Vec<CannedReply>,
+}
+#[derive(ToSchema)]
+pub struct CannedOne {
+    pub canned_reply: CannedReply,
+}
+#[derive(ToSchema)]
+pub struct CsatList {
+    pub ratings: Vec<Csat>,
+    /// The mean rating of `ratings`; `null` when there are none.
+    pub average: Option<f64>,
+}
+#[derive(ToSchema)]
+pub struct CsatOne {
+    pub csat: Option<Csat>,
+}
+#[derive(ToSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// Pass as `before` for the next page; `null` on the last one.
+    pub next: Option<String>,
+}
+#[derive(ToSchema)]
+pub struct ExportedConversation {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+}
+/// Everything stored about a visitor (`compliance::gdpr::export`). Further top-level keys
+/// hold what other personal-data holders keep.
+#[derive(ToSchema)]
+pub struct VisitorExport {
+    pub format: String,
+    pub exported_at: i64,
+    pub visitor: Visitor,
+    pub events: Vec<VisitorEvent>,
+    pub conversations: Vec<ExportedConversation>,
+    /// What each personal-data holder keeps about the visitor's files, by holder.
+    pub attachments: serde_json::Value,
+}
+#[derive(ToSchema)]
+pub struct ErasedVisitor {
+    pub erased: crate::compliance::gdpr::Erased,
 }

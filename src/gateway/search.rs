@@ -5,6 +5,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::auth::AgentAuth;
 use crate::actors::HubRef;
@@ -51,12 +52,18 @@ pub async fn search(
     Ok(HttpResponse::Ok().json(json!({ "conversations": super::api::with_unread(found) })))
 }
 
-#[derive(Deserialize)]
-struct TagsBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct TagsBody {
+    /// The conversation's whole set of tags (normalised: trimmed, lower-case, no duplicates).
     tags: Vec<String>,
 }
 
-async fn set_tags(
+/// Replace a conversation's tags (the `tags` frame over HTTP).
+#[utoipa::path(put, path = "/api/v1/conversations/{id}/tags", tag = "conversations",
+    params(("id" = String, Path, format = Uuid)), request_body = TagsBody,
+    responses((status = 200, body = crate::protocol::ConversationResult)),
+    security(("agent_token" = [])))]
+pub(super) async fn set_tags(
     hub: Hub,
     auth: AgentAuth,
     id: web::Path<ConversationId>,
@@ -70,7 +77,11 @@ async fn set_tags(
     Ok(HttpResponse::Ok().json(command.run(&ctx).await?))
 }
 
-async fn site_tags(hub: Hub, auth: AgentAuth) -> ApiResult<HttpResponse> {
+/// Every tag used in the site's conversations (for suggestions).
+#[utoipa::path(get, path = "/api/v1/tags", tag = "conversations",
+    responses((status = 200, body = crate::gateway::openapi::TagList)),
+    security(("agent_token" = [])))]
+pub(super) async fn site_tags(hub: Hub, auth: AgentAuth) -> ApiResult<HttpResponse> {
     let tags = hub.store.site_tags(auth.0.site).await?;
     Ok(HttpResponse::Ok().json(json!({ "tags": tags })))
 }

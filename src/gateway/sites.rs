@@ -50,7 +50,7 @@ fn with_secret(site: &Site) -> serde_json::Value {
 }
 
 /// Every site (owners), or the caller's own (admins).
-#[utoipa::path(get, path = "/api/v1/sites", tag = "sites",
+#[utoipa::path(get, operation_id = "list_sites", path = "/api/v1/sites", tag = "sites",
     responses((status = 200, body = crate::gateway::openapi::SiteList)),
     security(("agent_token" = [])))]
 pub async fn list(hub: Hub, auth: AdminAuth) -> Json {
@@ -71,7 +71,7 @@ pub struct NewSite {
 
 /// Create a site (owners). The answer carries its identity secret and, with `admin_email`,
 /// the invitation link of its first admin.
-#[utoipa::path(post, path = "/api/v1/sites", tag = "sites", request_body = NewSite,
+#[utoipa::path(post, operation_id = "create_site", path = "/api/v1/sites", tag = "sites", request_body = NewSite,
     responses((status = 201, body = crate::gateway::openapi::CreatedSite)),
     security(("agent_token" = [])))]
 pub async fn create(hub: Hub, auth: AdminAuth, req: HttpRequest, body: web::Json<NewSite>) -> Json {
@@ -107,7 +107,7 @@ pub async fn rotate_key(hub: Hub, auth: AdminAuth, id: web::Path<SiteId>) -> Jso
 }
 
 /// A new identity secret: signatures made with the old one are refused.
-#[utoipa::path(post, path = "/api/v1/sites/{id}/rotate-secret", tag = "sites",
+#[utoipa::path(post, operation_id = "rotate_site_identity_secret", path = "/api/v1/sites/{id}/rotate-secret", tag = "sites",
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = crate::gateway::openapi::SiteOne)),
     security(("agent_token" = [])))]

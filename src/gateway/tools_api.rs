@@ -7,6 +7,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{AdminAuth, AgentAuth};
 use crate::actors::conversation::Snapshot;
@@ -27,9 +28,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/csat", web::get().to(conversation_csat));
 }
 
-#[derive(Deserialize)]
-struct CannedBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct CannedBody {
+    /// 1 to 32 letters, digits, `-` or `_` (a leading `/` is dropped; stored lower-case).
+    #[schema(example = "refund")]
     shortcut: String,
+    /// 1 character to 8 KiB.
     body: String,
 }
 
@@ -77,18 +81,31 @@ async fn canned(
     })
 }
 
-async fn list_canned(hub: Hub, auth: AgentAuth) -> Json {
+/// The site's canned replies.
+#[utoipa::path(get, path = "/api/v1/canned-replies", tag = "agent tools",
+    responses((status = 200, body = crate::gateway::openapi::CannedList)),
+    security(("agent_token" = [])))]
+pub(super) async fn list_canned(hub: Hub, auth: AgentAuth) -> Json {
     let replies = hub.store.list_canned(auth.0.site).await?;
     Ok(HttpResponse::Ok().json(json!({ "canned_replies": replies })))
 }
 
-async fn create_canned(hub: Hub, auth: AdminAuth, body: web::Json<CannedBody>) -> Json {
+/// Add a canned reply (admins); `conflict` when the shortcut is taken.
+#[utoipa::path(post, path = "/api/v1/canned-replies", tag = "agent tools", request_body = CannedBody,
+    responses((status = 201, body = crate::gateway::openapi::CannedOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn create_canned(hub: Hub, auth: AdminAuth, body: web::Json<CannedBody>) -> Json {
     let reply = canned(&hub, auth.0.site, CannedId::new(), body.into_inner()).await?;
     hub.store.put_canned(&reply).await?;
     Ok(HttpResponse::Created().json(json!({ "canned_reply": reply })))
 }
 
-async fn update_canned(
+/// Replace a canned reply (admins).
+#[utoipa::path(put, path = "/api/v1/canned-replies/{id}", tag = "agent tools",
+    params(("id" = String, Path, format = Uuid)), request_body = CannedBody,
+    responses((status = 200, body = crate::gateway::openapi::CannedOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn update_canned(
     hub: Hub,
     auth: AdminAuth,
     id: web::Path<uuid::Uuid>,
@@ -109,7 +126,12 @@ async fn update_canned(
     Ok(HttpResponse::Ok().json(json!({ "canned_reply": reply })))
 }
 
-async fn delete_canned(hub: Hub, auth: AdminAuth, id: web::Path<uuid::Uuid>) -> Json {
+/// Delete a canned reply (admins).
+#[utoipa::path(delete, path = "/api/v1/canned-replies/{id}", tag = "agent tools",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "Deleted")),
+    security(("agent_token" = [])))]
+pub(super) async fn delete_canned(hub: Hub, auth: AdminAuth, id: web::Path<uuid::Uuid>) -> Json {
     let id = CannedId(id.into_inner());
     if !hub.store.delete_canned(auth.0.site, id).await? {
         return Err(ApiError::not_found("canned reply"));
@@ -117,12 +139,18 @@ async fn delete_canned(hub: Hub, auth: AdminAuth, id: web::Path<uuid::Uuid>) -> 
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
-struct CsatQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct CsatQuery {
+    /// How many of the latest ratings (1 to 500, default 50).
     limit: Option<usize>,
 }
 
-async fn site_csat(hub: Hub, auth: AgentAuth, q: web::Query<CsatQuery>) -> Json {
+/// The site's latest ratings and their average (`null` when there are none).
+#[utoipa::path(get, path = "/api/v1/csat", tag = "agent tools", params(CsatQuery),
+    responses((status = 200, body = crate::gateway::openapi::CsatList)),
+    security(("agent_token" = [])))]
+pub(super) async fn site_csat(hub: Hub, auth: AgentAuth, q: web::Query<CsatQuery>) -> Json {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let ratings = hub.store.site_csat(auth.0.site, limit).await?;
     let average = if ratings.is_empty() {
@@ -134,7 +162,16 @@ async fn site_csat(hub: Hub, auth: AgentAuth, q: web::Query<CsatQuery>) -> Json 
     Ok(HttpResponse::Ok().json(json!({ "ratings": ratings, "average": average })))
 }
 
-async fn conversation_csat(hub: Hub, auth: AgentAuth, id: web::Path<ConversationId>) -> Json {
+/// One conversation's rating, `null` when the visitor gave none.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/csat", tag = "agent tools",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = crate::gateway::openapi::CsatOne)),
+    security(("agent_token" = [])))]
+pub(super) async fn conversation_csat(
+    hub: Hub,
+    auth: AgentAuth,
+    id: web::Path<ConversationId>,
+) -> Json {
     let conversation = hub
         .conversation(id.into_inner())
         .ask(Snapshot {

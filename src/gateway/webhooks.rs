@@ -103,7 +103,7 @@ pub struct WebhookPatch {
     enabled: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, operation_id = "list_webhooks", path = "/api/v1/webhooks", tag = "webhooks",
     responses((status = 200, body = crate::gateway::openapi::WebhookList)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
 pub async fn list(hub: Hub, who: WebhookAdmin) -> Json {
@@ -118,7 +118,7 @@ pub async fn list(hub: Hub, who: WebhookAdmin) -> Json {
 }
 
 /// Create an endpoint; the answer carries its signing secret (`whsec_...`).
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
+#[utoipa::path(post, operation_id = "create_webhook", path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
     responses((status = 201, body = crate::gateway::openapi::WebhookOne)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]
 pub async fn create(hub: Hub, who: WebhookAdmin, body: web::Json<NewWebhook>) -> Json {
@@ -190,7 +190,7 @@ pub async fn delete(hub: Hub, who: WebhookAdmin, id: web::Path<uuid::Uuid>) -> J
 }
 
 /// A new signing secret; the old one stops at once.
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+#[utoipa::path(post, operation_id = "rotate_webhook_secret", path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = crate::gateway::openapi::WebhookOne)),
     security(("agent_token" = []), ("api_key" = ["webhooks:manage"])))]

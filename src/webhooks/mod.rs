@@ -52,6 +52,8 @@ impl std::fmt::Display for WebhookId {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
+// Named apart from `domain::EventKind` in the OpenAPI document: one name, one schema.
+#[schema(as = WebhookEventKind)]
 pub enum EventKind {
     #[serde(rename = "conversation.created")]
     ConversationCreated,

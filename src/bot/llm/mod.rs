@@ -24,7 +24,7 @@ pub use prompt::{LlmRequest, Source};
 
 /// Per-site LLM settings. The key is a secret: never serialised (so never returned by the API);
 /// the store keeps it apart, like a site's identity secret.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LlmSettings {
     pub enabled: bool,
