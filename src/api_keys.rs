@@ -21,15 +21,10 @@ use crate::domain::SiteId;
 /// What the hash key is derived for (changing it invalidates every key).
 const HASH_PURPOSE: &str = "switchboard api key hash v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ApiKeyId(pub Uuid);
-
-impl std::fmt::Display for ApiKeyId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::domain::id_type!(
+    /// One API key of a site.
+    ApiKeyId
+);
 
 /// What a key may do. Each API route names the scope it needs (`gateway::api_keys`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

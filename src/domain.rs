@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::clock::Millis;
 pub use crate::message_extra::{Attachment, ExtraFields, MessageExtra};
@@ -19,18 +18,32 @@ pub use client::ClientSummary;
 pub use events::{ConversationEvent, EventKind};
 pub use tags::{normalise_tags, MAX_TAGS, MAX_TAG_LEN};
 
+/// A typed v7 uuid id: serialised as its uuid string, `Display`ed hyphenated, parsed with
+/// `FromStr`. Every id in the product is one (`crate::domain::id_type!` outside this module).
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::utoipa::ToSchema,
+        )]
         #[serde(transparent)]
         #[schema(value_type = String, format = Uuid)]
-        pub struct $name(pub Uuid);
+        pub struct $name(pub ::uuid::Uuid);
 
         impl $name {
             /// A new time-ordered (v7) id.
             pub fn new() -> Self {
-                $name(Uuid::now_v7())
+                $name(::uuid::Uuid::now_v7())
             }
         }
 
@@ -49,11 +62,12 @@ macro_rules! id_type {
         impl std::str::FromStr for $name {
             type Err = uuid::Error;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map($name)
+                ::uuid::Uuid::parse_str(s).map($name)
             }
         }
     };
 }
+pub(crate) use id_type;
 
 id_type!(
     /// A customer website that embeds the widget.

@@ -13,6 +13,18 @@ async fn session(node: &TestNode) -> Visitor {
     Visitor::connect(node.addr, DEMO_SITE_KEY).await
 }
 
+/// The server says `goodbye` with `code`, then closes the socket with close code `close_code`.
+async fn expect_goodbye_then_close(v: &mut Visitor, code: &str, close_code: u16) {
+    let (frames, close) = v.until_closed().await;
+    let goodbye = frames
+        .iter()
+        .find(|f| f["type"] == "goodbye")
+        .unwrap_or_else(|| panic!("no goodbye before close {close:?}: {frames:?}"));
+    assert_eq!(goodbye["code"], code, "{goodbye}");
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), close_code, "{close:?}");
+}
+
 /// The next `error` event (one that carries no command id the harness could match).
 async fn next_error(c: &mut Client) -> Value {
     c.event("error").await
@@ -129,14 +141,7 @@ async fn a_frame_over_64_kib_gets_goodbye_and_close_1009() {
     let conv = v.open_chat().await;
     let huge = json!({"type":"send","id":"big","conversation_id":conv,"client_msg_id":"big","body":"x".repeat(70 * 1024)});
     let _ = v.try_send_text(huge.to_string()).await;
-    let (frames, close) = v.until_closed().await;
-    let goodbye = frames
-        .iter()
-        .find(|f| f["type"] == "goodbye")
-        .unwrap_or_else(|| panic!("no goodbye before close {close:?}: {frames:?}"));
-    assert_eq!(goodbye["code"], "frame_too_large", "{goodbye}");
-    let close = close.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1009, "{close:?}");
+    expect_goodbye_then_close(&mut v, "frame_too_large", 1009).await;
     node.assert_serving().await;
 }
 
@@ -152,14 +157,7 @@ async fn a_fragmented_message_over_64_kib_gets_goodbye_and_close_1009() {
     let first = Frame::message(part.clone(), OpCode::Data(Data::Text), false);
     let rest = Frame::message(part, OpCode::Data(Data::Continue), true);
     let _ = v.send_frame(first).await && v.send_frame(rest).await;
-    let (frames, close) = v.until_closed().await;
-    let goodbye = frames
-        .iter()
-        .find(|f| f["type"] == "goodbye")
-        .unwrap_or_else(|| panic!("no goodbye before close {close:?}: {frames:?}"));
-    assert_eq!(goodbye["code"], "frame_too_large", "{goodbye}");
-    let close = close.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1009, "{close:?}");
+    expect_goodbye_then_close(&mut v, "frame_too_large", 1009).await;
     node.assert_serving().await;
 }
 
@@ -172,14 +170,7 @@ async fn a_text_frame_that_is_not_utf8_gets_goodbye_and_close_1007() {
     let mut v = session(&node).await;
     let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
     assert!(v.send_frame(bad).await, "the frame was sent");
-    let (frames, close) = v.until_closed().await;
-    let goodbye = frames
-        .iter()
-        .find(|f| f["type"] == "goodbye")
-        .unwrap_or_else(|| panic!("no goodbye before close {close:?}: {frames:?}"));
-    assert_eq!(goodbye["code"], "invalid_frame", "{goodbye}");
-    let close = close.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1007, "{close:?}");
+    expect_goodbye_then_close(&mut v, "invalid_frame", 1007).await;
     node.assert_serving().await;
 }
 

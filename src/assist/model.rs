@@ -3,7 +3,6 @@
 //! these cross nodes, land in the store and (without secrets) on the wire.
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::bot::llm::LlmSettings;
 use crate::bot::{Availability, BotConversation, BotMode, BotSettings, Owner, Ownership};
@@ -65,35 +64,10 @@ impl ConversationAssist {
     }
 }
 
-/// A canned reply's id (a v7 uuid).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
-pub struct CannedId(pub Uuid);
-
-impl CannedId {
-    pub fn new() -> Self {
-        CannedId(Uuid::now_v7())
-    }
-}
-
-impl Default for CannedId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+crate::domain::id_type!(
+    /// A canned reply's id (a v7 uuid).
+    CannedId
+);
 
 /// A saved answer agents insert by typing `/shortcut` in the composer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -24,48 +24,18 @@ pub use access::{may_read, serve_headers, AttachmentRef, Viewer};
 pub use local::LocalDirStore;
 pub use policy::{Accepted, AttachmentPolicy};
 
-/// A blob's id: a v7 uuid we generate. Files are named after it, so no name a client sends
-/// ever reaches the file system.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
-pub struct BlobId(pub Uuid);
+crate::domain::id_type!(
+    /// A blob's id: a v7 uuid we generate. Files are named after it (displayed hyphenated,
+    /// lower-case hex: only [0-9a-f-]), so no name a client sends ever reaches the file system.
+    BlobId
+);
 
 impl BlobId {
-    pub fn new() -> Self {
-        BlobId(Uuid::now_v7())
-    }
-
     /// Parses an id from a URL; anything but a uuid (e.g. `../etc/passwd`) is refused.
     pub fn parse(s: &str) -> Result<Self, BlobError> {
         Uuid::parse_str(s)
             .map(BlobId)
             .map_err(|_| BlobError::BadId(s.chars().take(64).collect()))
-    }
-}
-
-impl Default for BlobId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for BlobId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Hyphenated lower-case hex: only [0-9a-f-], safe as a file name.
-        write!(f, "{}", self.0.hyphenated())
     }
 }
 

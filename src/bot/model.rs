@@ -3,46 +3,14 @@
 //! in the store and on the wire, so nothing here holds a handle or does I/O.
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::domain::SiteId;
 
-/// One help-centre article's id (a v7 uuid, like every other id in the product).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
-pub struct ArticleId(pub Uuid);
-
-impl ArticleId {
-    pub fn new() -> Self {
-        ArticleId(Uuid::now_v7())
-    }
-}
-
-impl Default for ArticleId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for ArticleId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::domain::id_type!(
+    /// One help-centre article's id (a v7 uuid, like every other id in the product).
+    ArticleId
+);
 
 /// The languages the retrieval pipeline stems. Anything else is indexed unstemmed.
 #[derive(

@@ -98,61 +98,44 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything a node persists. Implemented by every type that implements each model's trait;
-/// `Arc<dyn Store>` reaches every model's methods.
-pub trait Store:
-    SiteStore
-    + AgentStore
-    + VisitorStore
-    + ConversationStore
-    + MessageStore
-    + ClusterStore
-    + ArticleStore
-    + AssistStore
-    + CannedReplyStore
-    + CsatStore
-    + AttachmentStore
-    + MailOutboxStore
-    + AnalyticsStore
-    + AuditStore
-    + ComplianceStore
-    + EffectfulWrites
-    + IntegrationStore
-    + AvatarStore
-    + SearchStore
-    + 'static
-{
+/// `Store` and its blanket impl from one list of model traits, so the two cannot drift apart.
+macro_rules! store_of {
+    ($($model:ident),+ $(,)?) => {
+        /// Everything a node persists. Implemented by every type that implements each model's
+        /// trait; `Arc<dyn Store>` reaches every model's methods.
+        pub trait Store: $($model +)+ 'static {}
+
+        impl<T> Store for T where T: $($model +)+ 'static {}
+    };
 }
+
+store_of!(
+    SiteStore,
+    AgentStore,
+    VisitorStore,
+    ConversationStore,
+    MessageStore,
+    ClusterStore,
+    ArticleStore,
+    AssistStore,
+    CannedReplyStore,
+    CsatStore,
+    AttachmentStore,
+    MailOutboxStore,
+    AnalyticsStore,
+    AuditStore,
+    ComplianceStore,
+    EffectfulWrites,
+    IntegrationStore,
+    AvatarStore,
+    SearchStore,
+);
 
 /// The integration models (issue 13 §1): the webhook outbox and deliveries, API keys and
 /// invitations, grouped so that `Store`'s list grows by one line.
 pub trait IntegrationStore: OutboxStore + WebhookStore + ApiKeyStore + InviteStore {}
 
 impl<T> IntegrationStore for T where T: OutboxStore + WebhookStore + ApiKeyStore + InviteStore {}
-
-impl<T> Store for T where
-    T: SiteStore
-        + AgentStore
-        + VisitorStore
-        + ConversationStore
-        + MessageStore
-        + ClusterStore
-        + ArticleStore
-        + AssistStore
-        + CannedReplyStore
-        + CsatStore
-        + AttachmentStore
-        + MailOutboxStore
-        + AnalyticsStore
-        + AuditStore
-        + ComplianceStore
-        + EffectfulWrites
-        + IntegrationStore
-        + AvatarStore
-        + SearchStore
-        + 'static
-{
-}
 
 pub type SharedStore = Arc<dyn Store>;
 

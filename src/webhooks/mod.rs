@@ -20,33 +20,14 @@ pub mod signature;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::domain::SiteId;
 
-/// One webhook endpoint of a site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct WebhookId(pub Uuid);
-
-impl WebhookId {
-    pub fn new() -> Self {
-        WebhookId(Uuid::now_v7())
-    }
-}
-
-impl Default for WebhookId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for WebhookId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::domain::id_type!(
+    /// One webhook endpoint of a site.
+    WebhookId
+);
 
 /// What happened. The wire names (`message.created`) are stable: receivers switch on them.
 #[derive(
