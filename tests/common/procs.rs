@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use switchboard::cluster::NodeId;
 
 /// The secret every test cluster shares.
 pub const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
@@ -189,7 +190,7 @@ impl ClusterProcs {
             let node = cluster.spawn(&format!("n{i}"));
             cluster.nodes.push(node);
         }
-        cluster.settled().await;
+        cluster.placed().await;
         cluster
     }
 
@@ -251,6 +252,31 @@ impl ClusterProcs {
             out.push((node.name.clone(), owned));
         }
         out
+    }
+
+    /// Wait until every node owns exactly the shards the placement (rendezvous hashing over the
+    /// node ids) gives it: a cluster still rebalancing moves a few shards per round, and a test
+    /// started then would see its actors handed off under it.
+    pub async fn placed(&self) {
+        let members: Vec<NodeId> = self.nodes.iter().map(|n| NodeId(n.name.clone())).collect();
+        let placement = switchboard::cluster::placement::assign(self.shards, &members);
+        let desired: Vec<f64> = members
+            .iter()
+            .map(|m| placement.iter().filter(|p| p.as_ref() == Some(m)).count() as f64)
+            .collect();
+        let deadline = Instant::now() + Duration::from_millis(self.lease_ms * 6 + 30_000);
+        loop {
+            let owned = self.owned().await;
+            if owned.iter().zip(&desired).all(|((_, o), d)| *o == Some(*d)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not reach its placement {desired:?}: {owned:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Wait until the answering nodes own every shard between them, each some.
