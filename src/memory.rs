@@ -1,18 +1,23 @@
-//! Giving memory back to the operating system when load drops.
+//! Giving memory back to the operating system when load drops, and showing where it is.
 //!
 //! glibc's allocator keeps freed memory in its arenas: after a burst of conversations
 //! passivates, the node's RSS stays at its peak although the heap is mostly free (measured:
-//! 485 MiB after a soak whose sockets were all gone). A node-wide thread looks at how much of
-//! the heap is free once in a while and, when that is a lot, asks glibc to return it
-//! (`malloc_trim`). It costs a walk of the arenas, so it runs only when it pays.
-//! docs/decisions.md has the measurements behind the choice of glibc over jemalloc/mimalloc.
+//! 485 MiB after a soak whose sockets were all gone). A node-wide thread reads the allocator's
+//! counters every few seconds, publishes them (`switchboard_heap_bytes`, and SQLite's own share
+//! in `switchboard_sqlite_memory_bytes`) and, when enough of the heap is free, asks glibc to
+//! return it (`malloc_trim`), counting the trims and the time they take. docs/decisions.md
+//! ("Memory back to the OS") has the measurements behind the threshold and the choice of glibc.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How often the free heap is looked at.
+use crate::metrics;
+
+/// How often the heap is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(10);
-/// Free heap (bytes) worth a trim.
-const TRIM_ABOVE: usize = 32 * 1024 * 1024;
+/// Free heap (bytes) worth a trim. Low enough that a load spike's leftovers (a few MiB of
+/// socket buffers and frames) go back within seconds; a trim costs well under a millisecond
+/// here (`switchboard_memory_trim_seconds_total` / `switchboard_memory_trims_total`).
+const TRIM_ABOVE: usize = 8 * 1024 * 1024;
 
 /// Start the trimming thread (once per process; later calls do nothing).
 pub fn start_trimmer() {
@@ -22,9 +27,7 @@ pub fn start_trimmer() {
             .name("memory-trim".into())
             .spawn(|| loop {
                 std::thread::sleep(CHECK_EVERY);
-                if free_heap_bytes() > TRIM_ABOVE {
-                    trim();
-                }
+                look_and_trim();
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the memory trimmer; RSS will not shrink after load");
@@ -32,16 +35,46 @@ pub fn start_trimmer() {
     });
 }
 
-/// Bytes the allocator holds but nothing uses.
-pub fn free_heap_bytes() -> usize {
+/// Publish the heap's state and trim when enough of it is free.
+pub fn look_and_trim() {
+    let heap = heap();
+    metrics::HEAP
+        .with_label_values(&["in_use"])
+        .set(heap.in_use as i64);
+    metrics::HEAP
+        .with_label_values(&["free"])
+        .set(heap.free as i64);
+    // SAFETY: sqlite3_memory_used only reads SQLite's allocation counter.
+    metrics::SQLITE_MEMORY.set(unsafe { rusqlite::ffi::sqlite3_memory_used() });
+    if heap.free > TRIM_ABOVE {
+        let started = Instant::now();
+        trim();
+        metrics::MEMORY_TRIMS.inc();
+        metrics::MEMORY_TRIM_SECONDS.inc_by(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The allocator's counters, over all its arenas.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Heap {
+    /// Bytes in live allocations (including large ones mapped on their own).
+    pub in_use: usize,
+    /// Bytes the allocator holds but nothing uses.
+    pub free: usize,
+}
+
+pub fn heap() -> Heap {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallinfo2 only reads the allocator's counters.
         let info = unsafe { libc::mallinfo2() };
-        info.fordblks
+        Heap {
+            in_use: info.uordblks + info.hblkhd,
+            free: info.fordblks,
+        }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    0
+    Heap::default()
 }
 
 /// Return free heap pages to the OS.

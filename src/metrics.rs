@@ -478,6 +478,52 @@ pub static SUBSCRIPTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+/// The allocator's heap (glibc `mallinfo2`): bytes `in_use` by live allocations and bytes
+/// `free` (held by the allocator, not used). RSS above `in_use` is memory not yet returned.
+pub static HEAP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "switchboard_heap_bytes",
+                "Allocator heap by state: in_use by live allocations, free but held by the allocator",
+            ),
+            &["state"],
+        )
+        .unwrap(),
+    )
+});
+
+/// SQLite's own allocations (page caches, statements, schema) over every connection.
+pub static SQLITE_MEMORY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "switchboard_sqlite_memory_bytes",
+            "Memory SQLite holds for all its connections (page caches, prepared statements)",
+        )
+        .unwrap(),
+    )
+});
+
+pub static MEMORY_TRIMS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "switchboard_memory_trims_total",
+            "Times free heap was handed back to the operating system (malloc_trim)",
+        )
+        .unwrap(),
+    )
+});
+
+pub static MEMORY_TRIM_SECONDS: LazyLock<prometheus::Counter> = LazyLock::new(|| {
+    register(
+        prometheus::Counter::new(
+            "switchboard_memory_trim_seconds_total",
+            "Time spent handing free heap back to the operating system",
+        )
+        .unwrap(),
+    )
+});
+
 pub static ACTIVATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
@@ -594,6 +640,12 @@ pub fn init() {
     for source in ["memory", "store"] {
         RESUMES.with_label_values(&[source]);
     }
+    for state in ["in_use", "free"] {
+        HEAP.with_label_values(&[state]);
+    }
+    LazyLock::force(&SQLITE_MEMORY);
+    LazyLock::force(&MEMORY_TRIMS);
+    LazyLock::force(&MEMORY_TRIM_SECONDS);
     for queue in ["connection_outbound", "conversation_pending"] {
         MAILBOX_BACKLOG.with_label_values(&[queue]);
     }

@@ -27,6 +27,13 @@ pub struct Sample {
     /// Socket subscriptions to conversations (`switchboard_subscriptions`), when exported.
     #[serde(default)]
     pub subscriptions: Option<f64>,
+    /// Heap bytes in live allocations (`switchboard_heap_bytes{state="in_use"}`), when exported:
+    /// RSS above it is memory the allocator has not handed back.
+    #[serde(default)]
+    pub heap_in_use_bytes: Option<f64>,
+    /// SQLite's own memory (`switchboard_sqlite_memory_bytes`), when exported.
+    #[serde(default)]
+    pub sqlite_bytes: Option<f64>,
     /// Where `rss_bytes`/`cpu_seconds` came from: "metrics" or "proc".
     pub source: String,
 }
@@ -85,10 +92,13 @@ pub struct Parsed {
     pub messages_delivered: Option<f64>,
     pub conversation_actors: Option<f64>,
     pub subscriptions: Option<f64>,
+    pub heap_in_use_bytes: Option<f64>,
+    pub sqlite_bytes: Option<f64>,
 }
 
 /// Parse the few series we need; a family with labels is summed over its labels, except the
-/// actor gauge, of which only `kind="conversation"` is read.
+/// actor gauge, of which only `kind="conversation"` is read, and the heap gauge, of which only
+/// `state="in_use"` is.
 pub fn parse_metrics(text: &str) -> Parsed {
     let mut p = Parsed::default();
     for line in text.lines() {
@@ -108,6 +118,10 @@ pub fn parse_metrics(text: &str) -> Parsed {
                 &mut p.conversation_actors
             }
             "switchboard_subscriptions" => &mut p.subscriptions,
+            "switchboard_heap_bytes" if name_labels.contains("state=\"in_use\"") => {
+                &mut p.heap_in_use_bytes
+            }
+            "switchboard_sqlite_memory_bytes" => &mut p.sqlite_bytes,
             "process_resident_memory_bytes" => &mut p.rss_bytes,
             "process_cpu_seconds_total" => &mut p.cpu_seconds,
             "switchboard_connections" => &mut p.connections,
@@ -209,6 +223,8 @@ pub async fn sample(api: &Api, node: &ScrapeNode, t: f64) -> Sample {
         s.messages_delivered = p.messages_delivered;
         s.conversation_actors = p.conversation_actors;
         s.subscriptions = p.subscriptions;
+        s.heap_in_use_bytes = p.heap_in_use_bytes;
+        s.sqlite_bytes = p.sqlite_bytes;
         if let (Some(rss), Some(cpu)) = (p.rss_bytes, p.cpu_seconds) {
             s.rss_bytes = Some(rss as u64);
             s.cpu_seconds = Some(cpu);

@@ -273,15 +273,17 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "\n| minute | RSS MiB | CPU us/msg | acked | live conversation actors | subscriptions | client sockets |"
+            "\n| minute | RSS MiB | heap in use MiB | SQLite MiB | CPU us/msg | acked | live conversation actors | subscriptions | client sockets |"
         );
-        let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for m in &t.minutes {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 m.minute,
                 num(m.rss_mib, 1),
+                num(m.heap_in_use_mib, 1),
+                num(m.sqlite_mib, 1),
                 num(m.cpu_us_per_msg, 0),
                 m.acked,
                 num(m.conversation_actors, 0),

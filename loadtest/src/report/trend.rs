@@ -33,6 +33,12 @@ pub struct Minute {
     pub conversation_actors: Option<f64>,
     /// `switchboard_subscriptions`, when the nodes export it.
     pub subscriptions: Option<f64>,
+    /// Heap in live allocations and SQLite's own memory (MiB, all nodes), when exported: what
+    /// RSS is made of, so a drift can be told apart from allocator retention.
+    #[serde(default)]
+    pub heap_in_use_mib: Option<f64>,
+    #[serde(default)]
+    pub sqlite_mib: Option<f64>,
     /// Client sockets open (the harness's count).
     pub sockets: i64,
 }
@@ -80,6 +86,12 @@ pub fn trend(rounds: &[Round], ticks: &BTreeMap<u64, (Stats, Gauges)>, load_secs
             subscriptions: at_or_before(rounds, end as f64, |r| {
                 r.total_present(|s| s.subscriptions)
             }),
+            heap_in_use_mib: at_or_before(rounds, end as f64, |r| {
+                r.total_present(|s| s.heap_in_use_bytes)
+            })
+            .map(|b| b / 1048576.0),
+            sqlite_mib: at_or_before(rounds, end as f64, |r| r.total_present(|s| s.sqlite_bytes))
+                .map(|b| b / 1048576.0),
             sockets: g.visitors + g.agents,
         });
     }
