@@ -299,3 +299,86 @@ async fn sqlite_search_index_follows_deleted_messages() {
         .unwrap()
         .is_empty());
 }
+
+/// SQLite: the search index is filled in steps of the writer, not in each message's commit; a
+/// search catches it up first, and a message deleted before its step never reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_search_index_fills_in_steps_and_searches_catch_it_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("switchboard.db");
+    let store: SharedStore = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).await.unwrap());
+    let site = SiteId::new();
+    let v = visitor(site, "Ines", "ines@example.com");
+    store.put_visitor(&v, F).await.unwrap();
+    let c = Conversation::new(site, v.id, T0);
+    store.create_conversation(&c, F).await.unwrap();
+    let me = Author::Visitor { id: v.id };
+    // One commit each: 600 waiting keys make at least two steps due along the way.
+    for seq in 1..=600 {
+        let text = format!("message number w{seq}");
+        store
+            .append_message(&said(c.id, seq, me.clone(), &text), F)
+            .await
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let marks = |conn: &rusqlite::Connection| -> (i64, i64) {
+        conn.query_row(
+            "SELECT (SELECT upto FROM search_indexed), (SELECT MAX(id) FROM message_search_keys)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (upto, newest) = marks(&conn);
+    assert_eq!(newest, 600);
+    assert!(
+        upto >= 512,
+        "steps ran while the messages arrived (indexed up to {upto})"
+    );
+
+    // Appended last, deleted before any step: its key goes with it, the index never sees it.
+    store
+        .append_message(&said(c.id, 601, me.clone(), "ephemeral"), F)
+        .await
+        .unwrap();
+    conn.execute(
+        "DELETE FROM messages WHERE conversation_id = ?1 AND seq = 601",
+        [c.id.to_string()],
+    )
+    .unwrap();
+
+    let find = |text: &str| {
+        let store = store.clone();
+        let query = ConversationQuery {
+            text: Some(text.into()),
+            limit: 10,
+            ..ConversationQuery::default()
+        };
+        async move {
+            store
+                .search_conversations(site, &query)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        find("w600").await,
+        1,
+        "the newest message is searchable at once"
+    );
+    assert_eq!(find("w1").await, 1, "and the first");
+    assert_eq!(find("ephemeral").await, 0);
+    let (upto, newest) = marks(&conn);
+    assert_eq!(upto, 600, "the search caught the index up");
+    assert_eq!(newest, 600);
+    let indexed: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'number'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 600, "every message once");
+}

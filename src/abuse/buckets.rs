@@ -34,7 +34,16 @@ const SWEEP_ABOVE: usize = 4096;
 pub struct RateLimits {
     per_sec: u32,
     burst: u32,
-    buckets: Mutex<HashMap<Sender, SharedBucket>>,
+    buckets: Mutex<Table>,
+}
+
+/// The buckets and the size at which the next sweep runs: twice what the last sweep left (at
+/// least [`SWEEP_ABOVE`]), so a node holding many live sockets does not walk all of them at
+/// every new sender. A sweep costs the entries it walks, paid for by as many inserts.
+#[derive(Default)]
+struct Table {
+    map: HashMap<Sender, SharedBucket>,
+    sweep_at: usize,
 }
 
 impl RateLimits {
@@ -42,7 +51,10 @@ impl RateLimits {
         RateLimits {
             per_sec,
             burst,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Table {
+                map: HashMap::new(),
+                sweep_at: SWEEP_ABOVE,
+            }),
         }
     }
 
@@ -53,22 +65,23 @@ impl RateLimits {
 
     /// The bucket of `sender`, shared with its other sockets on this node.
     pub fn bucket(&self, sender: Sender) -> SharedBucket {
-        let mut buckets = self.buckets.lock();
-        if let Some(bucket) = buckets.get(&sender) {
+        let mut table = self.buckets.lock();
+        if let Some(bucket) = table.map.get(&sender) {
             return bucket.clone();
         }
-        if buckets.len() >= SWEEP_ABOVE {
+        if table.map.len() >= table.sweep_at {
             // Only the table holds it: no socket of that sender is open any more.
-            buckets.retain(|_, b| Arc::strong_count(b) > 1);
+            table.map.retain(|_, b| Arc::strong_count(b) > 1);
+            table.sweep_at = (table.map.len() * 2).max(SWEEP_ABOVE);
         }
         let bucket = self.anonymous();
-        buckets.insert(sender, bucket.clone());
+        table.map.insert(sender, bucket.clone());
         bucket
     }
 
     /// Buckets in the table (tests, diagnostics).
     pub fn len(&self) -> usize {
-        self.buckets.lock().len()
+        self.buckets.lock().map.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,5 +127,28 @@ mod tests {
         }
         assert!(limits.len() <= 2, "{} left", limits.len());
         assert!(Arc::ptr_eq(&held, &limits.bucket(sender(0, [10, 0, 0, 1]))));
+    }
+
+    /// With more live senders than the threshold, a sweep does not run at every new sender
+    /// (each would walk them all) but once the table has doubled; the idle ones still go.
+    #[test]
+    fn many_live_senders_do_not_make_every_insert_sweep() {
+        let limits = RateLimits::new(1, 1);
+        let live: Vec<_> = (0..SWEEP_ABOVE as u128 + 10)
+            .map(|who| limits.bucket(sender(who, [10, 0, 0, 2])))
+            .collect();
+        let after_first_sweep = limits.buckets.lock().sweep_at;
+        assert_eq!(
+            after_first_sweep,
+            2 * SWEEP_ABOVE,
+            "all were live at the sweep"
+        );
+        // Idle senders pile up until the doubled size, then go in one sweep.
+        for who in 0..SWEEP_ABOVE as u128 {
+            drop(limits.bucket(sender(who, [10, 0, 0, 3])));
+        }
+        // The sweep ran at 2 x SWEEP_ABOVE entries; only the few idle ones inserted since remain.
+        assert!(limits.len() < live.len() + 100, "{} left", limits.len());
+        assert!(limits.len() >= live.len());
     }
 }

@@ -53,6 +53,7 @@ mod mail_outbox;
 mod messages;
 mod outbox;
 mod search;
+mod search_index;
 mod sites;
 mod visitors;
 mod webhooks;
@@ -78,10 +79,14 @@ const MIGRATIONS: &[(u32, &str)] = &[
         7,
         include_str!("../../../schema/sqlite/0007_compliance.sql"),
     ),
+    (
+        8,
+        include_str!("../../../schema/sqlite/0008_search_batches.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The versions of every migration this build knows, in order (what `applied_migrations`
 /// reports once a file is up to date).

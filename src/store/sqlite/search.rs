@@ -1,5 +1,5 @@
-//! SQLite: conversation search. Message text through the contentless FTS5 index that triggers
-//! keep in step with `messages` (schema/sqlite/0005_web.sql), visitor name and email with
+//! SQLite: conversation search. Message text through the contentless FTS5 index, which the
+//! writer fills in batches and a search first catches up (search_index.rs), visitor name and email with
 //! `LIKE` over the site's visitors, tags with `json_each` over the row's JSON array; one query,
 //! most recent activity first.
 
@@ -9,6 +9,7 @@ use rusqlite::{params, params_from_iter};
 
 use super::codec::*;
 use super::conversations::{conversation_row, CONVERSATION_COLS};
+use super::search_index;
 use super::SqliteStore;
 use crate::domain::{Conversation, SiteId};
 use crate::store::{timed, ConversationQuery, SearchStore, StoreResult};
@@ -84,6 +85,14 @@ impl SearchStore for SqliteStore {
             " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?{}",
             values.len()
         );
+        if text.is_some() {
+            // Messages written before this search are in the index when it runs.
+            timed(
+                "search_index_catch_up",
+                self.write(|conn| search_index::catch_up(conn).map_err(map_err)),
+            )
+            .await?;
+        }
         timed(
             "search_conversations",
             self.read(move |conn| {

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cluster::shard_epoch;
 use super::codec::{clone_err, map_err};
+use super::search_index::SearchIndexer;
 use crate::cluster::{Epoch, ShardId};
 use crate::store::{Fence, StoreError, StoreResult};
 
@@ -68,6 +69,7 @@ pub(super) fn run_writer(
     stats: &Stats,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut indexer = SearchIndexer::new();
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -76,7 +78,7 @@ pub(super) fn run_writer(
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch, stats);
+        commit_batch(&mut conn, &mut batch, &mut indexer, stats);
     }
 }
 
@@ -85,7 +87,12 @@ pub(super) fn run_writer(
 /// The transaction and savepoint statements are prepared once and reused: run through
 /// `execute_batch` (rusqlite's `Transaction`/`Savepoint`), parsing them again for every job was
 /// a tenth of the writer's instructions.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>, stats: &Stats) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<WriteJob>,
+    indexer: &mut SearchIndexer,
+    stats: &Stats,
+) {
     if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         let err = map_err(e);
         for job in batch.drain(..) {
@@ -112,6 +119,13 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>, stats: &Stats)
             epochs.forget();
         }
         answers.push((job.done, result));
+    }
+    // The search index's next step rides on this commit (search_index.rs). It has its own
+    // savepoint: a failing step is retried with a later batch and costs the batch nothing.
+    if !conn.is_autocommit() {
+        if let Err(e) = run_in_savepoint(conn, |c| indexer.step_if_due(c).map_err(map_err)) {
+            tracing::warn!(error = %e, "search indexing step failed; retried with a later commit");
+        }
     }
     match run_cached(conn, "COMMIT") {
         Ok(()) => {
@@ -141,7 +155,10 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteJob>, stats: &Stats)
 
 /// One job in its own savepoint, so a job that fails leaves nothing behind and the jobs around
 /// it commit normally.
-fn run_in_savepoint(conn: &Connection, run: WriteFn) -> StoreResult<()> {
+fn run_in_savepoint(
+    conn: &Connection,
+    run: impl FnOnce(&Connection) -> StoreResult<()>,
+) -> StoreResult<()> {
     run_cached(conn, "SAVEPOINT job").map_err(map_err)?;
     match run(conn) {
         Ok(()) => run_cached(conn, "RELEASE job").map_err(map_err),
