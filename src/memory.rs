@@ -81,7 +81,7 @@ pub fn look_and_trim() {
 pub struct Heap {
     /// Bytes in live allocations (including large ones mapped on their own).
     pub in_use: usize,
-    /// Bytes the allocator holds but nothing uses.
+    /// Bytes in free chunks, resident or already handed back by a trim.
     pub free: usize,
 }
 

@@ -479,13 +479,15 @@ pub static SUBSCRIPTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
 });
 
 /// The allocator's heap (glibc `mallinfo2`): bytes `in_use` by live allocations and bytes
-/// `free` (held by the allocator, not used). RSS above `in_use` is memory not yet returned.
+/// `free` in the allocator's free chunks. `free` counts the pages a trim already handed back too
+/// (glibc keeps the chunks, the kernel took the pages), so it is an upper bound on what a trim
+/// could return, not resident memory: RSS minus `in_use` (minus code) is what is held.
 pub static HEAP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register(
         IntGaugeVec::new(
             Opts::new(
                 "switchboard_heap_bytes",
-                "Allocator heap by state: in_use by live allocations, free but held by the allocator",
+                "Allocator heap by state: in_use by live allocations, free in free chunks (resident or already handed back)",
             ),
             &["state"],
         )

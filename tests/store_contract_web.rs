@@ -252,17 +252,47 @@ async fn scylla_contract() {
     }
 }
 
-/// SQLite: a message deleted (retention, erasure) leaves the search index with it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_search_index_follows_deleted_messages() {
+/// A fresh SQLite file holding one visitor's conversation; the path is for looking at the
+/// tables directly, the guard keeps the directory alive.
+struct OneConversation {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: SharedStore,
+    site: SiteId,
+    v: Visitor,
+    c: Conversation,
+}
+
+async fn sqlite_with_one_conversation(name: &str, email: &str) -> OneConversation {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("switchboard.db");
     let store: SharedStore = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).await.unwrap());
     let site = SiteId::new();
-    let v = visitor(site, "Vera", "vera@example.com");
+    let v = visitor(site, name, email);
     store.put_visitor(&v, F).await.unwrap();
     let c = Conversation::new(site, v.id, T0);
     store.create_conversation(&c, F).await.unwrap();
+    OneConversation {
+        _dir: dir,
+        path,
+        store,
+        site,
+        v,
+        c,
+    }
+}
+
+/// SQLite: a message deleted (retention, erasure) leaves the search index with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_search_index_follows_deleted_messages() {
+    let OneConversation {
+        _dir,
+        path,
+        store,
+        site,
+        v,
+        c,
+    } = sqlite_with_one_conversation("Vera", "vera@example.com").await;
     store
         .append_message(
             &said(c.id, 1, Author::Visitor { id: v.id }, "unforgettable"),
@@ -304,14 +334,14 @@ async fn sqlite_search_index_follows_deleted_messages() {
 /// search catches it up first, and a message deleted before its step never reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_search_index_fills_in_steps_and_searches_catch_it_up() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("switchboard.db");
-    let store: SharedStore = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).await.unwrap());
-    let site = SiteId::new();
-    let v = visitor(site, "Ines", "ines@example.com");
-    store.put_visitor(&v, F).await.unwrap();
-    let c = Conversation::new(site, v.id, T0);
-    store.create_conversation(&c, F).await.unwrap();
+    let OneConversation {
+        _dir,
+        path,
+        store,
+        site,
+        v,
+        c,
+    } = sqlite_with_one_conversation("Ines", "ines@example.com").await;
     let me = Author::Visitor { id: v.id };
     // One commit each: 600 waiting keys make at least two steps due along the way.
     for seq in 1..=600 {

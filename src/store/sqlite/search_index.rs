@@ -30,38 +30,46 @@ impl SearchIndexer {
         }
     }
 
-    /// Called by the writer in its open transaction, after the batch's jobs: index one step's
-    /// worth of keys if enough wait or the oldest waited long enough.
-    pub(super) fn step_if_due(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let (upto, newest) = marks(conn)?;
-        let waiting = newest - upto;
-        let due = waiting >= DUE_KEYS || (waiting > 0 && self.last_step.elapsed() >= DUE_AFTER);
-        if due {
-            index_keys(conn, upto, newest.min(upto + STEP_KEYS))?;
-            self.last_step = Instant::now();
-        }
+    /// The keys the next step indexes, `(after, upto]`, if enough wait or the oldest waited
+    /// long enough. One read in the writer's open transaction; nothing is written when no step
+    /// is due, so a commit without one pays no savepoint.
+    pub(super) fn due(&self, conn: &Connection) -> rusqlite::Result<Option<(i64, i64)>> {
+        let Some((upto, newest)) = waiting(conn)? else {
+            return Ok(None);
+        };
+        let due = newest - upto >= DUE_KEYS || self.last_step.elapsed() >= DUE_AFTER;
+        Ok(due.then(|| (upto, newest.min(upto + STEP_KEYS))))
+    }
+
+    /// Index the keys [`due`](Self::due) named (in the writer's savepoint).
+    pub(super) fn step(
+        &mut self,
+        conn: &Connection,
+        (after, upto): (i64, i64),
+    ) -> rusqlite::Result<()> {
+        index_keys(conn, after, upto)?;
+        self.last_step = Instant::now();
         Ok(())
     }
 }
 
 /// Index every waiting key (a search's first statement, in a write of its own).
 pub(super) fn catch_up(conn: &Connection) -> rusqlite::Result<()> {
-    let (upto, newest) = marks(conn)?;
-    if newest > upto {
-        index_keys(conn, upto, newest)?;
+    match waiting(conn)? {
+        Some((upto, newest)) => index_keys(conn, upto, newest),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// The indexed mark and the newest key id.
-fn marks(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    let upto = conn
-        .prepare_cached("SELECT upto FROM search_indexed")?
-        .query_row([], |r| r.get(0))?;
-    let newest = conn
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM message_search_keys")?
-        .query_row([], |r| r.get(0))?;
-    Ok((upto, newest))
+/// The indexed mark and the newest key id, when some key waits above the mark.
+fn waiting(conn: &Connection) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (upto, newest): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT upto, (SELECT COALESCE(MAX(id), 0) FROM message_search_keys)
+             FROM search_indexed",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((newest > upto).then_some((upto, newest)))
 }
 
 /// Index the keys with ids in `(after, upto]` and move the mark to `upto`.

@@ -120,10 +120,18 @@ fn commit_batch(
         }
         answers.push((job.done, result));
     }
-    // The search index's next step rides on this commit (search_index.rs). It has its own
-    // savepoint: a failing step is retried with a later batch and costs the batch nothing.
+    // The search index's next step, when one is due, rides on this commit (search_index.rs)
+    // in a savepoint of its own: a failing step is retried with a later batch and costs the
+    // batch nothing.
     if !conn.is_autocommit() {
-        if let Err(e) = run_in_savepoint(conn, |c| indexer.step_if_due(c).map_err(map_err)) {
+        let stepped = indexer
+            .due(conn)
+            .map_err(map_err)
+            .and_then(|due| match due {
+                Some(keys) => run_in_savepoint(conn, |c| indexer.step(c, keys).map_err(map_err)),
+                None => Ok(()),
+            });
+        if let Err(e) = stepped {
             tracing::warn!(error = %e, "search indexing step failed; retried with a later commit");
         }
     }
